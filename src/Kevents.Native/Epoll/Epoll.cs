@@ -1,0 +1,50 @@
+using Tmds.Linux;
+
+namespace Kevents.Native;
+
+/// <summary>epoll: the readiness poller behind every Kevents loop.</summary>
+public static unsafe class Epoll
+{
+    /// <summary>EPOLL_CTL_ADD.</summary>
+    public const int Add = 1;
+    /// <summary>EPOLL_CTL_DEL.</summary>
+    public const int Delete = 2;
+    /// <summary>EPOLL_CTL_MOD.</summary>
+    public const int Modify = 3;
+
+    /// <summary>Creates an epoll instance (CLOEXEC). Returns 0 or -errno.</summary>
+    public static int Create(out FileDescriptor? epoll) =>
+        FileDescriptor.FromResult(LibC.epoll_create1(LibC.EPOLL_CLOEXEC), out epoll);
+
+    /// <summary>Adds, modifies or deletes interest in <paramref name="fd"/>. Returns 0 or -errno.</summary>
+    public static int Control(int epfd, int op, int fd, EpollFlags events, ulong data)
+    {
+        epoll_event ev = default;
+        ev.events = (int)events;
+        ev.data.u64 = data;
+        return Errno.Result(LibC.epoll_ctl(epfd, op, fd, &ev));
+    }
+
+    /// <summary>
+    /// Waits up to <paramref name="timeoutMs"/> (-1 forever, 0 poll) for ready descriptors and fills
+    /// <paramref name="events"/>. Returns the count (0 on timeout or on an interrupting signal) or -errno.
+    /// </summary>
+    /// <remarks>
+    /// EINTR is returned as 0 rather than retried: the caller's timeout has partly elapsed, and the loop
+    /// recomputes it on its next turn anyway.
+    /// </remarks>
+    public static int Wait(int epfd, Span<EpollEvent> events, int timeoutMs)
+    {
+        // Safety: EpollEvent wraps exactly one epoll_event, so the span is an array of them; it stays pinned for the call.
+        fixed (EpollEvent* p = events)
+        {
+            int rc = LibC.epoll_wait(epfd, (epoll_event*)p, events.Length, timeoutMs);
+            if (rc >= 0)
+            {
+                return rc;
+            }
+            int errno = Errno.Last();
+            return errno == Errno.EINTR ? 0 : -errno;
+        }
+    }
+}

@@ -1,0 +1,62 @@
+using System.Runtime.InteropServices;
+using Tmds.Linux;
+
+namespace Kevents.Native;
+
+/// <summary>
+/// The libc calls Tmds.LibC 0.5.0 does not bind, declared once here. Every other file calls these through a
+/// wrapper that reads errno and retries EINTR.
+/// </summary>
+internal static unsafe partial class Interop
+{
+    private const string Libc = "libc";
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial nint readv(int fd, iovec* iov, int iovcnt);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial nint writev(int fd, iovec* iov, int iovcnt);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial nint preadv2(int fd, iovec* iov, int iovcnt, long offset, int flags);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial nint pwritev2(int fd, iovec* iov, int iovcnt, long offset, int flags);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int recvmmsg(int fd, mmsghdr* msgvec, uint vlen, int flags, void* timeout);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int sendmmsg(int fd, mmsghdr* msgvec, uint vlen, int flags);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial nint sendfile(int outFd, int inFd, long* offset, nuint count);
+
+    // No SetLastError: the clock is read on every loop turn and cannot fail with a valid pointer.
+    [LibraryImport(Libc)]
+    internal static partial int clock_gettime(int clockId, Timespec* tp);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int getrlimit(int resource, Rlimit* rlim);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int setrlimit(int resource, Rlimit* rlim);
+
+    // posix_fadvise returns the error number instead of setting errno.
+    [LibraryImport(Libc)]
+    internal static partial int posix_fadvise(int fd, long offset, long len, int advice);
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct Timespec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct Rlimit
+    {
+        public ulong Current;
+        public ulong Max;
+    }
+}

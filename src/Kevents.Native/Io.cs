@@ -1,0 +1,134 @@
+using Tmds.Linux;
+
+namespace Kevents.Native;
+
+/// <summary>
+/// Reads, writes and descriptor flags on any file descriptor. Every call returns a count or <c>-errno</c>,
+/// retries EINTR itself, and treats EAGAIN as an ordinary result.
+/// </summary>
+public static unsafe class Io
+{
+    /// <summary>Reads into <paramref name="buffer"/>: bytes read, 0 at end of stream, or -errno (-EAGAIN when nothing is ready).</summary>
+    public static long Read(int fd, Span<byte> buffer)
+    {
+        // Safety: the span is pinned for the duration of the call and its length bounds the kernel's write.
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                long rc = Errno.Result(LibC.read(fd, p, (size_t)buffer.Length));
+                if (rc != -Errno.EINTR)
+                {
+                    return rc;
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes from <paramref name="buffer"/>: bytes written (possibly fewer than asked), or -errno.</summary>
+    public static long Write(int fd, ReadOnlySpan<byte> buffer)
+    {
+        // Safety: the span is pinned for the duration of the call and its length bounds the kernel's read.
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                long rc = Errno.Result(LibC.write(fd, p, (size_t)buffer.Length));
+                if (rc != -Errno.EINTR)
+                {
+                    return rc;
+                }
+            }
+        }
+    }
+
+    /// <summary>Scatter read into <paramref name="count"/> pinned segments: bytes read, 0 at end of stream, or -errno.</summary>
+    /// <remarks>The caller keeps every segment pinned until the call returns.</remarks>
+    public static long Readv(int fd, IoSegment* segments, int count)
+    {
+        while (true)
+        {
+            long rc = Interop.readv(fd, (iovec*)segments, count);
+            if (rc >= 0)
+            {
+                return rc;
+            }
+            int errno = Errno.Last();
+            if (errno != Errno.EINTR)
+            {
+                return -errno;
+            }
+        }
+    }
+
+    /// <summary>Gather write from <paramref name="count"/> pinned segments: bytes written (possibly fewer), or -errno.</summary>
+    /// <remarks>The caller keeps every segment pinned until the call returns.</remarks>
+    public static long Writev(int fd, IoSegment* segments, int count)
+    {
+        while (true)
+        {
+            long rc = Interop.writev(fd, (iovec*)segments, count);
+            if (rc >= 0)
+            {
+                return rc;
+            }
+            int errno = Errno.Last();
+            if (errno != Errno.EINTR)
+            {
+                return -errno;
+            }
+        }
+    }
+
+    /// <summary>Creates a pipe whose two ends are CLOEXEC and NONBLOCK. Returns 0 or -errno.</summary>
+    public static int Pipe(out FileDescriptor? readEnd, out FileDescriptor? writeEnd)
+    {
+        int* fds = stackalloc int[2];
+        int rc = LibC.pipe2(fds, LibC.O_CLOEXEC | LibC.O_NONBLOCK);
+        if (rc < 0)
+        {
+            readEnd = writeEnd = null;
+            return -Errno.Last();
+        }
+        readEnd = new FileDescriptor(fds[0]);
+        writeEnd = new FileDescriptor(fds[1]);
+        return 0;
+    }
+
+    /// <summary>True when the descriptor has FD_CLOEXEC set; false when not; throws nothing (-errno is false).</summary>
+    public static bool IsCloseOnExec(int fd)
+    {
+        int flags = LibC.fcntl(fd, LibC.F_GETFD);
+        return flags >= 0 && (flags & LibC.FD_CLOEXEC) != 0;
+    }
+
+    /// <summary>True when the descriptor's open file is O_NONBLOCK.</summary>
+    public static bool IsNonBlocking(int fd)
+    {
+        int flags = LibC.fcntl(fd, LibC.F_GETFL);
+        return flags >= 0 && (flags & LibC.O_NONBLOCK) != 0;
+    }
+
+    /// <summary>Sets O_NONBLOCK on a descriptor Kevents did not create. Returns 0 or -errno.</summary>
+    public static int SetNonBlocking(int fd)
+    {
+        int flags = LibC.fcntl(fd, LibC.F_GETFL);
+        if (flags < 0)
+        {
+            return -Errno.Last();
+        }
+        return Errno.Result(LibC.fcntl(fd, LibC.F_SETFL, flags | LibC.O_NONBLOCK));
+    }
+
+    /// <summary>Closes a raw descriptor that no <see cref="FileDescriptor"/> owns. Returns 0 or -errno.</summary>
+    public static int Close(int fd) => Errno.Result(LibC.close(fd));
+
+    /// <summary>Bytes waiting to be read on a socket or pipe (FIONREAD), or -errno.</summary>
+    public static int BytesAvailable(int fd)
+    {
+        int n = 0;
+        // FIONREAD is 0x541B on Linux; Tmds.LibC does not name it.
+        int rc = LibC.ioctl(fd, 0x541B, &n);
+        return rc < 0 ? -Errno.Last() : n;
+    }
+}
