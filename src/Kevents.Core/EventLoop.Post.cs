@@ -1,0 +1,183 @@
+using System.Collections.Concurrent;
+using Kevents.Internal;
+using Kevents.Native;
+
+namespace Kevents;
+
+// Cross-thread hand-off: posted work, completions and user triggers, and the wake-up protocol behind them.
+//
+// Wake-up protocol. _wakeState is Awake while the loop runs handlers and MaySleep from the moment it starts
+// deciding whether to block. A producer publishes its item first, then (after a full fence) moves the state from
+// MaySleep to Awake with a CAS; the one producer that wins writes the eventfd. The loop sets MaySleep with a full
+// fence before it checks the queues. So either the loop sees the item and does not block, or the producer sees
+// MaySleep and wakes it: no lost wake-up, and at most one eventfd write per sleep.
+public sealed partial class EventLoop
+{
+    private const int WakeStateAwake = 1;
+    private const int WakeStateMaySleep = 0;
+
+    private static readonly Action<object?> s_runAction = static state => ((Action)state!)();
+    private readonly Action<object?> _runAsync;
+
+    private readonly MpscRing<WorkItem> _posted;
+    private readonly MpscRing<Kevent> _completions;
+    private readonly Queue<WorkItem> _localPosted = new();
+    private readonly ConcurrentDictionary<ulong, Registration> _userEvents = new();
+    private int _wakeState = WakeStateAwake;
+
+    /// <summary>
+    /// Runs <paramref name="action"/> on the loop thread during a coming turn (phase 3). Safe from any thread.
+    /// Items posted from one thread run in the order they were posted.
+    /// </summary>
+    public void Post(Action action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        PostCore(new WorkItem(s_runAction, action));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="callback"/> with <paramref name="state"/> on the loop thread. With a static lambda this
+    /// allocates nothing. Safe from any thread; per-thread order is kept.
+    /// </summary>
+    public void Post(Action<object?> callback, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        PostCore(new WorkItem(callback, state));
+    }
+
+    /// <summary>
+    /// Starts <paramref name="asyncAction"/> on the loop thread; its awaits resume there too. An exception it
+    /// throws is logged like a handler's. Safe from any thread.
+    /// </summary>
+    public void Post(Func<Task> asyncAction)
+    {
+        ArgumentNullException.ThrowIfNull(asyncAction);
+        PostCore(new WorkItem(_runAsync, asyncAction));
+    }
+
+    internal void Post(SendOrPostCallback callback, object? state) => PostCore(new WorkItem(callback, state));
+
+    private void PostCore(in WorkItem item)
+    {
+        if (IsOnLoopThread)
+        {
+            _localPosted.Enqueue(item);
+            return;
+        }
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _state) == StateDisposed, this);
+        _posted.Enqueue(item);
+        Wake();
+    }
+
+    /// <summary>
+    /// Queues a completion kevent (for example an AIO or threadlet result) to be dispatched in the loop's next batch,
+    /// beside socket and timer events. Safe from any thread; never blocks and never drops: a full ring spills into
+    /// an overflow list (metric <c>kevents.ring.overflows</c>).
+    /// </summary>
+    /// <remarks>The kevent goes to the registration with its (Ident, Filter), else to the filter's handler
+    /// (<see cref="SetFilterHandler"/>), else to <see cref="Poll"/>.</remarks>
+    public void Complete(in Kevent kevent)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _state) == StateDisposed, this);
+        _completions.Enqueue(kevent);
+        if (!IsOnLoopThread)
+        {
+            Wake();
+        }
+    }
+
+    /// <summary>
+    /// Triggers the user event <paramref name="ident"/> (registered with <see cref="Kevent.User"/>). Triggers that
+    /// arrive before the loop delivers the event coalesce into one delivery. Safe from any thread.
+    /// </summary>
+    /// <returns>False when no user event with that ident is registered.</returns>
+    public bool Trigger(ulong ident)
+    {
+        if (!_userEvents.TryGetValue(ident, out Registration? reg))
+        {
+            return false;
+        }
+        if (Interlocked.Exchange(ref reg.Pending, 1) == 0)
+        {
+            Complete(new Kevent(ident, KeventFilter.User, KeventFlags.None, (uint)reg.Epoch));
+        }
+        return true;
+    }
+
+    /// <summary>Makes a sleeping loop return from epoll_wait; cheap when it is awake.</summary>
+    private void Wake()
+    {
+        // The fence orders the caller's enqueue before the read of _wakeState (x64 may reorder a store and a later load).
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _wakeState) == WakeStateMaySleep &&
+            Interlocked.CompareExchange(ref _wakeState, WakeStateAwake, WakeStateMaySleep) == WakeStateMaySleep)
+        {
+            EventFd.Signal(_wakeFd.Fd);
+        }
+    }
+
+    private void RunPosted()
+    {
+        int budget = _options.MaxPostedPerIteration;
+        // Items the loop posts to itself while this phase runs wait for the next turn, like libuv's pending queue.
+        int local = _localPosted.Count;
+        while (budget > 0 && local-- > 0)
+        {
+            budget--;
+            RunWorkItem(_localPosted.Dequeue());
+        }
+        while (budget > 0 && _posted.TryDequeue(out WorkItem item))
+        {
+            budget--;
+            RunWorkItem(item);
+        }
+    }
+
+    private void RunWorkItem(in WorkItem item)
+    {
+        _metrics.PostedRun++;
+        try
+        {
+            item.Invoke();
+        }
+        catch (Exception ex)
+        {
+            _metrics.HandlerErrors++;
+            Log.PostedWorkFailed(_logger, item.Describe(), ex);
+        }
+    }
+
+    private void ObserveAsync(Func<Task> asyncAction)
+    {
+        Task task = asyncAction();
+        if (task.IsCompleted)
+        {
+            // Throws for a faulted task, so the failure is logged by the posted-work path.
+            task.GetAwaiter().GetResult();
+            return;
+        }
+        task.ContinueWith(static (t, state) =>
+        {
+            var (loop, action) = ((EventLoop, Func<Task>))state!;
+            if (t.Exception is { } ex)
+            {
+                loop._metrics.HandlerErrors++;
+                Log.PostedWorkFailed(loop._logger, Describe(action), ex.InnerExceptions.Count == 1 ? ex.InnerException! : ex);
+            }
+        }, (this, asyncAction), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private int DropPendingWork()
+    {
+        int dropped = _localPosted.Count;
+        _localPosted.Clear();
+        while (_posted.TryDequeue(out _))
+        {
+            dropped++;
+        }
+        while (_completions.TryDequeue(out _))
+        {
+        }
+        return dropped;
+    }
+}

@@ -1,0 +1,425 @@
+using Kevents.Internal;
+using Kevents.Native;
+
+namespace Kevents;
+
+// Registering, modifying and removing kevents. Identity is (Ident, Filter): registering an identity that exists
+// modifies it, as kevent(2) does with EV_ADD.
+public sealed partial class EventLoop
+{
+    private const KeventFlags RequestFlags = KeventFlags.Oneshot | KeventFlags.Clear | KeventFlags.Dispatch;
+
+    private FdEntry[] _fds = new FdEntry[64];
+    private readonly Dictionary<KeventKey, Registration> _registrations = new();
+    private readonly KeventHandler?[] _filterHandlers = new KeventHandler?[8];
+    private int _epochSeed;
+
+    /// <summary>
+    /// Registers <paramref name="kevent"/> and the handler that receives it, or modifies the registration with the
+    /// same (Ident, Filter). Loop thread only (or before the loop runs).
+    /// </summary>
+    /// <remarks>
+    /// Read and Write: Ident is a file descriptor the caller keeps open while registered (unregister before closing
+    /// it). Flags: <see cref="KeventFlags.Oneshot"/>, <see cref="KeventFlags.Clear"/> (edge) and
+    /// <see cref="KeventFlags.Dispatch"/> mean the same on every filter; <see cref="KeventFlags.Disable"/> registers
+    /// without delivering; <see cref="KeventFlags.Delete"/> unregisters. Epoll keeps one mode per descriptor, so a
+    /// descriptor whose Read and Write filters disagree about <see cref="KeventFlags.Clear"/> is watched
+    /// level-triggered (extra deliveries are spurious events, which handlers tolerate anyway).
+    /// </remarks>
+    /// <exception cref="ArgumentException">The descriptor is invalid, closed, or cannot be polled; the message names the fd and the errno.</exception>
+    public void Register(in Kevent kevent, KeventHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        RegisterCore(kevent, handler);
+    }
+
+    /// <summary>
+    /// Registers <paramref name="kevent"/> for the pull API: its deliveries are returned by <see cref="Poll"/>
+    /// instead of going to a handler. Loop thread only.
+    /// </summary>
+    public void Register(in Kevent kevent) => RegisterCore(kevent, handler: null);
+
+    /// <summary>
+    /// Removes the registration (<paramref name="ident"/>, <paramref name="filter"/>). No handler runs for it after
+    /// this returns, even if its event is already in the batch being dispatched. Loop thread only.
+    /// </summary>
+    /// <returns>False when nothing was registered under that identity.</returns>
+    public bool Unregister(ulong ident, KeventFilter filter)
+    {
+        CheckThread(nameof(Unregister));
+        if (IsFdFilter(filter))
+        {
+            if (ident >= (ulong)_fds.Length)
+            {
+                return false;
+            }
+            int fd = (int)ident;
+            ref FdEntry entry = ref _fds[fd];
+            ref FdSlot slot = ref filter == KeventFilter.Read ? ref entry.Read : ref entry.Write;
+            if (!slot.Registered)
+            {
+                return false;
+            }
+            slot = default;
+            UpdateInterest(fd, ref entry);
+            return true;
+        }
+        if (!_registrations.Remove(new KeventKey(ident, filter), out Registration? reg))
+        {
+            return false;
+        }
+        Retire(reg);
+        return true;
+    }
+
+    /// <summary>Removes the registration that <paramref name="kevent"/> names (its Ident and Filter).</summary>
+    public bool Unregister(in Kevent kevent) => Unregister(kevent.Ident, kevent.Filter);
+
+    /// <summary>Resumes delivery for a disabled registration. Loop thread only.</summary>
+    /// <returns>False when nothing was registered under that identity.</returns>
+    public bool Enable(ulong ident, KeventFilter filter) => SetEnabled(ident, filter, enabled: true, nameof(Enable));
+
+    /// <summary>Stops delivery for a registration without removing it. Loop thread only.</summary>
+    /// <returns>False when nothing was registered under that identity.</returns>
+    public bool Disable(ulong ident, KeventFilter filter) => SetEnabled(ident, filter, enabled: false, nameof(Disable));
+
+    /// <summary>
+    /// Sets the handler for every kevent of <paramref name="filter"/> that arrives without a registration of its
+    /// own, such as completions posted with <see cref="Complete(in Kevent)"/>; null removes it. Loop thread only.
+    /// </summary>
+    public void SetFilterHandler(KeventFilter filter, KeventHandler? handler)
+    {
+        CheckThread(nameof(SetFilterHandler));
+        if (IsFdFilter(filter) || filter == KeventFilter.None)
+        {
+            throw new ArgumentException($"Kevents of filter {filter} always belong to a registration; register the descriptor instead.", nameof(filter));
+        }
+        _filterHandlers[(int)filter] = handler;
+    }
+
+    /// <summary>True when (<paramref name="ident"/>, <paramref name="filter"/>) is registered. Loop thread only.</summary>
+    public bool IsRegistered(ulong ident, KeventFilter filter)
+    {
+        CheckThread(nameof(IsRegistered));
+        if (IsFdFilter(filter))
+        {
+            if (ident >= (ulong)_fds.Length)
+            {
+                return false;
+            }
+            ref FdEntry entry = ref _fds[(int)ident];
+            return filter == KeventFilter.Read ? entry.Read.Registered : entry.Write.Registered;
+        }
+        return _registrations.ContainsKey(new KeventKey(ident, filter));
+    }
+
+    private static bool IsFdFilter(KeventFilter filter) => filter is KeventFilter.Read or KeventFilter.Write;
+
+    private void RegisterCore(in Kevent kevent, KeventHandler? handler)
+    {
+        CheckThread(nameof(Register));
+        if ((kevent.Flags & KeventFlags.Delete) != 0)
+        {
+            Unregister(kevent.Ident, kevent.Filter);
+            return;
+        }
+        switch (kevent.Filter)
+        {
+            case KeventFilter.Read:
+            case KeventFilter.Write:
+                RegisterFd(kevent, handler);
+                break;
+            case KeventFilter.Timer:
+                RegisterTimer(kevent, handler);
+                break;
+            case KeventFilter.User:
+                RegisterKeyed(kevent, handler);
+                break;
+            case KeventFilter.Signal:
+                RegisterSignal(kevent, handler);
+                break;
+            case KeventFilter.Aio:
+            case KeventFilter.Threadlet:
+                RegisterKeyed(kevent, handler);
+                break;
+            default:
+                throw new ArgumentException($"Cannot register a kevent with filter {kevent.Filter}.", nameof(kevent));
+        }
+    }
+
+    private void RegisterFd(in Kevent kevent, KeventHandler? handler)
+    {
+        if (kevent.Ident > int.MaxValue)
+        {
+            throw new ArgumentException($"Ident {kevent.Ident} is not a file descriptor.", nameof(kevent));
+        }
+        int fd = (int)kevent.Ident;
+        if (fd >= _fds.Length)
+        {
+            Array.Resize(ref _fds, Math.Max(fd + 1, _fds.Length * 2));
+        }
+        ref FdEntry entry = ref _fds[fd];
+        ref FdSlot slot = ref kevent.Filter == KeventFilter.Read ? ref entry.Read : ref entry.Write;
+        FdSlot previous = slot;
+        slot.Handler = handler;
+        slot.UserData = kevent.UserData;
+        slot.Flags = kevent.Flags & RequestFlags;
+        slot.FilterFlags = kevent.FilterFlags;
+        if (!slot.Registered)
+        {
+            slot.Epoch = NextEpoch();
+            slot.Registered = true;
+            slot.Enabled = true;
+        }
+        if ((kevent.Flags & KeventFlags.Disable) != 0)
+        {
+            slot.Enabled = false;
+        }
+        else if ((kevent.Flags & KeventFlags.Enable) != 0)
+        {
+            slot.Enabled = true;
+        }
+        int rc = UpdateInterest(fd, ref entry);
+        if (rc < 0)
+        {
+            slot = previous;
+            UpdateInterest(fd, ref entry);
+            throw ThrowHelper.BadDescriptor(fd, kevent.Filter, rc);
+        }
+    }
+
+    private int NextEpoch()
+    {
+        int epoch = ++_epochSeed;
+        if (epoch == 0)
+        {
+            // Epoch 0 marks "no registration" in the batch; skip it when the counter wraps.
+            epoch = ++_epochSeed;
+        }
+        return epoch;
+    }
+
+    /// <summary>Brings epoll's interest for <paramref name="fd"/> in line with its active filters. Returns 0 or -errno.</summary>
+    private int UpdateInterest(int fd, ref FdEntry entry)
+    {
+        EpollFlags desired = EpollFlags.None;
+        bool allClear = true;
+        if (entry.Read.Active)
+        {
+            desired |= EpollFlags.In | EpollFlags.RdHup;
+            allClear &= entry.Read.IsClear;
+        }
+        if (entry.Write.Active)
+        {
+            desired |= EpollFlags.Out;
+            allClear &= entry.Write.IsClear;
+        }
+        if (desired != EpollFlags.None && allClear)
+        {
+            desired |= EpollFlags.EdgeTriggered;
+        }
+
+        if (desired == EpollFlags.None)
+        {
+            if (entry.InEpoll)
+            {
+                // A descriptor nobody listens to leaves the set: epoll would otherwise keep reporting HUP/ERR for it.
+                // EBADF/ENOENT mean the caller closed it first, which already removed it.
+                Epoll.Control(_epoll.Fd, Epoll.Delete, fd, EpollFlags.None, 0);
+                entry.InEpoll = false;
+            }
+            entry.Interest = EpollFlags.None;
+            return 0;
+        }
+
+        int rc;
+        if (!entry.InEpoll)
+        {
+            rc = Epoll.Control(_epoll.Fd, Epoll.Add, fd, desired, (ulong)fd);
+            if (rc == -Errno.EEXIST)
+            {
+                rc = Epoll.Control(_epoll.Fd, Epoll.Modify, fd, desired, (ulong)fd);
+            }
+        }
+        else if (desired != entry.Interest)
+        {
+            rc = Epoll.Control(_epoll.Fd, Epoll.Modify, fd, desired, (ulong)fd);
+            if (rc == -Errno.ENOENT)
+            {
+                // The descriptor was closed and its number reused without an Unregister in between.
+                rc = Epoll.Control(_epoll.Fd, Epoll.Add, fd, desired, (ulong)fd);
+            }
+        }
+        else
+        {
+            rc = 0;
+        }
+        if (rc < 0)
+        {
+            return rc;
+        }
+        entry.InEpoll = true;
+        entry.Interest = desired;
+        return 0;
+    }
+
+    private bool SetEnabled(ulong ident, KeventFilter filter, bool enabled, string member)
+    {
+        CheckThread(member);
+        if (IsFdFilter(filter))
+        {
+            if (ident >= (ulong)_fds.Length)
+            {
+                return false;
+            }
+            int fd = (int)ident;
+            ref FdEntry entry = ref _fds[fd];
+            ref FdSlot slot = ref filter == KeventFilter.Read ? ref entry.Read : ref entry.Write;
+            if (!slot.Registered)
+            {
+                return false;
+            }
+            if (slot.Enabled != enabled)
+            {
+                slot.Enabled = enabled;
+                int rc = UpdateInterest(fd, ref entry);
+                if (rc < 0)
+                {
+                    slot.Enabled = !enabled;
+                    throw ThrowHelper.BadDescriptor(fd, filter, rc);
+                }
+            }
+            return true;
+        }
+        if (!_registrations.TryGetValue(new KeventKey(ident, filter), out Registration? reg))
+        {
+            return false;
+        }
+        if (reg.Enabled == enabled)
+        {
+            return true;
+        }
+        reg.Enabled = enabled;
+        if (filter == KeventFilter.Timer)
+        {
+            if (enabled)
+            {
+                ArmTimer(reg, reg.Kevent.Data);
+            }
+            else
+            {
+                DisarmTimer(reg);
+            }
+        }
+        else if (enabled && reg.DeferredWhileDisabled)
+        {
+            // A trigger or signal arrived while disabled: deliver it now that someone listens again.
+            reg.DeferredWhileDisabled = false;
+            _completions.Enqueue(new Kevent(ident, filter, KeventFlags.None, (uint)reg.Epoch));
+        }
+        return true;
+    }
+
+    /// <summary>User events and claimed completions: a keyed registration with no kernel object behind it.</summary>
+    private void RegisterKeyed(in Kevent kevent, KeventHandler? handler)
+    {
+        var key = new KeventKey(kevent.Ident, kevent.Filter);
+        if (_registrations.TryGetValue(key, out Registration? existing))
+        {
+            existing.Kevent = kevent;
+            existing.Handler = handler;
+            ApplyEnableFlags(existing, kevent.Flags);
+            return;
+        }
+        var reg = new Registration(kevent, handler) { Epoch = NextEpoch() };
+        _registrations.Add(key, reg);
+        if (kevent.Filter == KeventFilter.User)
+        {
+            _userEvents[kevent.Ident] = reg;
+        }
+    }
+
+    private static void ApplyEnableFlags(Registration reg, KeventFlags flags)
+    {
+        if ((flags & KeventFlags.Disable) != 0)
+        {
+            reg.Enabled = false;
+        }
+        else if ((flags & KeventFlags.Enable) != 0)
+        {
+            reg.Enabled = true;
+        }
+    }
+
+    /// <summary>Releases whatever a removed keyed registration holds.</summary>
+    private void Retire(Registration reg)
+    {
+        reg.Live = false;
+        switch (reg.Kevent.Filter)
+        {
+            case KeventFilter.Timer:
+                DisarmTimer(reg);
+                break;
+            case KeventFilter.User:
+                _userEvents.TryRemove(new KeyValuePair<ulong, Registration>(reg.Kevent.Ident, reg));
+                break;
+            case KeventFilter.Signal:
+                reg.SignalRegistration?.Dispose();
+                reg.SignalRegistration = null;
+                break;
+        }
+    }
+
+    private void DispatchKeyed(in Kevent kevent, Span<Kevent> output, ref int written)
+    {
+        if (!_registrations.TryGetValue(new KeventKey(kevent.Ident, kevent.Filter), out Registration? reg))
+        {
+            // Completions need no registration: a filter-wide handler or the pull API takes them.
+            if (kevent.Filter is KeventFilter.Aio or KeventFilter.Threadlet)
+            {
+                Deliver(kevent, _filterHandlers[(int)kevent.Filter], output, ref written);
+            }
+            return;
+        }
+
+        Kevent delivered;
+        switch (kevent.Filter)
+        {
+            case KeventFilter.User:
+            case KeventFilter.Signal:
+                // Triggers and signals carry the epoch of the registration they were raised for.
+                if ((uint)reg.Epoch != kevent.FilterFlags)
+                {
+                    return;
+                }
+                if (!reg.Enabled)
+                {
+                    reg.DeferredWhileDisabled = true;
+                    return;
+                }
+                Volatile.Write(ref reg.Pending, 0);
+                long count = kevent.Filter == KeventFilter.Signal ? Interlocked.Exchange(ref reg.Count, 0) : 0;
+                delivered = new Kevent(kevent.Ident, kevent.Filter, reg.Kevent.Flags & RequestFlags, reg.Kevent.FilterFlags, count, reg.Kevent.UserData);
+                break;
+            default:
+                if (!reg.Enabled)
+                {
+                    return;
+                }
+                delivered = kevent;
+                break;
+        }
+
+        KeventHandler? handler = reg.Handler;
+        if (reg.IsOneshot)
+        {
+            _registrations.Remove(new KeventKey(kevent.Ident, kevent.Filter));
+            Retire(reg);
+        }
+        else if (reg.IsDispatch)
+        {
+            reg.Enabled = false;
+        }
+        Deliver(delivered, handler, output, ref written);
+    }
+}

@@ -1,0 +1,355 @@
+using System.Runtime.CompilerServices;
+using Kevents.Internal;
+using Kevents.Native;
+
+namespace Kevents;
+
+// One turn of the loop, phase by phase (see the class remarks for the order and why).
+public sealed partial class EventLoop
+{
+    private const int TimeoutForever = -1;
+    private const ulong WakeToken = ulong.MaxValue;
+
+    private readonly EpollEvent[] _pollerEvents;
+    private BatchEntry[] _batch;
+    private int _batchCount;
+    private bool _pulling;
+    private readonly Queue<Kevent> _pullBacklog = new();
+
+    /// <summary>A kevent collected in phases 5 and 6, with the epoch of the registration it was collected for.</summary>
+    private struct BatchEntry
+    {
+        public Kevent Kevent;
+        public int Epoch;
+    }
+
+    /// <summary>
+    /// The pull API (kevent_get_events style): runs one turn of the loop on the calling thread and copies the
+    /// kevents of registrations that have no handler into <paramref name="events"/>. Registrations with handlers
+    /// are dispatched to them as usual during the call. Kevents beyond the span's length are kept, in order, for
+    /// the next call.
+    /// </summary>
+    /// <param name="events">Where ready kevents are written.</param>
+    /// <param name="timeout">How long to wait when nothing is ready: <see cref="Timeout.InfiniteTimeSpan"/> waits
+    /// for the first event, zero polls.</param>
+    /// <returns>How many kevents were written.</returns>
+    public int Poll(Span<Kevent> events, TimeSpan timeout)
+    {
+        if (events.IsEmpty)
+        {
+            throw new ArgumentException("Poll needs room for at least one kevent.", nameof(events));
+        }
+        int timeoutMs = ToTimeoutMs(timeout);
+        Enter(nameof(Poll));
+        _pulling = true;
+        try
+        {
+            int written = 0;
+            while (written < events.Length && _pullBacklog.TryDequeue(out Kevent pending))
+            {
+                events[written++] = pending;
+            }
+            return RunOnce(events, written > 0 ? 0 : timeoutMs, written);
+        }
+        finally
+        {
+            _pulling = false;
+            Leave();
+        }
+    }
+
+    private static int ToTimeoutMs(TimeSpan timeout)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan)
+        {
+            return TimeoutForever;
+        }
+        if (timeout < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "Use Timeout.InfiniteTimeSpan to wait forever, or a non-negative time.");
+        }
+        double ms = Math.Ceiling(timeout.TotalMilliseconds);
+        return ms >= int.MaxValue ? int.MaxValue : (int)ms;
+    }
+
+    private int RunOnce(Span<Kevent> output, int maxTimeoutMs, int written = 0)
+    {
+        _metrics.Iterations++;
+
+        // Phase 1: the clock every handler of this turn sees.
+        _nowNs = ReadClock();
+        long busyStart = _nowNs;
+
+        // Phase 2: timers.
+        FireTimers(output, ref written);
+
+        // Phase 3: posted work and continuations, bounded.
+        RunPosted();
+
+        // Phase 4: how long may we sleep?
+        int timeoutMs = ComputeTimeout(maxTimeoutMs, written);
+
+        // Phase 5: wait in epoll and collect.
+        long waitStart = ReadClock();
+        _metrics.BusyNanoseconds += waitStart - busyStart;
+        int ready = WaitForEvents(timeoutMs);
+        _nowNs = ReadClock();
+        busyStart = _nowNs;
+        _batchCount = 0;
+        CollectPollerEvents(ready);
+
+        // Phase 6: completions from other threads join the same batch.
+        DrainCompletions();
+
+        // Phase 7: one dispatcher for all of it.
+        DispatchBatch(output, ref written);
+
+        _metrics.BusyNanoseconds += ReadClock() - busyStart;
+        return written;
+    }
+
+    private int ComputeTimeout(int maxTimeoutMs, int written)
+    {
+        // Announce that we may sleep, then look for work: a producer that enqueues after this exchange sees 0 and
+        // writes the eventfd; one that enqueued before it is seen by the checks below (both sides use full fences).
+        Interlocked.Exchange(ref _wakeState, WakeStateMaySleep);
+        if (_stopRequested || written > 0 || _localPosted.Count > 0 || !_posted.IsEmpty || !_completions.IsEmpty || _pullBacklog.Count > 0)
+        {
+            return 0;
+        }
+        long nextDue = _timers.NextDueTick();
+        if (nextDue == long.MaxValue)
+        {
+            return maxTimeoutMs;
+        }
+        long untilDue = Math.Max(0, nextDue - TickOf(_nowNs));
+        if (maxTimeoutMs >= 0 && untilDue > maxTimeoutMs)
+        {
+            return maxTimeoutMs;
+        }
+        return (int)Math.Min(untilDue, int.MaxValue);
+    }
+
+    private int WaitForEvents(int timeoutMs)
+    {
+        int n;
+        if (timeoutMs != 0 && _options.SpinBeforeSleep > TimeSpan.Zero)
+        {
+            n = SpinThenWait(timeoutMs);
+        }
+        else
+        {
+            n = Epoll.Wait(_epoll.Fd, _pollerEvents, timeoutMs);
+        }
+        // Awake: producers need not write the eventfd until we announce sleep again.
+        Volatile.Write(ref _wakeState, WakeStateAwake);
+        if (n < 0)
+        {
+            // Only EBADF/EINVAL/EFAULT can land here, which means the loop's own state is broken.
+            Log.PollerFailed(_logger, Errno.Describe(n));
+            _stopRequested = true;
+            return 0;
+        }
+        return n;
+    }
+
+    private int SpinThenWait(int timeoutMs)
+    {
+        long spinUntil = ReadClock() + _options.SpinBeforeSleep.Ticks * 100;
+        while (true)
+        {
+            int n = Epoll.Wait(_epoll.Fd, _pollerEvents, 0);
+            if (n != 0 || !_posted.IsEmpty || !_completions.IsEmpty || _stopRequested)
+            {
+                return n;
+            }
+            long now = ReadClock();
+            if (now >= spinUntil)
+            {
+                long spentMs = (now - _nowNs) / 1_000_000;
+                int remaining = timeoutMs < 0 ? TimeoutForever : (int)Math.Max(0, timeoutMs - spentMs);
+                return Epoll.Wait(_epoll.Fd, _pollerEvents, remaining);
+            }
+            Thread.SpinWait(8);
+        }
+    }
+
+    private void CollectPollerEvents(int ready)
+    {
+        EnsureBatchCapacity(ready * 2);
+        FdEntry[] fds = _fds;
+        for (int i = 0; i < ready; i++)
+        {
+            ref readonly EpollEvent ev = ref _pollerEvents[i];
+            ulong data = ev.Data;
+            if (data == WakeToken)
+            {
+                EventFd.Drain(_wakeFd.Fd);
+                continue;
+            }
+            int fd = (int)data;
+            if ((uint)fd >= (uint)fds.Length)
+            {
+                continue;
+            }
+            ref FdEntry entry = ref fds[fd];
+            EpollFlags events = ev.Events;
+            bool error = (events & EpollFlags.Err) != 0;
+            long errorData = error ? -SocketErrorOf(fd) : 0;
+
+            if (entry.Read.Active && (events & (EpollFlags.In | EpollFlags.RdHup | EpollFlags.Hup | EpollFlags.Err)) != 0)
+            {
+                KeventFlags flags = entry.Read.Flags;
+                if ((events & (EpollFlags.RdHup | EpollFlags.Hup)) != 0)
+                {
+                    flags |= KeventFlags.Eof;
+                }
+                long value = errorData;
+                if (error)
+                {
+                    flags |= KeventFlags.Error;
+                }
+                else if ((entry.Read.FilterFlags & (uint)ReadFilterFlags.ReportBytes) != 0)
+                {
+                    value = Math.Max(0, Io.BytesAvailable(fd));
+                }
+                Append(new Kevent((ulong)fd, KeventFilter.Read, flags, entry.Read.FilterFlags, value, entry.Read.UserData), entry.Read.Epoch);
+            }
+            if (entry.Write.Active && (events & (EpollFlags.Out | EpollFlags.Hup | EpollFlags.Err)) != 0)
+            {
+                KeventFlags flags = entry.Write.Flags;
+                if ((events & EpollFlags.Hup) != 0)
+                {
+                    flags |= KeventFlags.Eof;
+                }
+                if (error)
+                {
+                    flags |= KeventFlags.Error;
+                }
+                Append(new Kevent((ulong)fd, KeventFilter.Write, flags, entry.Write.FilterFlags, errorData, entry.Write.UserData), entry.Write.Epoch);
+            }
+        }
+    }
+
+    private static int SocketErrorOf(int fd)
+    {
+        int error = NativeSocket.GetError(fd);
+        // Not a socket (a pipe whose reader vanished, say): report a generic I/O error rather than nothing.
+        return error > 0 ? error : Errno.EIO;
+    }
+
+    private void DrainCompletions()
+    {
+        // Bounded like posted work: completions that keep arriving wait for the next turn.
+        int budget = _options.MaxPostedPerIteration;
+        while (budget-- > 0 && _completions.TryDequeue(out Kevent kevent))
+        {
+            Append(kevent, 0);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Append(in Kevent kevent, int epoch)
+    {
+        if (_batchCount == _batch.Length)
+        {
+            EnsureBatchCapacity(1);
+        }
+        ref BatchEntry slot = ref _batch[_batchCount++];
+        slot.Kevent = kevent;
+        slot.Epoch = epoch;
+    }
+
+    private void EnsureBatchCapacity(int more)
+    {
+        int needed = _batchCount + more;
+        if (needed > _batch.Length)
+        {
+            Array.Resize(ref _batch, Math.Max(needed, _batch.Length * 2));
+        }
+    }
+
+    private void DispatchBatch(Span<Kevent> output, ref int written)
+    {
+        // Handlers may register, unregister or close anything; every entry is re-checked against the live
+        // registration right before its handler runs, so nothing is delivered after Unregister returns.
+        for (int i = 0; i < _batchCount; i++)
+        {
+            ref BatchEntry entry = ref _batch[i];
+            switch (entry.Kevent.Filter)
+            {
+                case KeventFilter.Read:
+                case KeventFilter.Write:
+                    DispatchFd(entry.Kevent, entry.Epoch, output, ref written);
+                    break;
+                default:
+                    DispatchKeyed(entry.Kevent, output, ref written);
+                    break;
+            }
+            // Drop references the batch no longer needs (none today: kevents hold no references).
+        }
+        _batchCount = 0;
+    }
+
+    private void DispatchFd(in Kevent kevent, int epoch, Span<Kevent> output, ref int written)
+    {
+        int fd = (int)kevent.Ident;
+        ref FdEntry entry = ref _fds[fd];
+        ref FdSlot slot = ref kevent.Filter == KeventFilter.Read ? ref entry.Read : ref entry.Write;
+        if (!slot.Active || slot.Epoch != epoch)
+        {
+            return;
+        }
+        KeventHandler? handler = slot.Handler;
+        if ((slot.Flags & KeventFlags.Oneshot) != 0)
+        {
+            slot = default;
+            UpdateInterest(fd, ref entry);
+        }
+        else if ((slot.Flags & KeventFlags.Dispatch) != 0)
+        {
+            slot.Enabled = false;
+            UpdateInterest(fd, ref entry);
+        }
+        Deliver(kevent, handler, output, ref written);
+    }
+
+    private void Deliver(in Kevent kevent, KeventHandler? handler, Span<Kevent> output, ref int written)
+    {
+        _metrics.Dispatched[(int)kevent.Filter & 7]++;
+        if (handler is null)
+        {
+            Pull(kevent, output, ref written);
+            return;
+        }
+        try
+        {
+            handler(in kevent);
+        }
+        catch (Exception ex)
+        {
+            _metrics.HandlerErrors++;
+            Log.HandlerFailed(_logger, Describe(handler), kevent, ex);
+        }
+    }
+
+    private void Pull(in Kevent kevent, Span<Kevent> output, ref int written)
+    {
+        if (!_pulling)
+        {
+            Log.UnclaimedKevent(_logger, kevent);
+            return;
+        }
+        if (written < output.Length)
+        {
+            output[written++] = kevent;
+        }
+        else
+        {
+            _pullBacklog.Enqueue(kevent);
+        }
+    }
+
+    internal static string Describe(Delegate handler) =>
+        $"{handler.Method.DeclaringType?.FullName}.{handler.Method.Name}";
+}

@@ -1,0 +1,288 @@
+using System.Diagnostics;
+using Kevents.Internal;
+using Kevents.Native;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Kevents;
+
+/// <summary>
+/// One event loop on one thread: every registered event (socket readiness, timer expiry, user trigger, signal,
+/// file and threadlet completion) arrives as a <see cref="Kevent"/> and is handed to its handler by one dispatcher.
+/// </summary>
+/// <remarks>
+/// <para><b>Threading.</b> Every handler of a loop runs on the loop thread, so state owned by a loop needs no locks.
+/// Only <see cref="Post(Action)"/> (and its overloads), <see cref="Trigger(ulong)"/>, <see cref="Stop"/>,
+/// <see cref="Complete(in Kevent)"/> and <see cref="Dispose"/> may be called from other threads. Every other member
+/// must be called on the loop thread, or before the loop first runs; elsewhere it throws
+/// <see cref="InvalidOperationException"/>.</para>
+/// <para><b>One turn of the loop</b>, in this order: (1) update the cached monotonic clock; (2) fire expired timers;
+/// (3) run posted work, at most <see cref="EventLoopOptions.MaxPostedPerIteration"/> items; (4) compute the wait:
+/// zero if work is pending, else until the next timer, else forever (optionally spinning first); (5) wait in
+/// epoll and collect ready kevents; (6) drain the completion ring into the same batch; (7) dispatch the batch.</para>
+/// <para><b>Spurious events.</b> Readiness is a hint: a handler may be called when a read or write would still
+/// return EAGAIN, and must treat EAGAIN as normal. With <see cref="KeventFlags.Clear"/> (edge-triggered) a handler
+/// must read or write until EAGAIN, or it may not hear of that descriptor again.</para>
+/// </remarks>
+public sealed partial class EventLoop : IDisposable
+{
+    private const int StateIdle = 0;
+    private const int StateRunning = 1;
+    private const int StateDisposed = 2;
+
+    private readonly EventLoopOptions _options;
+    private readonly ILogger _logger;
+    private readonly FileDescriptor _epoll;
+    private readonly FileDescriptor _wakeFd;
+    private readonly TimeProvider? _timeProvider;
+    private readonly long _timeOrigin;
+    private readonly ManualResetEventSlim _exited = new(initialState: true);
+
+    private int _state;
+    private int _loopThreadId;
+    private volatile bool _stopRequested;
+    private bool _disposeRequested;
+    private long _nowNs;
+    private readonly EventLoopSynchronizationContext _syncContext;
+
+    /// <summary>Runs pipe callbacks on this loop's thread; use it for pipes whose ends live on the loop.</summary>
+    public EventLoopPipeScheduler PipeScheduler { get; }
+
+    /// <summary>The synchronization context installed on the loop thread while it runs.</summary>
+    public SynchronizationContext SynchronizationContext => _syncContext;
+
+    /// <summary>Creates a loop with default options.</summary>
+    public EventLoop() : this(new EventLoopOptions())
+    {
+    }
+
+    /// <summary>Creates a loop with <paramref name="options"/>. Creating a loop opens two descriptors: an epoll set and an eventfd.</summary>
+    public EventLoop(EventLoopOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Validate();
+        _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Kevents.EventLoop");
+        _timeProvider = options.TimeProvider is { } tp && tp != TimeProvider.System ? tp : null;
+        _timeOrigin = _timeProvider?.GetTimestamp() ?? 0;
+
+        int rc = Epoll.Create(out FileDescriptor? epoll);
+        if (rc < 0)
+        {
+            throw ThrowHelper.NativeFailure("create the loop's epoll set", rc);
+        }
+        _epoll = epoll!;
+        rc = EventFd.Create(out FileDescriptor? wake);
+        if (rc < 0)
+        {
+            _epoll.Dispose();
+            throw ThrowHelper.NativeFailure("create the loop's wake-up eventfd", rc);
+        }
+        _wakeFd = wake!;
+        rc = Epoll.Control(_epoll.Fd, Epoll.Add, _wakeFd.Fd, EpollFlags.In, WakeToken);
+        if (rc < 0)
+        {
+            _wakeFd.Dispose();
+            _epoll.Dispose();
+            throw ThrowHelper.NativeFailure("watch the wake-up eventfd", rc);
+        }
+
+        _pollerEvents = new EpollEvent[options.MaxEventsPerWait];
+        _batch = new BatchEntry[Math.Max(64, options.MaxEventsPerWait * 2)];
+        _posted = new MpscRing<WorkItem>(options.RingCapacity);
+        _completions = new MpscRing<Kevent>(options.RingCapacity);
+        _timers = new TimerWheel();
+        _runAsync = state => ObserveAsync((Func<Task>)state!);
+        _syncContext = new EventLoopSynchronizationContext(this);
+        PipeScheduler = new EventLoopPipeScheduler(this);
+        _nowNs = ReadClock();
+        _metrics = new LoopMetrics(this);
+    }
+
+    /// <summary>The name given in <see cref="EventLoopOptions.Name"/>.</summary>
+    public string Name => _options.Name;
+
+    /// <summary>The loop's options (read them; changing them after construction has no effect).</summary>
+    public EventLoopOptions Options => _options;
+
+    /// <summary>The logger factory the loop and the layers above it log through.</summary>
+    public ILoggerFactory LoggerFactory => _options.LoggerFactory ?? NullLoggerFactory.Instance;
+
+    /// <summary>True while <see cref="Run"/> (or <see cref="Poll"/>) executes.</summary>
+    public bool IsRunning => Volatile.Read(ref _state) == StateRunning;
+
+    /// <summary>True when called on the thread running this loop.</summary>
+    public bool IsOnLoopThread => IsRunning && Environment.CurrentManagedThreadId == _loopThreadId;
+
+    /// <summary>The loop's cached monotonic time in milliseconds, updated at the start of every turn (phase 1).</summary>
+    public long Now => _nowNs / 1_000_000;
+
+    /// <summary>The loop's cached monotonic time in nanoseconds, updated at the start of every turn.</summary>
+    public long NowNanoseconds => _nowNs;
+
+    /// <summary>
+    /// Runs the loop on the calling thread until <see cref="Stop"/> is called (from a handler or another thread)
+    /// or the loop is disposed. Installs the loop's <see cref="SynchronizationContext"/> for the duration, so
+    /// <c>await</c> inside a handler resumes on this thread.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The loop is already running.</exception>
+    /// <exception cref="ObjectDisposedException">The loop was disposed.</exception>
+    public void Run()
+    {
+        Enter(nameof(Run));
+        SynchronizationContext? previous = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(_syncContext);
+        Log.LoopStarted(_logger, Name, _loopThreadId);
+        try
+        {
+            while (!_stopRequested)
+            {
+                RunOnce(Span<Kevent>.Empty, TimeoutForever);
+            }
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previous);
+            Log.LoopStopped(_logger, Name, _metrics.Iterations);
+            Leave();
+        }
+    }
+
+    /// <summary>
+    /// Runs the loop on a new dedicated thread until <see cref="Stop"/>, disposal, or cancellation of
+    /// <paramref name="cancellationToken"/>. The task completes when the loop has returned.
+    /// </summary>
+    public Task RunAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _state) == StateDisposed, this);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            using CancellationTokenRegistration stopOnCancel = cancellationToken.Register(static s => ((EventLoop)s!).Stop(), this);
+            try
+            {
+                Run();
+                done.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                done.TrySetException(ex);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = Name,
+        };
+        thread.Start();
+        return done.Task;
+    }
+
+    /// <summary>
+    /// Asks the loop to return from <see cref="Run"/> after the current turn. Safe from any thread and from handlers.
+    /// A stop requested before <see cref="Run"/> starts makes that run return after one turn.
+    /// </summary>
+    public void Stop()
+    {
+        _stopRequested = true;
+        Wake();
+    }
+
+    /// <summary>
+    /// Stops the loop, waits for <see cref="Run"/> to return when it runs on another thread, and releases the epoll
+    /// set, the eventfd and signal handlers. Registered descriptors are not closed: the caller owns them. Posted work
+    /// that never ran is dropped (and logged). Safe from any thread; from a handler the release happens when the
+    /// current turn ends.
+    /// </summary>
+    public void Dispose()
+    {
+        int state = Volatile.Read(ref _state);
+        if (state == StateDisposed)
+        {
+            return;
+        }
+        if (state == StateRunning)
+        {
+            if (IsOnLoopThread)
+            {
+                _disposeRequested = true;
+                Stop();
+                return;
+            }
+            Stop();
+            _exited.Wait();
+        }
+        Release();
+    }
+
+    private void Enter(string member)
+    {
+        int previous = Interlocked.CompareExchange(ref _state, StateRunning, StateIdle);
+        if (previous == StateRunning)
+        {
+            throw new InvalidOperationException(
+                $"EventLoop.{member}: the loop '{Name}' is already running on thread {_loopThreadId}. A loop runs on one thread at a time; create another loop for another thread.");
+        }
+        ObjectDisposedException.ThrowIf(previous == StateDisposed, this);
+        _loopThreadId = Environment.CurrentManagedThreadId;
+        _exited.Reset();
+    }
+
+    private void Leave()
+    {
+        _stopRequested = false;
+        bool dispose = _disposeRequested;
+        Volatile.Write(ref _state, StateIdle);
+        _exited.Set();
+        if (dispose)
+        {
+            Release();
+        }
+    }
+
+    private void Release()
+    {
+        if (Interlocked.Exchange(ref _state, StateDisposed) == StateDisposed)
+        {
+            return;
+        }
+        ReleaseSignals();
+        int dropped = DropPendingWork();
+        if (dropped > 0)
+        {
+            Log.PendingWorkDropped(_logger, Name, dropped);
+        }
+        _metrics.Dispose();
+        _wakeFd.Dispose();
+        _epoll.Dispose();
+    }
+
+    /// <summary>Throws unless the caller may touch loop-owned state: on the loop thread, or while the loop is not running.</summary>
+    internal void CheckThread(string member)
+    {
+        int state = Volatile.Read(ref _state);
+        if (state == StateRunning && Environment.CurrentManagedThreadId != _loopThreadId)
+        {
+            throw new InvalidOperationException(
+                $"EventLoop.{member} must be called on the loop thread (thread {_loopThreadId}), not thread {Environment.CurrentManagedThreadId}. Use loop.Post(...) to run it on the loop.");
+        }
+        if (state == StateDisposed)
+        {
+            throw new ObjectDisposedException(nameof(EventLoop), $"EventLoop.{member}: the loop '{Name}' was disposed.");
+        }
+    }
+
+    private long ReadClock()
+    {
+        if (_timeProvider is null)
+        {
+            return MonotonicClock.Nanoseconds();
+        }
+        TimeSpan elapsed = _timeProvider.GetElapsedTime(_timeOrigin);
+        return elapsed.Ticks * 100;
+    }
+
+    /// <summary>Re-reads the clock now, for handlers that ran long and need a fresh time before arming a timer.</summary>
+    public void UpdateTime() => _nowNs = ReadClock();
+
+    [Conditional("DEBUG")]
+    private void AssertOnLoop() => Debug.Assert(!IsRunning || Environment.CurrentManagedThreadId == _loopThreadId, "loop-thread only");
+}

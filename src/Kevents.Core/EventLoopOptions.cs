@@ -1,0 +1,61 @@
+using Microsoft.Extensions.Logging;
+
+namespace Kevents;
+
+/// <summary>Settings of an <see cref="EventLoop"/>. Every limit has a safe default.</summary>
+public sealed class EventLoopOptions
+{
+    /// <summary>Where the loop logs handler failures and warnings. Default: no logging.</summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>A name for logs, metrics (tag <c>kevents.loop</c>) and the thread <see cref="EventLoop.RunAsync"/> starts. Default "kevents".</summary>
+    public string Name { get; set; } = "kevents";
+
+    /// <summary>
+    /// Most posted work items run per loop turn (phase 3), so a flood of posts cannot starve the poller.
+    /// Items beyond it run on the next turn. Default 1024.
+    /// </summary>
+    public int MaxPostedPerIteration { get; set; } = 1024;
+
+    /// <summary>Ready descriptors collected per epoll_wait call. Default 1024.</summary>
+    public int MaxEventsPerWait { get; set; } = 1024;
+
+    /// <summary>
+    /// Capacity of each cross-thread ring (posted work, completions); a full ring spills into an overflow list
+    /// and is counted in the <c>kevents.ring.overflows</c> metric, never dropped. Default 4096.
+    /// </summary>
+    public int RingCapacity { get; set; } = 4096;
+
+    /// <summary>
+    /// Before sleeping in epoll_wait, poll without blocking for up to this long. Spinning trades CPU for latency on
+    /// lightly loaded loops (a wake-up from a blocking wait costs tens of microseconds). Default zero: never spin.
+    /// </summary>
+    public TimeSpan SpinBeforeSleep { get; set; } = TimeSpan.Zero;
+
+    /// <summary>
+    /// The clock behind timers and <see cref="EventLoop.Now"/>. Default: CLOCK_MONOTONIC. A test may pass a fake
+    /// provider; the loop then reads it on every turn (it does not wake by itself when fake time moves).
+    /// </summary>
+    public TimeProvider? TimeProvider { get; set; }
+
+    internal EventLoopOptions Validate()
+    {
+        if (MaxPostedPerIteration < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxPostedPerIteration), MaxPostedPerIteration, "At least one posted item must run per turn.");
+        }
+        if (MaxEventsPerWait < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxEventsPerWait), MaxEventsPerWait, "epoll_wait needs room for at least one event.");
+        }
+        if (RingCapacity < 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(RingCapacity), RingCapacity, "A ring holds at least two items.");
+        }
+        if (SpinBeforeSleep < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(SpinBeforeSleep), SpinBeforeSleep, "A spin time cannot be negative.");
+        }
+        return this;
+    }
+}

@@ -1,0 +1,28 @@
+namespace Kevents.Internal;
+
+/// <summary>One filter (Read or Write) of a registered file descriptor.</summary>
+internal struct FdSlot
+{
+    public KeventHandler? Handler;
+    public ulong UserData;
+    public KeventFlags Flags;
+    public uint FilterFlags;
+    /// <summary>Changes on every registration, so a readiness collected for an older registration is never delivered to a newer one.</summary>
+    public int Epoch;
+    public bool Registered;
+    public bool Enabled;
+
+    public readonly bool Active => Registered && Enabled;
+
+    public readonly bool IsClear => (Flags & KeventFlags.Clear) != 0;
+}
+
+/// <summary>The loop's view of one file descriptor: both filters and what epoll currently watches.</summary>
+internal struct FdEntry
+{
+    public FdSlot Read;
+    public FdSlot Write;
+    /// <summary>The interest epoll holds for this fd; None when the fd is not in the epoll set.</summary>
+    public Kevents.Native.EpollFlags Interest;
+    public bool InEpoll;
+}

@@ -1,0 +1,35 @@
+using Microsoft.Extensions.Logging;
+
+namespace Kevents.Internal;
+
+/// <summary>Kevents.Core's log messages: stable event ids, formatted only when their level is enabled.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, EventName = "HandlerFailed", Level = LogLevel.Error,
+        Message = "Handler {Handler} threw while handling {Kevent}; the loop goes on")]
+    public static partial void HandlerFailed(ILogger logger, string handler, Kevent kevent, Exception exception);
+
+    [LoggerMessage(EventId = 2, EventName = "PostedWorkFailed", Level = LogLevel.Error,
+        Message = "Posted work {Callback} threw; the loop goes on")]
+    public static partial void PostedWorkFailed(ILogger logger, string callback, Exception exception);
+
+    [LoggerMessage(EventId = 3, EventName = "UnclaimedKevent", Level = LogLevel.Debug,
+        Message = "No handler for {Kevent}; it was dropped (register one, or consume it with Poll)")]
+    public static partial void UnclaimedKevent(ILogger logger, Kevent kevent);
+
+    [LoggerMessage(EventId = 4, EventName = "PollerFailed", Level = LogLevel.Critical,
+        Message = "epoll_wait failed with {Error}; the loop stops")]
+    public static partial void PollerFailed(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 5, EventName = "LoopStarted", Level = LogLevel.Debug,
+        Message = "Loop {Name} running on thread {ThreadId}")]
+    public static partial void LoopStarted(ILogger logger, string name, int threadId);
+
+    [LoggerMessage(EventId = 6, EventName = "LoopStopped", Level = LogLevel.Debug,
+        Message = "Loop {Name} stopped after {Iterations} iterations")]
+    public static partial void LoopStopped(ILogger logger, string name, long iterations);
+
+    [LoggerMessage(EventId = 7, EventName = "PendingWorkDropped", Level = LogLevel.Warning,
+        Message = "Loop {Name} was disposed with {Count} posted items that never ran")]
+    public static partial void PendingWorkDropped(ILogger logger, string name, int count);
+}
