@@ -50,7 +50,10 @@ public sealed partial class EventLoop
 
     private void ArmTimer(Registration reg, long intervalNs)
     {
-        reg.DeadlineNs = intervalNs > long.MaxValue - _nowNs ? long.MaxValue : _nowNs + intervalNs;
+        // Measured from the moment of the call, not from the start of the turn: a timer armed late in a long
+        // handler must still not fire before its interval has passed since it was armed.
+        long now = ReadClock();
+        reg.DeadlineNs = intervalNs > long.MaxValue - now ? long.MaxValue : now + intervalNs;
         reg.Timer = _timers.Arm(DueTickOf(reg.DeadlineNs), reg.Kevent.Ident);
         _metrics.TimersArmed++;
     }

@@ -283,6 +283,12 @@ public sealed partial class EventLoop : IDisposable
     /// <summary>Re-reads the clock now, for handlers that ran long and need a fresh time before arming a timer.</summary>
     public void UpdateTime() => _nowNs = ReadClock();
 
+    /// <summary>The epoll set's descriptor, for tests that check its flags.</summary>
+    internal int PollerFd => _epoll.Fd;
+
+    /// <summary>The wake-up eventfd, for tests that check its flags.</summary>
+    internal int WakeFd => _wakeFd.Fd;
+
     [Conditional("DEBUG")]
     private void AssertOnLoop() => Debug.Assert(!IsRunning || Environment.CurrentManagedThreadId == _loopThreadId, "loop-thread only");
 }

@@ -1,0 +1,34 @@
+using Kevents.Native;
+
+namespace Kevents.Tests;
+
+public class DescriptorTests : LoopTest
+{
+    [Fact]
+    public void LoopDescriptorsAreCloseOnExecAndNonBlocking()
+    {
+        EventLoop loop = NewLoop();
+        Assert.True(Io.IsCloseOnExec(loop.PollerFd));
+        Assert.True(Io.IsCloseOnExec(loop.WakeFd));
+        Assert.True(Io.IsNonBlocking(loop.WakeFd));
+    }
+
+    [Fact]
+    public void FdCountReturnsToBaselineAfterLoopsAreDisposed()
+    {
+        int baseline = TestUtil.OpenFdCount();
+        for (int i = 0; i < 50; i++)
+        {
+            using var loop = new EventLoop();
+            var (a, b) = TestUtil.SocketPair();
+            loop.Register(Kevent.Read(b.Fd), (in Kevent _) => loop.Stop());
+            loop.Register(Kevent.Signal(ProcessSignals.SIGHUP), (in Kevent _) => { });
+            Io.Write(a.Fd, [1]);
+            loop.Run();
+            loop.Unregister((ulong)b.Fd, KeventFilter.Read);
+            a.Dispose();
+            b.Dispose();
+        }
+        TestUtil.AssertFdCountReturnsTo(baseline);
+    }
+}

@@ -1,0 +1,61 @@
+using Kevents.Native;
+
+namespace Kevents.Tests;
+
+/// <summary>
+/// Base of every loop test: creates loops, disposes them after the test, and checks that the process holds
+/// exactly as many descriptors as before (RELIABILITY.md's gate).
+/// </summary>
+public abstract class LoopTest : IDisposable
+{
+    private readonly int _fdBaseline = TestUtil.OpenFdCount();
+    private readonly List<IDisposable> _owned = new();
+
+    protected EventLoop NewLoop(EventLoopOptions? options = null)
+    {
+        var loop = options is null ? new EventLoop() : new EventLoop(options);
+        _owned.Add(loop);
+        return loop;
+    }
+
+    protected T Own<T>(T disposable) where T : IDisposable
+    {
+        _owned.Add(disposable);
+        return disposable;
+    }
+
+    /// <summary>Runs <paramref name="loop"/> on this thread until a handler stops it; fails if that takes longer than <paramref name="limit"/>.</summary>
+    protected static void RunWithLimit(EventLoop loop, TimeSpan? limit = null)
+    {
+        const ulong GuardIdent = ulong.MaxValue - 7;
+        bool expired = false;
+        loop.Register(Kevent.Timer(GuardIdent, limit ?? TimeSpan.FromSeconds(10), periodic: false), (in Kevent _) =>
+        {
+            expired = true;
+            loop.Stop();
+        });
+        loop.Run();
+        loop.Unregister(GuardIdent, KeventFilter.Timer);
+        Assert.False(expired, $"The loop did not stop within {limit ?? TimeSpan.FromSeconds(10)}.");
+    }
+
+    /// <summary>Runs the loop for a fixed time, then stops it (for "nothing happens" assertions).</summary>
+    protected static void RunFor(EventLoop loop, TimeSpan duration)
+    {
+        const ulong StopIdent = ulong.MaxValue - 8;
+        loop.Register(Kevent.Timer(StopIdent, duration, periodic: false), (in Kevent _) => loop.Stop());
+        loop.Run();
+    }
+
+    protected static void WriteByte(FileDescriptor fd, byte value = 1) => Assert.Equal(1, Io.Write(fd.Fd, [value]));
+
+    public virtual void Dispose()
+    {
+        for (int i = _owned.Count - 1; i >= 0; i--)
+        {
+            _owned[i].Dispose();
+        }
+        TestUtil.AssertFdCountReturnsTo(_fdBaseline);
+        GC.SuppressFinalize(this);
+    }
+}
