@@ -107,7 +107,7 @@ public static unsafe partial class NativeSocket
     public static int SetOption(int fd, int level, int name, int value) =>
         Errno.Result(LibC.setsockopt(fd, level, name, &value, sizeof(int)));
 
-    /// <summary>Reads an integer socket option: its value, or -errno.</summary>
+    /// <summary>Reads an integer socket option into <paramref name="value"/>. Returns 0 or -errno.</summary>
     public static int GetOption(int fd, int level, int name, out int value)
     {
         int v = 0;
