@@ -24,14 +24,16 @@ public class AsyncTests : LoopTest
 
         async Task Step(int i)
         {
-            await Task.Delay(10 + 5 * i);
+            // Continuations posted from the loop thread run in the order they were posted.
+            await Task.Yield();
+            order.Add(i);
+            // A continuation that completes on a timer thread still comes back to the loop thread.
+            await Task.Delay(5 + i);
             if (Environment.CurrentManagedThreadId != loopThread)
             {
                 wrongThread.Add(i);
             }
-            await Task.Yield();
-            order.Add(i);
-            if (order.Count == 5)
+            if (steps.Count(t => t.IsCompleted) == 4)
             {
                 loop.Stop();
             }

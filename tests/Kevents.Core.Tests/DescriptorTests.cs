@@ -16,6 +16,7 @@ public class DescriptorTests : LoopTest
     [Fact]
     public void FdCountReturnsToBaselineAfterLoopsAreDisposed()
     {
+        // LoopTest's static constructor has already opened the runtime's signal pipe (see there).
         int baseline = TestUtil.OpenFdCount();
         for (int i = 0; i < 50; i++)
         {
