@@ -96,7 +96,7 @@ public sealed partial class EventLoop
         _nowNs = ReadClock();
         busyStart = _nowNs;
         _batchCount = 0;
-        CollectPollerEvents(ready);
+        CollectPollerEvents(_pollerEvents.AsSpan(0, ready));
 
         // Phase 6: completions from other threads join the same batch.
         DrainCompletions();
@@ -174,13 +174,25 @@ public sealed partial class EventLoop
         }
     }
 
-    private void CollectPollerEvents(int ready)
+    /// <summary>
+    /// Phases 5 (collection) and 7 of a turn on a batch the caller supplies instead of one from epoll_wait, so a
+    /// benchmark can measure the path from poller batch to handler without the syscall. Loop thread only.
+    /// </summary>
+    internal void DispatchPollerBatch(ReadOnlySpan<EpollEvent> events)
     {
-        EnsureBatchCapacity(ready * 2);
+        _batchCount = 0;
+        CollectPollerEvents(events);
+        int written = 0;
+        DispatchBatch(Span<Kevent>.Empty, ref written);
+    }
+
+    private void CollectPollerEvents(ReadOnlySpan<EpollEvent> ready)
+    {
+        EnsureBatchCapacity(ready.Length * 2);
         FdEntry[] fds = _fds;
-        for (int i = 0; i < ready; i++)
+        for (int i = 0; i < ready.Length; i++)
         {
-            ref readonly EpollEvent ev = ref _pollerEvents[i];
+            ref readonly EpollEvent ev = ref ready[i];
             ulong data = ev.Data;
             if (data == WakeToken)
             {

@@ -5,9 +5,14 @@ namespace Kevents.Native;
 /// <summary>One ready descriptor reported by <see cref="Epoll.Wait"/>; the kernel's epoll_event, laid out as the kernel wants it.</summary>
 public readonly struct EpollEvent
 {
-#pragma warning disable CS0649 // Filled by the kernel through a pointer in Epoll.Wait.
     private readonly epoll_event _event;
-#pragma warning restore CS0649
+
+    /// <summary>Builds an event as epoll_wait would report it (for tests and benchmarks that feed a dispatcher directly).</summary>
+    public EpollEvent(EpollFlags events, ulong data)
+    {
+        _event.events = (int)events;
+        _event.data.u64 = data;
+    }
 
     /// <summary>The readiness bits (<see cref="EpollFlags"/>).</summary>
     public EpollFlags Events => (EpollFlags)(uint)_event.events;
