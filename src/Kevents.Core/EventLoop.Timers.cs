@@ -54,18 +54,10 @@ public sealed partial class EventLoop
         // handler must still not fire before its interval has passed since it was armed.
         long now = ReadClock();
         reg.DeadlineNs = intervalNs > long.MaxValue - now ? long.MaxValue : now + intervalNs;
-        reg.Timer = _timers.Arm(DueTickOf(reg.DeadlineNs), reg.Kevent.Ident);
-        _metrics.TimersArmed++;
+        reg.Timer = ArmSlot(reg.DeadlineNs, reg);
     }
 
-    private void DisarmTimer(Registration reg)
-    {
-        if (!reg.Timer.IsNone)
-        {
-            _timers.Cancel(reg.Timer);
-            reg.Timer = default;
-        }
-    }
+    private void DisarmTimer(Registration reg) => StopTimer(ref reg.Timer);
 
     private void FireTimers(Span<Kevent> output, ref int written)
     {
@@ -73,12 +65,19 @@ public sealed partial class EventLoop
         // A handler that re-arms a zero-delay timer would otherwise keep this phase busy forever: at most the
         // timers that existed when the phase began fire now; the rest wait for the next turn.
         int budget = _timers.Count;
-        while (budget-- > 0 && _timers.TryPopExpired(nowTick, out TimerHandle handle, out ulong ident))
+        while (budget-- > 0 && _timers.TryPopExpired(nowTick, out TimerHandle handle, out ulong slot))
         {
-            if (!_registrations.TryGetValue(new KeventKey(ident, KeventFilter.Timer), out Registration? reg) || reg.Timer != handle)
+            object? target = TakeExpiredTarget(handle, slot);
+            if (target is ILoopTimerTarget internalTarget)
+            {
+                FireInternalTimer(internalTarget);
+                continue;
+            }
+            if (target is not Registration reg || !reg.Live)
             {
                 continue;
             }
+            ulong ident = reg.Kevent.Ident;
             _metrics.TimersFired++;
             long expirations = 1;
             reg.Timer = default;
@@ -93,7 +92,7 @@ public sealed partial class EventLoop
                 reg.DeadlineNs += expirations * reg.PeriodNs;
                 if (!reg.IsDispatch && !reg.IsOneshot)
                 {
-                    reg.Timer = _timers.Arm(DueTickOf(reg.DeadlineNs), ident);
+                    reg.Timer = ArmSlot(reg.DeadlineNs, reg);
                 }
             }
 

@@ -16,7 +16,7 @@ internal sealed class Registration
     public int Epoch;
 
     // Timers.
-    public TimerHandle Timer;
+    public LoopTimer Timer;
     public long DeadlineNs;
     public long PeriodNs;
 
