@@ -11,6 +11,10 @@ namespace Kevents.Native;
 // completion is reaped (a read may run on a kernel worker long after Submit returns), so the caller keeps them
 // pinned and alive until then. Pointers are accepted for callers that own native memory; MemoryHandle overloads
 // serve callers that pinned managed memory with Memory<byte>.Pin() and keep the handle until the completion.
+//
+// Safety: the ring only stores these addresses in an entry; it never dereferences them. Their validity until the
+// completion is the caller's documented duty, and a bad address costs -EFAULT in the completion, not memory corruption
+// in this process.
 public sealed unsafe partial class IoUringRing
 {
     /// <summary>Size in bytes of the buffer <see cref="PrepareStatx(int, byte*, int, uint, void*, ulong)"/> fills (struct statx).</summary>

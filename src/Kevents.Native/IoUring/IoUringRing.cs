@@ -53,6 +53,8 @@ public sealed unsafe partial class IoUringRing : IDisposable
         _supported = supported;
         Features = (IoUringFeatures)p.features;
 
+        // Safety: every offset comes from the kernel's io_uring_params for this very mapping, and the mapping sizes were
+        // computed from the same offsets and entry counts, so each pointer lies inside a live shared region until Dispose.
         byte* sq = maps.SqRing;
         _sqHead = (uint*)(sq + p.sq_off.head);
         _sqTail = (uint*)(sq + p.sq_off.tail);
