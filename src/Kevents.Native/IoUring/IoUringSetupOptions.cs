@@ -1,0 +1,24 @@
+namespace Kevents.Native;
+
+/// <summary>Options for <see cref="IoUringRing.Create"/>.</summary>
+public sealed class IoUringSetupOptions
+{
+    /// <summary>
+    /// The environment variable that switches io_uring off for the whole process: when it is set to <c>0</c>,
+    /// <see cref="IoUringRing.Create"/> returns -EPERM, as it would under a seccomp profile that forbids io_uring.
+    /// </summary>
+    public const string DisableEnvironmentVariable = "KEVENTS_IO_URING";
+
+    /// <summary>
+    /// Completion queue entries to ask for (rounded up to a power of two by the kernel; it must not be smaller than the
+    /// submission queue). 0, the default, lets the kernel choose twice the submission queue size.
+    /// </summary>
+    public uint CompletionQueueSize { get; init; }
+
+    /// <summary>
+    /// When not 0, <see cref="IoUringRing.Create"/> makes no system call and returns this value as <c>-errno</c>
+    /// (a positive value is negated), so the fallback path of the layer above can be tested on a machine that has
+    /// io_uring. Typical values: -EPERM (forbidden), -ENOSYS (kernel without io_uring).
+    /// </summary>
+    public int SimulateSetupError { get; init; }
+}
