@@ -55,7 +55,7 @@ public sealed partial class EventLoop
         PostCore(new WorkItem(_runAsync, asyncAction));
     }
 
-    internal void Post(SendOrPostCallback callback, object? state) => PostCore(new WorkItem(callback, state));
+    internal void PostCallback(SendOrPostCallback callback, object? state) => PostCore(new WorkItem(callback, state));
 
     private void PostCore(in WorkItem item)
     {

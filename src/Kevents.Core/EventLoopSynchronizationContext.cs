@@ -13,7 +13,7 @@ public sealed class EventLoopSynchronizationContext : SynchronizationContext
     public EventLoop Loop { get; }
 
     /// <summary>Queues <paramref name="d"/> to run on the loop thread.</summary>
-    public override void Post(SendOrPostCallback d, object? state) => Loop.Post(d, state);
+    public override void Post(SendOrPostCallback d, object? state) => Loop.PostCallback(d, state);
 
     /// <summary>Runs <paramref name="d"/> at once on the loop thread; from another thread, posts it and waits.</summary>
     public override void Send(SendOrPostCallback d, object? state)
@@ -25,7 +25,7 @@ public sealed class EventLoopSynchronizationContext : SynchronizationContext
         }
         using var done = new ManualResetEventSlim();
         Exception? error = null;
-        Loop.Post((Action<object?>)(_ =>
+        Loop.Post(_ =>
         {
             try
             {
@@ -39,7 +39,7 @@ public sealed class EventLoopSynchronizationContext : SynchronizationContext
             {
                 done.Set();
             }
-        }), null);
+        }, null);
         done.Wait();
         if (error is not null)
         {

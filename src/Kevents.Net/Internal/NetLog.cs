@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Logging;
+
+namespace Kevents.Net.Internal;
+
+/// <summary>Kevents.Net's log messages. Client misbehaviour (resets, timeouts) logs at Debug, never above Information.</summary>
+internal static partial class NetLog
+{
+    [LoggerMessage(EventId = 100, EventName = "Listening", Level = LogLevel.Debug, Message = "Listening on {EndPoint}")]
+    public static partial void Listening(ILogger logger, string endPoint);
+
+    [LoggerMessage(EventId = 101, EventName = "DescriptorsExhausted", Level = LogLevel.Warning,
+        Message = "Out of file descriptors ({Error}) while accepting on {EndPoint}; shed {Shed} pending connections and paused accepting for {PauseMs} ms. Raise RLIMIT_NOFILE or lower ServerOptions.MaxConnections")]
+    public static partial void DescriptorsExhausted(ILogger logger, string error, string endPoint, int shed, long pauseMs);
+
+    [LoggerMessage(EventId = 102, EventName = "AcceptFailed", Level = LogLevel.Warning, Message = "accept on {EndPoint} failed: {Error}")]
+    public static partial void AcceptFailed(ILogger logger, string endPoint, string error);
+
+    [LoggerMessage(EventId = 103, EventName = "ConnectionRejected", Level = LogLevel.Debug,
+        Message = "Connection refused on {EndPoint}: {Count} connections is the limit (ServerOptions.MaxConnections)")]
+    public static partial void ConnectionRejected(ILogger logger, string endPoint, int count);
+
+    [LoggerMessage(EventId = 104, EventName = "ConnectionReset", Level = LogLevel.Debug, Message = "Connection {Id} reset: {Error}")]
+    public static partial void ConnectionReset(ILogger logger, long id, string error);
+
+    [LoggerMessage(EventId = 105, EventName = "IdleTimeout", Level = LogLevel.Debug, Message = "Connection {Id} idle for {IdleMs} ms; aborted")]
+    public static partial void IdleTimeout(ILogger logger, long id, long idleMs);
+
+    [LoggerMessage(EventId = 106, EventName = "ApplicationFailed", Level = LogLevel.Error, Message = "Connection {Id}: the application handler threw; the connection is aborted")]
+    public static partial void ApplicationFailed(ILogger logger, long id, Exception exception);
+
+    [LoggerMessage(EventId = 107, EventName = "ShutdownDeadline", Level = LogLevel.Information,
+        Message = "Shutdown of {EndPoint}: {Count} connections still open at the deadline were aborted")]
+    public static partial void ShutdownDeadline(ILogger logger, string endPoint, int count);
+}

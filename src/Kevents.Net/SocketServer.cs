@@ -1,0 +1,243 @@
+using System.Net;
+using System.Net.Sockets;
+using Kevents.Native;
+using Kevents.Net.Internal;
+using Microsoft.Extensions.Logging;
+
+namespace Kevents.Net;
+
+/// <summary>
+/// A listening TCP or Unix socket on a loop and the connections it accepted. Create one with
+/// <see cref="EventLoopNetExtensions.ListenTcp(EventLoop, IPEndPoint, Func{PipeConnection, Task}, ServerOptions?)"/>
+/// or its siblings. Loop thread only, except <see cref="ShutdownAsync"/> and <see cref="Dispose"/>, which post
+/// themselves to the loop when called elsewhere.
+/// </summary>
+public sealed partial class SocketServer : IDisposable
+{
+    private readonly EventLoop _loop;
+    private readonly ServerOptions _options;
+    private readonly Func<PipeConnection, Task>? _pipeApplication;
+    private readonly IStreamHandler? _streamHandler;
+    private readonly ReadBuffer _readBuffer;
+    private readonly int _maxConnections;
+    private readonly bool _isTcp;
+    private readonly string? _unixPath;
+    private FileDescriptor? _listener;
+    private Connection? _firstLive;
+    private int _connectionCount;
+    private TaskCompletionSource? _drained;
+
+    internal SocketServer(EventLoop loop, EndPoint endPoint, ServerOptions options, Func<PipeConnection, Task>? pipeApplication, IStreamHandler? streamHandler)
+    {
+        _loop = loop;
+        _options = options.Validate();
+        _pipeApplication = pipeApplication;
+        _streamHandler = streamHandler;
+        _readBuffer = ReadBuffer.For(loop);
+        _maxConnections = options.EffectiveMaxConnections;
+        Logger = loop.LoggerFactory.CreateLogger("Kevents.Net");
+        _isTcp = endPoint is IPEndPoint;
+        _unixPath = (endPoint as UnixDomainSocketEndPoint)?.ToString();
+        _listener = OpenListener(endPoint, options);
+        LocalEndPoint = NativeSocket.GetLocalEndPoint(_listener.Fd) ?? endPoint;
+        _spare = OpenSpare();
+        _onAcceptable = OnAcceptable;
+        _loop.Register(Kevent.Read(_listener.Fd), _onAcceptable);
+        NetLog.Listening(Logger, NetErrors.Describe(LocalEndPoint));
+    }
+
+    internal ILogger Logger { get; }
+
+    /// <summary>The address the server listens on (with the real port when bound to port 0).</summary>
+    public EndPoint LocalEndPoint { get; }
+
+    /// <summary>Live connections.</summary>
+    public int ConnectionCount => _connectionCount;
+
+    /// <summary>The connection limit in force: <see cref="ServerOptions.MaxConnections"/>, capped at RLIMIT_NOFILE - 32.</summary>
+    public int MaxConnections => _maxConnections;
+
+    /// <summary>Connections accepted and served since the server started.</summary>
+    public long TotalAccepted { get; private set; }
+
+    /// <summary>Connections refused (accepted and closed at once) because the limit was reached.</summary>
+    public long TotalRejected { get; private set; }
+
+    /// <summary>True while the server accepts new connections.</summary>
+    public bool IsListening => _listener is not null;
+
+    /// <summary>
+    /// Stops accepting at once, asks every connection to finish (stream handlers' connections close once their output
+    /// is sent; pipe connections complete their input so the application sees the end), and aborts whatever is still
+    /// open at the deadline. The task completes when no connection is left. Safe from any thread.
+    /// </summary>
+    public Task ShutdownAsync(TimeSpan? drainTimeout = null)
+    {
+        TimeSpan deadline = drainTimeout ?? TimeSpan.FromSeconds(30);
+        if (!_loop.IsOnLoopThread && _loop.IsRunning)
+        {
+            var posted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _loop.Post(() => ShutdownAsync(deadline).ContinueWith(t => posted.TrySetResult(), TaskScheduler.Default));
+            return posted.Task;
+        }
+        StopListening();
+        _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (_connectionCount == 0)
+        {
+            _drained.TrySetResult();
+            return _drained.Task;
+        }
+        for (Connection? c = _firstLive; c is not null;)
+        {
+            Connection next = c.NextLive!;
+            c.RequestShutdown();
+            c = next;
+        }
+        if (_connectionCount > 0)
+        {
+            _loop.StartTimer(deadline.Ticks * 100, new DeadlineTimer(this));
+        }
+        else
+        {
+            _drained.TrySetResult();
+        }
+        return _drained.Task;
+    }
+
+    private sealed class DeadlineTimer(SocketServer server) : Kevents.Internal.ILoopTimerTarget
+    {
+        public void OnTimer() => server.AbortAll(deadline: true);
+    }
+
+    /// <summary>Stops listening and aborts every connection now. Safe from any thread.</summary>
+    public void Dispose()
+    {
+        if (!_loop.IsOnLoopThread && _loop.IsRunning)
+        {
+            _loop.Post(Dispose);
+            return;
+        }
+        StopListening();
+        AbortAll(deadline: false);
+        _spare?.Dispose();
+        _spare = null;
+    }
+
+    private void AbortAll(bool deadline)
+    {
+        if (deadline && _connectionCount > 0)
+        {
+            NetLog.ShutdownDeadline(Logger, NetErrors.Describe(LocalEndPoint), _connectionCount);
+        }
+        for (Connection? c = _firstLive; c is not null;)
+        {
+            Connection? next = c.NextLive;
+            c.Abort(deadline ? "the server's shutdown deadline passed" : "the server was disposed");
+            c = next;
+        }
+    }
+
+    private void StopListening()
+    {
+        if (_listener is null)
+        {
+            return;
+        }
+        _loop.StopTimer(ref _resumeTimer);
+        _loop.Unregister((ulong)_listener.Fd, KeventFilter.Read);
+        _listener.Dispose();
+        _listener = null;
+        if (_unixPath is not null)
+        {
+            // A Unix listener leaves its socket file behind; remove it so the path can be bound again.
+            try
+            {
+                File.Delete(_unixPath);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    internal void OnConnectionClosed(Connection connection)
+    {
+        if (connection.PreviousLive is null)
+        {
+            _firstLive = connection.NextLive;
+        }
+        else
+        {
+            connection.PreviousLive.NextLive = connection.NextLive;
+        }
+        if (connection.NextLive is not null)
+        {
+            connection.NextLive.PreviousLive = connection.PreviousLive;
+        }
+        connection.PreviousLive = connection.NextLive = null;
+        connection.Server = null;
+        _connectionCount--;
+        if (_connectionCount == 0 && _drained is not null)
+        {
+            _drained.TrySetResult();
+        }
+    }
+
+    private void Track(Connection connection)
+    {
+        connection.NextLive = _firstLive;
+        if (_firstLive is not null)
+        {
+            _firstLive.PreviousLive = connection;
+        }
+        _firstLive = connection;
+        _connectionCount++;
+        TotalAccepted++;
+    }
+
+    private static FileDescriptor OpenListener(EndPoint endPoint, ServerOptions options)
+    {
+        int rc = NativeSocket.Create(endPoint.AddressFamily, SocketType.Stream, out FileDescriptor? listener);
+        if (rc < 0)
+        {
+            throw NetErrors.ToSocketException(rc, $"Cannot create a socket to listen on {NetErrors.Describe(endPoint)}");
+        }
+        try
+        {
+            if (endPoint is IPEndPoint)
+            {
+                if (options.ReuseAddress)
+                {
+                    NativeSocket.SetReuseAddress(listener!.Fd, true);
+                }
+                if (options.ReusePort)
+                {
+                    NativeSocket.SetReusePort(listener!.Fd, true);
+                }
+            }
+            rc = NativeSocket.Bind(listener!.Fd, endPoint);
+            if (rc == -Errno.EADDRINUSE)
+            {
+                throw NetErrors.ToSocketException(rc, $"Cannot listen on {NetErrors.Describe(endPoint)}: address already in use (another server holds it; stop it or choose another port)");
+            }
+            if (rc < 0)
+            {
+                throw NetErrors.ToSocketException(rc, $"Cannot bind {NetErrors.Describe(endPoint)}");
+            }
+            rc = NativeSocket.Listen(listener.Fd, options.Backlog);
+            if (rc < 0)
+            {
+                throw NetErrors.ToSocketException(rc, $"Cannot listen on {NetErrors.Describe(endPoint)}");
+            }
+            return listener;
+        }
+        catch
+        {
+            listener!.Dispose();
+            throw;
+        }
+    }
+}
