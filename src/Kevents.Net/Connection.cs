@@ -51,6 +51,12 @@ public abstract partial class Connection : ILoopTimerTarget
         _onWritable = OnWritable;
     }
 
+    /// <summary>Bytes read from the socket so far.</summary>
+    public long BytesRead { get; private protected set; }
+
+    /// <summary>Bytes the kernel accepted for sending so far.</summary>
+    public long BytesWritten { get; private protected set; }
+
     /// <summary>A process-wide unique number for logs.</summary>
     public long Id { get; }
 

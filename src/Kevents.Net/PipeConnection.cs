@@ -130,6 +130,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         if (n > 0)
         {
             MarkActive();
+            BytesRead += n;
             writer.Advance((int)n);
             ValueTask<FlushResult> flush = writer.FlushAsync();
             if (flush.IsCompleted)
@@ -234,6 +235,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
                 if (sent > 0)
                 {
                     MarkActive();
+                    BytesWritten += sent;
                 }
                 budget -= (int)sent;
                 if (sent < buffer.Length)

@@ -66,6 +66,10 @@ public sealed class StreamConnection : Connection
         if (_pendingCount == 0)
         {
             long sent = NativeSocket.Send(_socket!.Fd, data);
+            if (sent > 0)
+            {
+                BytesWritten += sent;
+            }
             if (sent == data.Length)
             {
                 return true;
@@ -160,6 +164,7 @@ public sealed class StreamConnection : Connection
             if (n > 0)
             {
                 MarkActive();
+                BytesRead += n;
                 _handler.OnData(this, buffer.AsSpan(0, (int)n));
                 if (n < buffer.Length || _writerPaused || _closeWhenDrained)
                 {
@@ -206,6 +211,7 @@ public sealed class StreamConnection : Connection
             return;
         }
         MarkActive();
+        BytesWritten += sent;
         _pendingStart += (int)sent;
         _pendingCount -= (int)sent;
         if (_pendingCount > 0)

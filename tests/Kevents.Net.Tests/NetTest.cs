@@ -1,0 +1,147 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace Kevents.Tests;
+
+/// <summary>
+/// Base of the socket tests: a loop running on its own thread, helpers to run code on it, and RELIABILITY.md's gate
+/// on dispose (loop disposed, fds back to baseline, nothing logged above Information unless a test expects it).
+/// </summary>
+public abstract class NetTest : FdGateTest
+{
+    protected static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
+
+    private readonly Task _running;
+    private readonly ILoggerFactory _loggerFactory;
+
+    protected NetTest()
+    {
+        _loggerFactory = Logs.CreateFactory();
+        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = _loggerFactory, Name = GetType().Name });
+        _running = Loop.RunAsync();
+    }
+
+    protected EventLoop Loop { get; }
+
+    protected CapturingLoggerProvider Logs { get; } = new();
+
+    /// <summary>Set by tests that provoke warnings on purpose (descriptor exhaustion).</summary>
+    protected bool AllowWarnings { get; set; }
+
+    /// <summary>Runs <paramref name="work"/> on the loop thread and returns its result.</summary>
+    protected Task<T> OnLoop<T>(Func<T> work)
+    {
+        var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Loop.Post(() =>
+        {
+            try
+            {
+                result.SetResult(work());
+            }
+            catch (Exception ex)
+            {
+                result.SetException(ex);
+            }
+        });
+        return result.Task;
+    }
+
+    protected Task OnLoop(Action work) => OnLoop(() =>
+    {
+        work();
+        return true;
+    });
+
+    /// <summary>Starts an async flow on the loop thread (its awaits resume there) and returns its result.</summary>
+    protected Task<T> OnLoopAsync<T>(Func<Task<T>> work)
+    {
+        var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Loop.Post(async () =>
+        {
+            try
+            {
+                result.SetResult(await work());
+            }
+            catch (Exception ex)
+            {
+                result.SetException(ex);
+            }
+        });
+        return result.Task;
+    }
+
+    protected static async Task<Socket> ConnectClientAsync(EndPoint endPoint)
+    {
+        var socket = endPoint is UnixDomainSocketEndPoint
+            ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
+            : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(endPoint).WaitAsync(Limit);
+        return socket;
+    }
+
+    protected static async Task<byte[]> ReceiveExactlyAsync(Socket socket, int count)
+    {
+        byte[] buffer = new byte[count];
+        int received = 0;
+        while (received < count)
+        {
+            int n = await socket.ReceiveAsync(buffer.AsMemory(received), SocketFlags.None).AsTask().WaitAsync(Limit);
+            if (n == 0)
+            {
+                throw new EndOfStreamException($"peer closed after {received} of {count} bytes");
+            }
+            received += n;
+        }
+        return buffer;
+    }
+
+    /// <summary>Reads until the peer closes; returns what arrived (a reset ends it too, reported by the flag).</summary>
+    protected static async Task<(byte[] Data, bool Reset)> ReceiveToEndAsync(Socket socket)
+    {
+        var all = new MemoryStream();
+        byte[] buffer = new byte[64 * 1024];
+        try
+        {
+            while (true)
+            {
+                int n = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).AsTask().WaitAsync(Limit);
+                if (n == 0)
+                {
+                    return (all.ToArray(), false);
+                }
+                all.Write(buffer, 0, n);
+            }
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            return (all.ToArray(), true);
+        }
+    }
+
+    protected static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Limit;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"Timed out waiting until {what}.");
+            }
+            await Task.Delay(5);
+        }
+    }
+
+    public override void Dispose()
+    {
+        Loop.Stop();
+        Assert.True(_running.Wait(Limit), "the loop did not stop");
+        Loop.Dispose();
+        _loggerFactory.Dispose();
+        if (!AllowWarnings)
+        {
+            Assert.DoesNotContain(Logs.Entries, e => e.Level > LogLevel.Information);
+        }
+        base.Dispose();
+    }
+}
