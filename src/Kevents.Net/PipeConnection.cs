@@ -111,7 +111,13 @@ public sealed class PipeConnection : Connection, IDuplexPipe
     {
         if (application.IsFaulted)
         {
-            NetLog.ApplicationFailed(_logger, Id, application.Exception!.InnerException ?? application.Exception);
+            Exception error = application.Exception!.InnerException ?? application.Exception;
+            if (IsClosed && error is ConnectionResetException or ConnectionAbortedException)
+            {
+                // The application only saw the connection end under it (reset, timeout, abort): not its failure.
+                return;
+            }
+            NetLog.ApplicationFailed(_logger, Id, error);
             Abort("the application handler failed");
             return;
         }

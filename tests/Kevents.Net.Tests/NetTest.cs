@@ -15,6 +15,19 @@ public abstract class NetTest : FdGateTest
     private readonly Task _running;
     private readonly ILoggerFactory _loggerFactory;
 
+    static NetTest()
+    {
+        // .NET's own socket engine opens an epoll set and a pipe on its first asynchronous operation and keeps them
+        // for the life of the process; start it before any test takes its fd baseline.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        client.ConnectAsync(listener.LocalEndPoint!).GetAwaiter().GetResult();
+        using Socket accepted = listener.AcceptAsync().GetAwaiter().GetResult();
+        _ = Random.Shared.Next();
+    }
+
     protected NetTest()
     {
         _loggerFactory = Logs.CreateFactory();

@@ -37,10 +37,14 @@ public static class TestUtil
         }
     }
 
+    private static bool IsRuntimeOwned(string target) =>
+        target.EndsWith(".dll", StringComparison.Ordinal) || target.EndsWith(".pdb", StringComparison.Ordinal) || target == "/dev/urandom";
+
     /// <summary>
-    /// Descriptors this process holds open, from /proc/self/fd, less two kinds that are not leaks: the runtime's
-    /// handles on loaded assembly files (it keeps each .dll open for the life of the process, and a test may be
-    /// the first to load one), and the directory handle used for the listing itself.
+    /// Descriptors this process holds open, from /proc/self/fd, less kinds that are not leaks: the runtime's
+    /// handles on loaded assembly and symbol files (it keeps each .dll, and each .pdb read for a stack trace, open
+    /// for the life of the process, and a test may be the first to load one), /dev/urandom (opened lazily by the
+    /// runtime for random seeds and kept), and the directory handle used for the listing itself.
     /// </summary>
     public static int OpenFdCount()
     {
@@ -49,7 +53,7 @@ public static class TestUtil
         {
             string? target = LinkTarget(entry);
             // No target: the descriptor closed after the listing was taken, as the listing's own handle has.
-            if (target is not null && !target.EndsWith(".dll", StringComparison.Ordinal))
+            if (target is not null && !IsRuntimeOwned(target))
             {
                 count++;
             }

@@ -77,7 +77,8 @@ internal sealed class Connector<TConnection> : ILoopTimerTarget where TConnectio
         {
             return;
         }
-        int error = NativeSocket.GetError(_socket.Fd);
+        // The loop has already read (and so cleared) SO_ERROR when epoll reported an error: it is in the kevent.
+        int error = ev.IsError ? (int)-ev.Data : NativeSocket.GetError(_socket.Fd);
         if (error == 0)
         {
             Succeed();
