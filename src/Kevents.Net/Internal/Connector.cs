@@ -77,7 +77,9 @@ internal sealed class Connector<TConnection> : ILoopTimerTarget where TConnectio
         {
             return;
         }
-        int error = NativeSocket.GetError(_socket.Fd);
+        // When the loop flags an error it has already read SO_ERROR (which clears it) into ev.Data; asking the
+        // socket again would then answer 0 and a refused connect would pass for a successful one.
+        int error = ev.IsError ? (int)ev.Data : NativeSocket.GetError(_socket.Fd);
         if (error == 0)
         {
             Succeed();
