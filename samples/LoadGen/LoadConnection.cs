@@ -202,16 +202,8 @@ internal sealed class LoadConnection : IStreamHandler
         }
     }
 
-    /// <summary>
-    /// When message <paramref name="k"/> is meant to go out. The schedule is rounded down to whole milliseconds
-    /// because the loop's timers tick in milliseconds: rounding keeps the intended times on the ticks at which
-    /// LoadGen actually wakes up, so the scheduler's own granularity does not show up as server latency.
-    /// </summary>
-    private long IntendedTime(long k)
-    {
-        long exact = _scheduleStartNs + (long)(k * _worker.ConnectionIntervalNs);
-        return exact - exact % 1_000_000;
-    }
+    /// <summary>When message <paramref name="k"/> of this connection is meant to go out.</summary>
+    private long IntendedTime(long k) => _scheduleStartNs + (long)(k * _worker.ConnectionIntervalNs);
 
     private void Send(int count, long nowNs, bool scheduled)
     {

@@ -32,6 +32,12 @@ public sealed class LoadOptions
     /// <summary>Open loop: messages per second across all connections, sent on a fixed schedule. 0 (default) is closed loop.</summary>
     public double Rate { get; set; }
 
+    /// <summary>
+    /// Open loop: keep each loop busy checking the schedule instead of waiting for its millisecond timer, so sends
+    /// leave on time (default off; costs one core per loop).
+    /// </summary>
+    public bool Spin { get; set; }
+
     /// <summary>Event loops (threads) the connections are spread over, round-robin (default 1).</summary>
     public int Loops { get; set; } = 1;
 
@@ -58,6 +64,8 @@ public sealed class LoadOptions
           --depth K            closed loop: messages in flight per connection (default 1)
           --rate MSGS_PER_SEC  open loop: send at this total rate on a fixed schedule; latency is measured from
                                each message's intended send time (default 0: closed loop)
+          --spin               open loop: busy-poll the schedule so sends leave on time, not on the
+                               loop's millisecond timer (uses a full core per loop)
           --duration SEC       measured time (default 5)
           --warmup SEC         load before measuring, not recorded (default 1)
           --loops N            event loops (threads) to spread connections over (default 1)
@@ -92,6 +100,9 @@ public sealed class LoadOptions
                     continue;
                 case "--quiet" or "-q":
                     quiet = true;
+                    continue;
+                case "--spin":
+                    options.Spin = true;
                     continue;
             }
             if (i + 1 >= args.Count)

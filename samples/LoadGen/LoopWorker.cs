@@ -26,6 +26,8 @@ internal sealed class LoopWorker : IDisposable
     private readonly List<LoadConnection> _connections = [];
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly bool _tickPerMillisecond;
+    private readonly bool _spin;
+    private readonly Action _spinPace;
     private Task? _running;
     private long _measureStartNs = long.MaxValue;
     private long _measureEndNs = long.MaxValue;
@@ -46,6 +48,8 @@ internal sealed class LoopWorker : IDisposable
             ConnectionIntervalNs = GlobalIntervalNs * options.Connections;
         }
         _tickPerMillisecond = IsOpenLoop;
+        _spin = IsOpenLoop && options.Spin;
+        _spinPace = SpinPace;
     }
 
     public EventLoop Loop { get; }
@@ -114,6 +118,10 @@ internal sealed class LoopWorker : IDisposable
         foreach (LoadConnection connection in _connections.ToArray())
         {
             connection.Begin(nowNs);
+        }
+        if (_spin)
+        {
+            Loop.Post(_spinPace);
         }
     }
 
@@ -191,6 +199,24 @@ internal sealed class LoopWorker : IDisposable
         {
             _connections[i].OnTick(now, checkTimeout);
         }
+    }
+
+    /// <summary>
+    /// --spin: re-posts itself every turn, so the loop never sleeps and each due send leaves within microseconds
+    /// instead of waiting for the next timer tick. Costs one busy core per loop.
+    /// </summary>
+    private void SpinPace()
+    {
+        if (!Sending)
+        {
+            return;
+        }
+        long now = Clock.NowNs();
+        for (int i = _connections.Count - 1; i >= 0; i--)
+        {
+            _connections[i].OnTick(now, checkTimeout: false);
+        }
+        Loop.Post(_spinPace);
     }
 
     private void Finish()

@@ -68,12 +68,15 @@ public class LoadGenTests : FdGateTest
         Assert.Contains("did not match", stderr.ToString());
     }
 
-    [Fact]
-    public async Task OpenLoopHoldsTheRequestedRateAndRecordsLatency()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task OpenLoopHoldsTheRequestedRateAndRecordsLatency(bool spin)
     {
         using var server = new InProcessEchoServer();
         LoadOptions options = Options(server.EndPoint, seconds: 1);
         options.Rate = 2000;
+        options.Spin = spin;
         LoadResult result = await LoadRunner.RunAsync(options);
 
         Assert.Equal("open", result.Mode);
