@@ -84,6 +84,28 @@ public static class EventLoopThreadletExtensions
         return loop.Threadlets().StartKevent(body, userData, handler, cancellationToken);
     }
 
+    /// <summary>
+    /// Runs a <see cref="Syslet"/> chain as one threadlet: inline step by step until one would block, the rest on a
+    /// cache-miss thread, one completion. Stops at the first failing step (see <see cref="SysletResult.FailedStep"/>).
+    /// </summary>
+    public static ValueTask<SysletResult> RunSyslet(this EventLoop loop, Syslet chain, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(loop);
+        ArgumentNullException.ThrowIfNull(chain);
+        return loop.Threadlets().Start(chain.Body, cancellationToken);
+    }
+
+    /// <summary>
+    /// The kevent form of <see cref="RunSyslet"/>: one Threadlet kevent whose Data is the bytes read plus written, or
+    /// Error with -errno of the failing step. Loop thread only; see <see cref="StartThreadlet"/>.
+    /// </summary>
+    public static ulong StartSyslet(this EventLoop loop, Syslet chain, ulong userData = 0, KeventHandler? handler = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(loop);
+        ArgumentNullException.ThrowIfNull(chain);
+        return loop.Threadlets().StartKevent(chain.KeventBody, userData, handler, cancellationToken);
+    }
+
     internal static string Describe(Delegate d) => $"{d.Method.DeclaringType?.Name}.{d.Method.Name}";
 
     /// <summary>Adapts a body without a result; adaptive routing keys on the caller's method, not this adapter.</summary>
