@@ -51,9 +51,13 @@ public sealed partial class Threadlet
     /// <summary>What the threadlet is doing off the loop, for shutdown reports.</summary>
     internal string DescribeStep() => _step is { } step ? (_stepTarget is { } target ? $"{step} {target}" : step) : "its body";
 
+    /// <summary>The body, for names in logs and reports.</summary>
+    internal Delegate? Body { get; set; }
+
     internal void Reset(ulong id, CancellationToken token, KindRouter.Kind? kind)
     {
         Id = id;
+        Body = null;
         _token = token;
         Kind = kind;
         Offloaded = false;

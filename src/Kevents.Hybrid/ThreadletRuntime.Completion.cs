@@ -88,5 +88,6 @@ public sealed partial class ThreadletRuntime
         }
     }
 
-    private static string DescribeKind(Threadlet threadlet) => threadlet.Kind?.Name ?? $"threadlet {threadlet.Id}";
+    private static string DescribeKind(Threadlet threadlet) =>
+        threadlet.Kind?.Name ?? (threadlet.Body is { } body ? EventLoopThreadletExtensions.Describe(body) : $"threadlet {threadlet.Id}");
 }

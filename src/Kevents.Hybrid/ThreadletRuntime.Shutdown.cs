@@ -27,9 +27,11 @@ public sealed partial class ThreadletRuntime
 
         // Cancelling the shutdown token cancels every queued op of an offloaded threadlet (its token is linked to it);
         // stopping the groups catches anything left and retires idle threads.
+        long cancelledBefore = Interlocked.Read(ref _metrics.Cancelled);
         _shutdown.Cancel();
-        int cancelled = _short.StopAndCancelQueued(new OperationCanceledException(ShutdownToken))
-            + _long.StopAndCancelQueued(new OperationCanceledException(ShutdownToken));
+        _short.StopAndCancelQueued(new OperationCanceledException(ShutdownToken));
+        _long.StopAndCancelQueued(new OperationCanceledException(ShutdownToken));
+        int cancelled = (int)(Interlocked.Read(ref _metrics.Cancelled) - cancelledBefore);
         if (cancelled > 0)
         {
             Log.QueuedWorkCancelledAtShutdown(Logger, Loop.Name, cancelled);

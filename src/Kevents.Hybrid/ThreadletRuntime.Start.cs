@@ -21,6 +21,7 @@ public sealed partial class ThreadletRuntime
         Threadlet threadlet = Rent(cancellationToken, kind);
         if (Simulates(SimulatedBlocking.Start) || _router.StartOnThread(kind))
         {
+            threadlet.Body = kindOf ?? body;
             var cold = new AwaitableCompletion<T>(threadlet, body);
             Track(cold);
             StartOnThread(cold);
@@ -46,6 +47,7 @@ public sealed partial class ThreadletRuntime
             Return(threadlet);
             return task;
         }
+        threadlet.Body = kindOf ?? body;
         var completion = new AwaitableCompletion<T>(threadlet, body: null);
         Track(completion);
         completion.Attach(task);
@@ -57,6 +59,7 @@ public sealed partial class ThreadletRuntime
         // The pool of handles is the loop's; a foreign caller gets its own handle, and the start runs on the loop.
         var threadlet = new Threadlet(this);
         threadlet.Reset(NextId(), cancellationToken, kind: null);
+        threadlet.Body = kindOf;
         var completion = new AwaitableCompletion<T>(threadlet, body);
         Track(completion);
         if (!TryPostToLoop(() => StartPosted(completion, kindOf)))
@@ -101,6 +104,7 @@ public sealed partial class ThreadletRuntime
         var threadlet = new Threadlet(this);
         KindRouter.Kind? kind = _router.Lookup(body);
         threadlet.Reset(id, cancellationToken, kind);
+        threadlet.Body = body;
         var completion = new KeventCompletion(threadlet, body, userData);
         Track(completion);
         if (cancellationToken.IsCancellationRequested)

@@ -10,9 +10,9 @@ public sealed partial class ThreadletRuntime
 
     private void ReportBlocked(string what, Kevent? kevent, TimeSpan held)
     {
-        _metrics.LoopBlocked++;
-        LastBlockedBy = what;
         Log.LoopBlocked(Logger, Loop.Name, held.TotalMilliseconds, _options.WatchdogThreshold?.TotalMilliseconds ?? 0, what,
             kevent is { } k ? $" handling {k}" : string.Empty);
+        LastBlockedBy = what;
+        Volatile.Write(ref _metrics.LoopBlocked, _metrics.LoopBlocked + 1);
     }
 }

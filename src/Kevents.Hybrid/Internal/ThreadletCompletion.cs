@@ -60,7 +60,15 @@ internal abstract class ThreadletCompletion
         {
             return;
         }
-        DeliverCore();
+        try
+        {
+            DeliverCore();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The awaiter waits on a loop that has been disposed: its continuation can never run there, and the
+            // loop's SynchronizationContext says so by throwing. Nothing is left to deliver to.
+        }
     }
 
     protected abstract void DeliverCore();
