@@ -146,6 +146,36 @@ internal sealed class WorkerGroup
         }
     }
 
+    /// <summary>
+    /// Before sleeping, a thread that just finished work polls the queue briefly, outside the lock: a threadlet that
+    /// hops to a thread and back usually queues its next blocking call within microseconds, and catching it here saves
+    /// a futex wake-up on each side (the .NET thread pool spins for the same reason).
+    /// </summary>
+    private bool SpinForWork()
+    {
+        Monitor.Exit(_lock);
+        try
+        {
+            var spinner = new SpinWait();
+            for (int i = 0; i < SpinIterations; i++)
+            {
+                if (Volatile.Read(ref _queued) > 0)
+                {
+                    return true;
+                }
+                spinner.SpinOnce(sleep1Threshold: -1);
+            }
+            return false;
+        }
+        finally
+        {
+            Monitor.Enter(_lock);
+        }
+    }
+
+    // About 20-50 us of polling on current x64 parts; measured with ThreadletRoundTripBenchmarks.
+    private const int SpinIterations = 40;
+
     /// <summary>Takes the next live op, waiting up to the idle timeout. Null means this thread should exit.</summary>
     private PendingOp? Take()
     {
@@ -165,6 +195,10 @@ internal sealed class WorkerGroup
                 {
                     _alive--;
                     return null;
+                }
+                if (SpinForWork())
+                {
+                    continue;
                 }
                 _idle++;
                 bool woken = Monitor.Wait(_lock, _idleTimeoutMs);
