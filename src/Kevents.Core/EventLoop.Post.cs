@@ -138,7 +138,7 @@ public sealed partial class EventLoop
         _metrics.PostedRun++;
         try
         {
-            item.Invoke();
+            if (_handlerWatch is { } watch) InvokeWatched(watch, item); else item.Invoke();
         }
         catch (Exception ex)
         {

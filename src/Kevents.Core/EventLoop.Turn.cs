@@ -336,7 +336,7 @@ public sealed partial class EventLoop
         }
         try
         {
-            handler(in kevent);
+            if (_handlerWatch is { } watch) InvokeWatched(watch, handler, kevent); else handler(in kevent);
         }
         catch (Exception ex)
         {

@@ -240,6 +240,7 @@ public sealed partial class EventLoop : IDisposable
 
     private void Release()
     {
+        RunShutdownHooks();
         if (Interlocked.Exchange(ref _state, StateDisposed) == StateDisposed)
         {
             return;

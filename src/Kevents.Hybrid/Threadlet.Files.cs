@@ -1,0 +1,254 @@
+using Kevents.Hybrid.Internal;
+using Kevents.Native;
+
+namespace Kevents.Hybrid;
+
+// File primitives: the cached attempt on the loop, the blocking call off it.
+public sealed partial class Threadlet
+{
+    private const UnixFileMode DefaultCreateMode =
+        UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
+    // A thread blocked on a non-blocking descriptor (a FIFO, say) waits in slices this long, so it notices
+    // cancellation and shutdown within that time.
+    private const int WaitSliceMs = 50;
+
+    /// <summary>
+    /// Opens <paramref name="path"/>. On the loop: <c>openat2(RESOLVE_CACHED)</c>, answered from the dentry cache; a
+    /// lookup that would read the disk (and any Create or Truncate) continues on a cache-miss thread.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The file does not exist; the message and FileName name it.</exception>
+    /// <exception cref="UnauthorizedAccessException">Permission denied; the message names the path.</exception>
+    /// <exception cref="ThreadletQueueFullException">The open had to leave the loop and the cache-miss queue was full.</exception>
+    public ThreadletOperation<ThreadletFile> OpenAsync(string path, FileOpenFlags flags = FileOpenFlags.ReadOnly, UnixFileMode createMode = DefaultCreateMode)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ThrowIfCancelled();
+        if (!IsOnLoop)
+        {
+            return new(OpenBlocking(path, flags, createMode));
+        }
+        if (!Runtime.Simulates(SimulatedBlocking.Open))
+        {
+            int rc = NativeFile.Open(path, flags, createMode, cachedOnly: true, out FileDescriptor? descriptor);
+            if (rc == 0)
+            {
+                return new(new ThreadletFile(descriptor!, path));
+            }
+            if (rc != -Errno.EAGAIN)
+            {
+                throw FileErrors.For(rc, "open", path);
+            }
+        }
+        return new(new OpenOp(this, path, flags, createMode));
+    }
+
+    /// <summary>
+    /// Reads into <paramref name="buffer"/> at <paramref name="offset"/> (-1: at the file position, for pipes). On the
+    /// loop: <c>preadv2(RWF_NOWAIT)</c>, answered from the page cache; a read that would wait for the disk, or for a
+    /// pipe's writer, continues on a cache-miss thread. Returns the bytes read; 0 at end of file.
+    /// </summary>
+    /// <remarks>The buffer must stay untouched until the read completes.</remarks>
+    public ThreadletOperation<int> ReadAsync(ThreadletFile file, Memory<byte> buffer, long offset = -1)
+    {
+        FileDescriptor descriptor = file.CheckOpen();
+        ThrowIfCancelled();
+        if (!IsOnLoop)
+        {
+            return new(ReadBlocking(file, buffer.Span, offset));
+        }
+        if (!Runtime.Simulates(SimulatedBlocking.Read))
+        {
+            long rc = NativeFile.Read(descriptor.Fd, buffer.Span, offset, noWait: true);
+            if (rc >= 0)
+            {
+                return new((int)rc);
+            }
+            if (rc != -Errno.EAGAIN)
+            {
+                throw FileErrors.For((int)rc, "read", file.Path);
+            }
+        }
+        return new(new ReadOp(this, file, buffer, offset));
+    }
+
+    /// <summary>
+    /// Writes <paramref name="buffer"/> at <paramref name="offset"/> (-1: at the file position). On the loop:
+    /// <c>pwritev2(RWF_NOWAIT)</c>; a write that would block continues on a cache-miss thread. Returns the bytes
+    /// written, which for a pipe may be fewer than asked.
+    /// </summary>
+    public ThreadletOperation<int> WriteAsync(ThreadletFile file, ReadOnlyMemory<byte> buffer, long offset = -1)
+    {
+        FileDescriptor descriptor = file.CheckOpen();
+        ThrowIfCancelled();
+        if (!IsOnLoop)
+        {
+            return new(WriteBlocking(file, buffer.Span, offset));
+        }
+        if (!Runtime.Simulates(SimulatedBlocking.Write))
+        {
+            long rc = NativeFile.Write(descriptor.Fd, buffer.Span, offset, noWait: true);
+            if (rc >= 0)
+            {
+                return new((int)rc);
+            }
+            if (rc != -Errno.EAGAIN)
+            {
+                throw FileErrors.For((int)rc, "write", file.Path);
+            }
+        }
+        return new(new WriteOp(this, file, buffer, offset));
+    }
+
+    /// <summary>
+    /// Stats <paramref name="path"/>. On the loop the lookup must hit the dentry cache (an O_PATH
+    /// <c>openat2(RESOLVE_CACHED)</c>, then <c>statx(AT_STATX_DONT_SYNC)</c> of that descriptor); otherwise the stat
+    /// continues on a cache-miss thread.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    public ThreadletOperation<FileStatus> StatAsync(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ThrowIfCancelled();
+        if (!IsOnLoop)
+        {
+            return new(StatBlocking(path));
+        }
+        if (!Runtime.Simulates(SimulatedBlocking.Stat))
+        {
+            int rc = NativeFile.Stat(path, cachedOnly: true, out FileStatus status);
+            if (rc == 0)
+            {
+                return new(status);
+            }
+            if (rc != -Errno.EAGAIN)
+            {
+                throw FileErrors.For(rc, "stat", path);
+            }
+        }
+        return new(new StatPathOp(this, path));
+    }
+
+    /// <summary>Stats an open file: its inode is in memory, so on the loop this answers inline.</summary>
+    public ThreadletOperation<FileStatus> StatAsync(ThreadletFile file)
+    {
+        FileDescriptor descriptor = file.CheckOpen();
+        ThrowIfCancelled();
+        if (IsOnLoop && Runtime.Simulates(SimulatedBlocking.Stat))
+        {
+            return new(new StatFileOp(this, file));
+        }
+        int rc = NativeFile.Stat(descriptor.Fd, out FileStatus status);
+        if (rc < 0)
+        {
+            throw FileErrors.For(rc, "stat", file.Path);
+        }
+        return new(status);
+    }
+
+    /// <summary>
+    /// Closes <paramref name="file"/>. Closing a local file does not block, so on the loop it closes inline; only the
+    /// test switch (<see cref="SimulatedBlocking.Close"/>) sends it to a thread. Disposing the file does the same.
+    /// </summary>
+    public ThreadletOperation CloseAsync(ThreadletFile file)
+    {
+        if (IsOnLoop && Runtime.Simulates(SimulatedBlocking.Close) && file.Descriptor is { IsClosed: false })
+        {
+            return new(new ThreadletOperation<int>(new CloseOp(this, file)));
+        }
+        file.Dispose();
+        return new(new ThreadletOperation<int>(0));
+    }
+
+    internal ThreadletFile OpenBlocking(string path, FileOpenFlags flags, UnixFileMode mode)
+    {
+        EnterStep("open", path);
+        int rc = NativeFile.Open(path, flags, mode, cachedOnly: false, out FileDescriptor? descriptor);
+        LeaveStep();
+        if (rc < 0)
+        {
+            throw FileErrors.For(rc, "open", path);
+        }
+        return new ThreadletFile(descriptor!, path);
+    }
+
+    internal int ReadBlocking(ThreadletFile file, Span<byte> buffer, long offset)
+    {
+        FileDescriptor descriptor = file.CheckOpen();
+        EnterStep("read", file.Path);
+        try
+        {
+            while (true)
+            {
+                long rc = NativeFile.Read(descriptor.Fd, buffer, offset, noWait: false);
+                if (rc >= 0)
+                {
+                    return (int)rc;
+                }
+                if (rc != -Errno.EAGAIN)
+                {
+                    throw FileErrors.For((int)rc, "read", file.Path);
+                }
+                // Kevents opens every file non-blocking; on a pipe or FIFO, "blocking" means waiting for readiness.
+                WaitUntilReady(descriptor.Fd, write: false);
+            }
+        }
+        finally
+        {
+            LeaveStep();
+        }
+    }
+
+    internal int WriteBlocking(ThreadletFile file, ReadOnlySpan<byte> buffer, long offset)
+    {
+        FileDescriptor descriptor = file.CheckOpen();
+        EnterStep("write", file.Path);
+        try
+        {
+            while (true)
+            {
+                long rc = NativeFile.Write(descriptor.Fd, buffer, offset, noWait: false);
+                if (rc >= 0)
+                {
+                    return (int)rc;
+                }
+                if (rc != -Errno.EAGAIN)
+                {
+                    throw FileErrors.For((int)rc, "write", file.Path);
+                }
+                WaitUntilReady(descriptor.Fd, write: true);
+            }
+        }
+        finally
+        {
+            LeaveStep();
+        }
+    }
+
+    internal FileStatus StatBlocking(string path)
+    {
+        EnterStep("stat", path);
+        int rc = NativeFile.Stat(path, cachedOnly: false, out FileStatus status);
+        LeaveStep();
+        return rc < 0 ? throw FileErrors.For(rc, "stat", path) : status;
+    }
+
+    internal FileStatus StatBlocking(ThreadletFile file)
+    {
+        int rc = NativeFile.Stat(file.CheckOpen().Fd, out FileStatus status);
+        return rc < 0 ? throw FileErrors.For(rc, "stat", file.Path) : status;
+    }
+
+    private void WaitUntilReady(int fd, bool write)
+    {
+        while (true)
+        {
+            ThrowIfCancelled();
+            int rc = NativeFile.WaitReady(fd, write, WaitSliceMs);
+            if (rc != 0)
+            {
+                return;
+            }
+        }
+    }
+}

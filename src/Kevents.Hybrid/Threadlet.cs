@@ -1,0 +1,107 @@
+using Kevents.Hybrid.Internal;
+
+namespace Kevents.Hybrid;
+
+/// <summary>
+/// The handle a threadlet body receives: its primitives first ask the kernel for an answer that does not block
+/// and, when the kernel says it would (EAGAIN), continue the rest of the body on a cache-miss thread.
+/// </summary>
+/// <remarks>
+/// <para><b>Where the body runs.</b> A threadlet starts inline on the loop thread. Until a primitive would block, it
+/// stays there: no thread hop, no allocation beyond the results. After that, the code following the blocking
+/// <c>await</c> runs on a cache-miss thread, and later primitives simply block on that thread. So a threadlet body
+/// must not touch loop-owned state after its first primitive: return what it found instead; the awaiting code
+/// resumes on the loop thread.</para>
+/// <para><b>Lifetime.</b> The handle belongs to the runtime and is reused once the threadlet completes; do not keep it.</para>
+/// </remarks>
+public sealed partial class Threadlet
+{
+    private CancellationToken _token;
+    private CancellationTokenSource? _offloadedToken;
+    private volatile string? _step;
+    private string? _stepTarget;
+
+    internal Threadlet(ThreadletRuntime runtime) => Runtime = runtime;
+
+    internal ThreadletRuntime Runtime { get; }
+
+    /// <summary>The loop this threadlet belongs to.</summary>
+    public EventLoop Loop => Runtime.Loop;
+
+    /// <summary>The threadlet's id: the Ident of its completion kevent.</summary>
+    public ulong Id { get; private set; }
+
+    /// <summary>
+    /// Cancelled when the caller cancels the threadlet, and, once it runs on a cache-miss thread, also when the loop
+    /// shuts down. Pass it to blocking code that accepts one.
+    /// </summary>
+    public CancellationToken CancellationToken => _offloadedToken?.Token ?? _token;
+
+    /// <summary>True while the body runs on its loop's thread; false once it moved to a cache-miss thread.</summary>
+    public bool IsOnLoop => Runtime.Loop.IsOnLoopThread;
+
+    internal KindRouter.Kind? Kind { get; private set; }
+
+    internal bool Offloaded { get; private set; }
+
+    internal long OffloadedAt { get; private set; }
+
+    internal bool IsCancellationRequested => _token.IsCancellationRequested || Runtime.IsShuttingDown;
+
+    /// <summary>What the threadlet is doing off the loop, for shutdown reports.</summary>
+    internal string DescribeStep() => _step is { } step ? (_stepTarget is { } target ? $"{step} {target}" : step) : "its body";
+
+    /// <summary>The body, for names in logs and reports.</summary>
+    internal Delegate? Body { get; set; }
+
+    internal void Reset(ulong id, CancellationToken token, KindRouter.Kind? kind)
+    {
+        Id = id;
+        Body = null;
+        _token = token;
+        Kind = kind;
+        Offloaded = false;
+        OffloadedAt = 0;
+        _offloadedToken = null;
+        _step = null;
+        _stepTarget = null;
+    }
+
+    /// <summary>Loop thread: the threadlet is about to leave the loop (its first blocking op, or a cold start).</summary>
+    internal void MarkOffloaded(long now)
+    {
+        if (Offloaded)
+        {
+            return;
+        }
+        Offloaded = true;
+        OffloadedAt = now;
+        // Off the loop the threadlet must also hear about shutdown; the link is made only here, on the slow path.
+        _offloadedToken = _token.CanBeCanceled
+            ? CancellationTokenSource.CreateLinkedTokenSource(_token, Runtime.ShutdownToken)
+            : CancellationTokenSource.CreateLinkedTokenSource(Runtime.ShutdownToken);
+    }
+
+    /// <summary>Called when the threadlet is done with its cancellation link.</summary>
+    internal void ReleaseOffloadedToken()
+    {
+        _offloadedToken?.Dispose();
+        _offloadedToken = null;
+    }
+
+    private void ThrowIfCancelled()
+    {
+        if (IsCancellationRequested)
+        {
+            throw new OperationCanceledException(_token.IsCancellationRequested ? _token : Runtime.ShutdownToken);
+        }
+    }
+
+    private void EnterStep(string step, string? target)
+    {
+        _stepTarget = target;
+        _step = step;
+    }
+
+    private void LeaveStep() => _step = null;
+}

@@ -1,0 +1,175 @@
+using Kevents.Hybrid.Internal;
+
+namespace Kevents.Hybrid;
+
+// Starting threadlets: inline first, unless adaptive routing or the test switch sends them straight to a thread.
+public sealed partial class ThreadletRuntime
+{
+    internal ValueTask<T> Start<T>(Func<Threadlet, ValueTask<T>> body, CancellationToken cancellationToken, Delegate? kindOf = null)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<T>(cancellationToken);
+        }
+        ThrowIfShutDown();
+        if (!Loop.IsOnLoopThread)
+        {
+            return StartFromOtherThread(body, cancellationToken, kindOf ?? body);
+        }
+
+        KindRouter.Kind? kind = _router.Lookup(kindOf ?? body);
+        Threadlet threadlet = Rent(cancellationToken, kind);
+        if (Simulates(SimulatedBlocking.Start) || _router.StartOnThread(kind))
+        {
+            threadlet.Body = kindOf ?? body;
+            var cold = new AwaitableCompletion<T>(threadlet, body);
+            Track(cold);
+            StartOnThread(cold);
+            return cold.Task;
+        }
+
+        long started = _watchThresholdTicks > 0 ? Now() : 0;
+        ValueTask<T> task;
+        try
+        {
+            task = body(threadlet);
+        }
+        catch (Exception ex)
+        {
+            task = ValueTask.FromException<T>(ex);
+        }
+        EndInlineSegment(threadlet, kindOf ?? body, started);
+
+        if (task.IsCompleted && !threadlet.Offloaded)
+        {
+            // The whole threadlet ran inline: no hop, no completion kevent, nothing allocated here.
+            _metrics.Inline++;
+            Return(threadlet);
+            return task;
+        }
+        threadlet.Body = kindOf ?? body;
+        var completion = new AwaitableCompletion<T>(threadlet, body: null);
+        Track(completion);
+        completion.Attach(task);
+        return completion.Task;
+    }
+
+    private ValueTask<T> StartFromOtherThread<T>(Func<Threadlet, ValueTask<T>> body, CancellationToken cancellationToken, Delegate kindOf)
+    {
+        // The pool of handles is the loop's; a foreign caller gets its own handle, and the start runs on the loop.
+        var threadlet = new Threadlet(this);
+        threadlet.Reset(NextId(), cancellationToken, kind: null);
+        threadlet.Body = kindOf;
+        var completion = new AwaitableCompletion<T>(threadlet, body);
+        Track(completion);
+        if (!TryPostToLoop(() => StartPosted(completion, kindOf)))
+        {
+            completion.Fail(new ObjectDisposedException(nameof(EventLoop), $"The loop '{Loop.Name}' was disposed before the threadlet could start."));
+        }
+        return completion.Task;
+    }
+
+    private void StartPosted(ThreadletCompletion completion, Delegate body)
+    {
+        if (completion.Threadlet.IsCancellationRequested)
+        {
+            completion.Fail(new OperationCanceledException(completion.Threadlet.CancellationToken));
+            return;
+        }
+        KindRouter.Kind? kind = _router.Lookup(body);
+        if (Simulates(SimulatedBlocking.Start) || _router.StartOnThread(kind))
+        {
+            StartOnThread(completion);
+            return;
+        }
+        long started = _watchThresholdTicks > 0 ? Now() : 0;
+        completion.StartBody();
+        EndInlineSegment(completion.Threadlet, body, started, kind);
+    }
+
+    internal ulong StartKevent(Func<Threadlet, ValueTask<long>> body, ulong userData, KeventHandler? handler, CancellationToken cancellationToken)
+    {
+        Loop.CheckThread("StartThreadlet");
+        ThrowIfShutDown();
+        ulong id = NextId();
+        var registration = new Kevent(id, KeventFilter.Threadlet, KeventFlags.Oneshot, 0, 0, userData);
+        if (handler is null)
+        {
+            Loop.Register(registration);
+        }
+        else
+        {
+            Loop.Register(registration, handler);
+        }
+        var threadlet = new Threadlet(this);
+        KindRouter.Kind? kind = _router.Lookup(body);
+        threadlet.Reset(id, cancellationToken, kind);
+        threadlet.Body = body;
+        var completion = new KeventCompletion(threadlet, body, userData);
+        Track(completion);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            completion.Fail(new OperationCanceledException(cancellationToken));
+        }
+        else if (Simulates(SimulatedBlocking.Start) || _router.StartOnThread(kind))
+        {
+            StartOnThread(completion);
+        }
+        else
+        {
+            long started = _watchThresholdTicks > 0 ? Now() : 0;
+            completion.StartBody();
+            EndInlineSegment(threadlet, body, started, kind);
+        }
+        return id;
+    }
+
+    private void StartOnThread(ThreadletCompletion completion)
+    {
+        var op = new StartOp(completion.Threadlet, completion);
+        op.Submit(static () => { });
+    }
+
+    /// <summary>Watchdog and routing bookkeeping for the inline part of a threadlet that just returned to the loop.</summary>
+    private void EndInlineSegment(Threadlet threadlet, Delegate body, long started, KindRouter.Kind? kind = null)
+    {
+        bool blocked = threadlet.Offloaded;
+        if (_watchThresholdTicks > 0)
+        {
+            long held = Now() - started;
+            if (held >= _watchThresholdTicks)
+            {
+                blocked = true;
+                ReportBlocked($"threadlet {EventLoopThreadletExtensions.Describe(body)} (inline part)", null, TimeSpan.FromSeconds((double)held / _time.TimestampFrequency));
+            }
+        }
+        _router.Record(kind ?? threadlet.Kind, blocked);
+    }
+
+    private Threadlet Rent(CancellationToken cancellationToken, KindRouter.Kind? kind)
+    {
+        if (!_free.TryPop(out Threadlet? threadlet))
+        {
+            threadlet = new Threadlet(this);
+        }
+        threadlet.Reset(NextId(), cancellationToken, kind);
+        return threadlet;
+    }
+
+    private void Return(Threadlet threadlet)
+    {
+        if (_free.Count < MaxPooledThreadlets)
+        {
+            threadlet.Reset(0, default, null);
+            _free.Push(threadlet);
+        }
+    }
+
+    private void ThrowIfShutDown()
+    {
+        if (IsShuttingDown)
+        {
+            throw new ObjectDisposedException(nameof(EventLoop), $"The loop '{Loop.Name}' is shutting down; no new threadlets start.");
+        }
+    }
+}
