@@ -55,18 +55,41 @@ public sealed partial class EventLoop
         PostCore(new WorkItem(_runAsync, asyncAction));
     }
 
-    internal void PostCallback(SendOrPostCallback callback, object? state) => PostCore(new WorkItem(callback, state));
+    /// <summary>
+    /// The synchronization context's path: like <see cref="Post(Action{object?}, object?)"/>, but a continuation that
+    /// arrives after the loop was disposed is dropped instead of throwing on some thread-pool thread (nothing could
+    /// run it any more, and an exception there would take the process down).
+    /// </summary>
+    internal void PostCallback(SendOrPostCallback callback, object? state)
+    {
+        if (!TryPostCore(new WorkItem(callback, state)))
+        {
+            Log.PostAfterDispose(_logger, Name);
+        }
+    }
 
     private void PostCore(in WorkItem item)
+    {
+        if (!TryPostCore(item))
+        {
+            throw new ObjectDisposedException(nameof(EventLoop), $"The loop '{Name}' was disposed; nothing posted to it can run.");
+        }
+    }
+
+    private bool TryPostCore(in WorkItem item)
     {
         if (IsOnLoopThread)
         {
             _localPosted.Enqueue(item);
-            return;
+            return true;
         }
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _state) == StateDisposed, this);
+        if (Volatile.Read(ref _state) == StateDisposed)
+        {
+            return false;
+        }
         _posted.Enqueue(item);
         Wake();
+        return true;
     }
 
     /// <summary>
@@ -112,7 +135,25 @@ public sealed partial class EventLoop
         if (Volatile.Read(ref _wakeState) == WakeStateMaySleep &&
             Interlocked.CompareExchange(ref _wakeState, WakeStateAwake, WakeStateMaySleep) == WakeStateMaySleep)
         {
-            EventFd.Signal(_wakeFd.Fd);
+            // Hold a reference so a concurrent Dispose cannot close the eventfd (and let its number be reused by
+            // some other file) between reading the number and writing to it.
+            bool added = false;
+            try
+            {
+                _wakeFd.DangerousAddRef(ref added);
+                EventFd.Signal(_wakeFd.Fd);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed meanwhile: nobody is left to wake.
+            }
+            finally
+            {
+                if (added)
+                {
+                    _wakeFd.DangerousRelease();
+                }
+            }
         }
     }
 

@@ -87,12 +87,12 @@ public sealed partial class EventLoop
         RunPosted();
 
         // Phase 4: how long may we sleep?
-        int timeoutMs = ComputeTimeout(maxTimeoutMs, written);
+        long timeoutNs = ComputeTimeout(maxTimeoutMs, written);
 
         // Phase 5: wait in epoll and collect.
         long waitStart = ReadClock();
         _metrics.BusyNanoseconds += waitStart - busyStart;
-        int ready = WaitForEvents(timeoutMs);
+        int ready = WaitForEvents(timeoutNs);
         _nowNs = ReadClock();
         busyStart = _nowNs;
         _batchCount = 0;
@@ -108,7 +108,8 @@ public sealed partial class EventLoop
         return written;
     }
 
-    private int ComputeTimeout(int maxTimeoutMs, int written)
+    /// <summary>How long phase 5 may block, in nanoseconds: 0 when work is pending, -1 for "until an event".</summary>
+    private long ComputeTimeout(int maxTimeoutMs, int written)
     {
         // Announce that we may sleep, then look for work: a producer that enqueues after this exchange sees 0 and
         // writes the eventfd; one that enqueued before it is seen by the checks below (both sides use full fences).
@@ -117,29 +118,29 @@ public sealed partial class EventLoop
         {
             return 0;
         }
+        long maxNs = maxTimeoutMs < 0 ? long.MaxValue : maxTimeoutMs * 1_000_000L;
         long nextDue = _timers.NextDueTick();
         if (nextDue == long.MaxValue)
         {
-            return maxTimeoutMs;
+            return maxTimeoutMs < 0 ? -1 : maxNs;
         }
-        long untilDue = Math.Max(0, nextDue - TickOf(_nowNs));
-        if (maxTimeoutMs >= 0 && untilDue > maxTimeoutMs)
-        {
-            return maxTimeoutMs;
-        }
-        return (int)Math.Min(untilDue, int.MaxValue);
+        // Sleep exactly until the due tick begins (epoll_pwait2 takes nanoseconds), so a timer fires within
+        // microseconds of its millisecond rather than up to a millisecond late.
+        long dueNs = nextDue > long.MaxValue / NanosPerTick ? long.MaxValue : nextDue * NanosPerTick;
+        long untilDue = Math.Max(0, dueNs - ReadClock());
+        return Math.Min(untilDue, maxNs);
     }
 
-    private int WaitForEvents(int timeoutMs)
+    private int WaitForEvents(long timeoutNs)
     {
         int n;
-        if (timeoutMs != 0 && _options.SpinBeforeSleep > TimeSpan.Zero)
+        if (timeoutNs != 0 && _options.SpinBeforeSleep > TimeSpan.Zero)
         {
-            n = SpinThenWait(timeoutMs);
+            n = SpinThenWait(timeoutNs);
         }
         else
         {
-            n = Epoll.Wait(_epoll.Fd, _pollerEvents, timeoutMs);
+            n = Epoll.WaitPrecise(_epoll.Fd, _pollerEvents, timeoutNs);
         }
         // Awake: producers need not write the eventfd until we announce sleep again.
         Volatile.Write(ref _wakeState, WakeStateAwake);
@@ -153,9 +154,10 @@ public sealed partial class EventLoop
         return n;
     }
 
-    private int SpinThenWait(int timeoutMs)
+    private int SpinThenWait(long timeoutNs)
     {
-        long spinUntil = ReadClock() + _options.SpinBeforeSleep.Ticks * 100;
+        long start = ReadClock();
+        long spinUntil = start + _options.SpinBeforeSleep.Ticks * 100;
         while (true)
         {
             int n = Epoll.Wait(_epoll.Fd, _pollerEvents, 0);
@@ -164,11 +166,14 @@ public sealed partial class EventLoop
                 return n;
             }
             long now = ReadClock();
+            if (timeoutNs > 0 && now - start >= timeoutNs)
+            {
+                return 0;
+            }
             if (now >= spinUntil)
             {
-                long spentMs = (now - _nowNs) / 1_000_000;
-                int remaining = timeoutMs < 0 ? TimeoutForever : (int)Math.Max(0, timeoutMs - spentMs);
-                return Epoll.Wait(_epoll.Fd, _pollerEvents, remaining);
+                long remaining = timeoutNs < 0 ? -1 : Math.Max(0, timeoutNs - (now - start));
+                return Epoll.WaitPrecise(_epoll.Fd, _pollerEvents, remaining);
             }
             Thread.SpinWait(8);
         }

@@ -23,6 +23,10 @@ internal static unsafe partial class Interop
     [LibraryImport(Libc, SetLastError = true)]
     internal static partial nint pwritev2(int fd, iovec* iov, int iovcnt, long offset, int flags);
 
+    // glibc 2.35+ (kernel 5.11+): epoll_wait with a nanosecond timeout.
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int epoll_pwait2(int epfd, epoll_event* events, int maxevents, Timespec* timeout, void* sigmask);
+
     [LibraryImport(Libc, SetLastError = true)]
     internal static partial int recvmmsg(int fd, mmsghdr* msgvec, uint vlen, int flags, void* timeout);
 

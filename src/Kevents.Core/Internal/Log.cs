@@ -29,6 +29,10 @@ internal static partial class Log
         Message = "Loop {Name} stopped after {Iterations} iterations")]
     public static partial void LoopStopped(ILogger logger, string name, long iterations);
 
+    [LoggerMessage(EventId = 8, EventName = "PostAfterDispose", Level = LogLevel.Debug,
+        Message = "A continuation arrived after loop {Name} was disposed; it was dropped")]
+    public static partial void PostAfterDispose(ILogger logger, string name);
+
     [LoggerMessage(EventId = 7, EventName = "PendingWorkDropped", Level = LogLevel.Warning,
         Message = "Loop {Name} was disposed with {Count} posted items that never ran")]
     public static partial void PendingWorkDropped(ILogger logger, string name, int count);

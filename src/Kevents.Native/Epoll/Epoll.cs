@@ -25,6 +25,46 @@ public static unsafe class Epoll
         return Errno.Result(LibC.epoll_ctl(epfd, op, fd, &ev));
     }
 
+    // Cleared the first time epoll_pwait2 turns out to be missing (old glibc: no symbol; old kernel: ENOSYS).
+    private static bool s_precise = true;
+
+    /// <summary>
+    /// Like <see cref="Wait"/> with a nanosecond timeout (-1 forever), through epoll_pwait2 where the kernel and C
+    /// library have it (Linux 5.11, glibc 2.35); elsewhere the timeout is rounded up to whole milliseconds.
+    /// </summary>
+    public static int WaitPrecise(int epfd, Span<EpollEvent> events, long timeoutNs)
+    {
+        if (timeoutNs <= 0 || !s_precise)
+        {
+            return Wait(epfd, events, timeoutNs < 0 ? -1 : (int)Math.Min(int.MaxValue, (timeoutNs + 999_999) / 1_000_000));
+        }
+        Interop.Timespec timeout;
+        timeout.Seconds = timeoutNs / 1_000_000_000;
+        timeout.Nanoseconds = timeoutNs % 1_000_000_000;
+        try
+        {
+            // Safety: as in Wait; the timespec lives on this stack frame for the duration of the call.
+            fixed (EpollEvent* p = events)
+            {
+                int rc = Interop.epoll_pwait2(epfd, (epoll_event*)p, events.Length, &timeout, null);
+                if (rc >= 0)
+                {
+                    return rc;
+                }
+                int errno = Errno.Last();
+                if (errno != Errno.ENOSYS)
+                {
+                    return errno == Errno.EINTR ? 0 : -errno;
+                }
+            }
+        }
+        catch (EntryPointNotFoundException)
+        {
+        }
+        s_precise = false;
+        return WaitPrecise(epfd, events, timeoutNs);
+    }
+
     /// <summary>
     /// Waits up to <paramref name="timeoutMs"/> (-1 forever, 0 poll) for ready descriptors and fills
     /// <paramref name="events"/>. Returns the count (0 on timeout or on an interrupting signal) or -errno.
