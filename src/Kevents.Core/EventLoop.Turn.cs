@@ -14,6 +14,7 @@ public sealed partial class EventLoop
     private BatchEntry[] _batch;
     private int _batchCount;
     private bool _pulling;
+    private int _lastReady;
     private readonly Queue<Kevent> _pullBacklog = new();
 
     /// <summary>A kevent collected in phases 5 and 6, with the epoch of the registration it was collected for.</summary>
@@ -93,6 +94,7 @@ public sealed partial class EventLoop
         long waitStart = ReadClock();
         _metrics.BusyNanoseconds += waitStart - busyStart;
         int ready = WaitForEvents(timeoutNs);
+        _lastReady = ready;
         _nowNs = ReadClock();
         busyStart = _nowNs;
         _batchCount = 0;
@@ -134,7 +136,10 @@ public sealed partial class EventLoop
     private int WaitForEvents(long timeoutNs)
     {
         int n;
-        if (timeoutNs != 0 && _options.SpinBeforeSleep > TimeSpan.Zero)
+        // Spin only while the loop is lightly loaded (the last wait brought at most one descriptor): that is where a
+        // blocking wake-up dominates latency. Under load there is always work soon, and on a small machine a
+        // spinning loop would take the CPU its own clients need.
+        if (timeoutNs != 0 && _options.SpinBeforeSleep > TimeSpan.Zero && _lastReady <= 1)
         {
             n = SpinThenWait(timeoutNs);
         }

@@ -17,7 +17,7 @@ public sealed partial class SocketServer : ILoopTimerTarget
     private readonly KeventHandler _onAcceptable;
     private FileDescriptor? _spare;
     private LoopTimer _resumeTimer;
-    private long _lastExhaustionLogNs = long.MinValue;
+    private long _lastExhaustionLogNs = long.MinValue / 2; // "long ago" without overflowing the subtraction below
 
     private void OnAcceptable(in Kevent ev)
     {

@@ -76,21 +76,143 @@ public partial class EchoServerProcessTests : FdGateTest
     }
 
     /// <summary>`dotnet EchoServer.dll ARGS`, from the copy built beside the tests, with its output collected.</summary>
+    [Fact]
+    public async Task OutOfDescriptorsTheServerShedsPendingClientsWithoutSpinningAndRecovers()
+    {
+        // RELIABILITY #12, in a child process with a low RLIMIT_NOFILE (the runtime itself keeps ~100 fds open).
+        using var server = new EchoServerProcess(fdLimit: 160, "--port", "0");
+        int port = server.WaitForPort();
+        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
+        using var existing = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await existing.ConnectAsync(endPoint);
+        await EchoOnceAsync(existing, "before");
+
+        var crowd = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 150; i++)
+            {
+                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                crowd.Add(client);
+                await client.ConnectAsync(endPoint);
+            }
+            await Task.Delay(300);
+
+            // Descriptors are exhausted and clients are still arriving in the backlog: the loop must not spin.
+            long before = CpuTicks(server.Process.Id);
+            await Task.Delay(1000);
+            long spent = CpuTicks(server.Process.Id) - before;
+            Assert.True(spent <= 5, $"the server used {spent} clock ticks (of 100) in one second while out of descriptors");
+
+            // Existing connections are still served.
+            await EchoOnceAsync(existing, "during");
+
+            // Every crowd client was either served or closed; none is left hanging.
+            int served = 0, closed = 0;
+            foreach (Socket client in crowd)
+            {
+                if (await TryEchoOrSeeCloseAsync(client))
+                {
+                    served++;
+                }
+                else
+                {
+                    closed++;
+                }
+            }
+            Assert.True(closed > 0, "no client was shed, so descriptors never ran out");
+            Assert.Equal(150, served + closed);
+        }
+        finally
+        {
+            crowd.ForEach(c => c.Dispose());
+        }
+
+        // Once descriptors are free again, accepting resumes within a second.
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        bool recovered = false;
+        while (!recovered && stopwatch.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            using var late = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await late.ConnectAsync(endPoint);
+            recovered = await TryEchoOrSeeCloseAsync(late);
+        }
+        Assert.True(recovered && stopwatch.Elapsed < TimeSpan.FromSeconds(1.5), $"accepting resumed after {stopwatch.Elapsed.TotalMilliseconds} ms");
+        Assert.Contains("Out of file descriptors", server.Output);
+
+        Assert.Equal(0, ProcessSignals.Send(server.Process.Id, ProcessSignals.SIGTERM));
+        Assert.True(server.Process.WaitForExit(TimeSpan.FromSeconds(10)));
+        server.Process.WaitForExit();
+        Assert.Equal(0, server.Process.ExitCode);
+    }
+
+    private static async Task EchoOnceAsync(Socket client, string text)
+    {
+        byte[] message = Encoding.ASCII.GetBytes(text);
+        await client.SendAsync(message);
+        byte[] back = new byte[message.Length];
+        int got = 0;
+        while (got < back.Length)
+        {
+            int n = await client.ReceiveAsync(back.AsMemory(got)).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.True(n > 0, "closed before echoing");
+            got += n;
+        }
+        Assert.Equal(message, back);
+    }
+
+    /// <summary>True when the server echoed a byte; false when it closed or reset the connection (within 5 s).</summary>
+    private static async Task<bool> TryEchoOrSeeCloseAsync(Socket client)
+    {
+        try
+        {
+            await client.SendAsync("x"u8.ToArray());
+            byte[] one = new byte[1];
+            int n = await client.ReceiveAsync(one.AsMemory()).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+            return n == 1;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>User plus system CPU time of a process, in clock ticks (1/100 s).</summary>
+    private static long CpuTicks(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     private sealed class EchoServerProcess : IDisposable
     {
         private readonly StringBuilder _output = new();
         private readonly StringBuilder _errors = new();
         private readonly TaskCompletionSource<int> _port = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public EchoServerProcess(params string[] args)
+        public EchoServerProcess(params string[] args) : this(fdLimit: 0, args)
         {
-            var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        }
+
+        /// <summary>Starts the sample; with <paramref name="fdLimit"/> above zero, under that RLIMIT_NOFILE (set by the shell, then exec).</summary>
+        public EchoServerProcess(int fdLimit, params string[] args)
+        {
+            string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+            string dll = Path.Combine(AppContext.BaseDirectory, "EchoServer.dll");
+            var start = new ProcessStartInfo(fdLimit > 0 ? "/bin/sh" : dotnet)
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
                 UseShellExecute = false,
             };
-            start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "EchoServer.dll"));
+            if (fdLimit > 0)
+            {
+                start.ArgumentList.Add("-c");
+                start.ArgumentList.Add($"ulimit -n {fdLimit} && exec \"$0\" \"$@\"");
+                start.ArgumentList.Add(dotnet);
+            }
+            start.ArgumentList.Add(dll);
             foreach (string arg in args)
             {
                 start.ArgumentList.Add(arg);
