@@ -65,11 +65,10 @@ internal sealed class MpscRing<T>
     private readonly long _mask;
     private readonly object _overflowLock = new();
 
-    // Written only by producers, with CAS.
-    private long _tail;
-
-    // Written only by the consumer; others read it only for the IsEmpty hint.
-    private long _head;
+    // _ends.Tail is written only by producers, with CAS; _ends.Head only by the consumer (others read it only
+    // for the IsEmpty hint). They sit on separate cache lines: when they shared one, every post and every dequeue
+    // pulled the line away from the other core (PostBenchmarks, 1 producer: about 130 ns per item before).
+    private PaddedRingEnds _ends;
 
     // True exactly while _overflow holds items; written only under _overflowLock.
     private bool _overflowActive;
@@ -114,7 +113,7 @@ internal sealed class MpscRing<T>
     /// </summary>
     public bool IsEmpty =>
         _drained.Count == 0
-        && Volatile.Read(ref _tail) == Volatile.Read(ref _head)
+        && Volatile.Read(ref _ends.Tail) == Volatile.Read(ref _ends.Head)
         && !Volatile.Read(ref _overflowActive);
 
     /// <summary>Adds an item. Any thread; never blocks on the consumer and never drops the item.</summary>
@@ -169,7 +168,7 @@ internal sealed class MpscRing<T>
     private bool TryEnqueueRing(in T item)
     {
         Cell[] cells = _cells;
-        long position = Volatile.Read(ref _tail);
+        long position = Volatile.Read(ref _ends.Tail);
         while (true)
         {
             ref Cell cell = ref cells[position & _mask];
@@ -177,7 +176,7 @@ internal sealed class MpscRing<T>
             long diff = sequence - position;
             if (diff == 0)
             {
-                long seen = Interlocked.CompareExchange(ref _tail, position + 1, position);
+                long seen = Interlocked.CompareExchange(ref _ends.Tail, position + 1, position);
                 if (seen == position)
                 {
                     cell.Item = item;
@@ -196,14 +195,14 @@ internal sealed class MpscRing<T>
             else
             {
                 // Another producer claimed this position since we read _tail.
-                position = Volatile.Read(ref _tail);
+                position = Volatile.Read(ref _ends.Tail);
             }
         }
     }
 
     private bool TryDequeueRing(out T item)
     {
-        long head = _head;
+        long head = _ends.Head;
         ref Cell cell = ref _cells[head & _mask];
 
         // Acquire: pairs with the producer's release write, so the item read below is complete.
@@ -222,7 +221,7 @@ internal sealed class MpscRing<T>
         }
 
         Volatile.Write(ref cell.Sequence, head + _cells.Length);
-        Volatile.Write(ref _head, head + 1);
+        Volatile.Write(ref _ends.Head, head + 1);
         return true;
     }
 
@@ -235,7 +234,7 @@ internal sealed class MpscRing<T>
         {
             // Reading _tail under the lock sees every claim made before any overflow append we can
             // see, which is what keeps a thread's ring item ahead of its later overflow item.
-            if (Volatile.Read(ref _tail) != _head || _overflow.Count == 0)
+            if (Volatile.Read(ref _ends.Tail) != _ends.Head || _overflow.Count == 0)
             {
                 return false;
             }
@@ -247,4 +246,5 @@ internal sealed class MpscRing<T>
 
         return true;
     }
+
 }
