@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Kevents.Internal;
 using Kevents.Native;
 
@@ -49,19 +50,13 @@ public sealed partial class EventLoop
         CheckThread(nameof(Unregister));
         if (IsFdFilter(filter))
         {
-            if (ident >= (ulong)_fds.Length)
-            {
-                return false;
-            }
-            int fd = (int)ident;
-            ref FdEntry entry = ref _fds[fd];
-            ref FdSlot slot = ref filter == KeventFilter.Read ? ref entry.Read : ref entry.Write;
-            if (!slot.Registered)
+            ref FdSlot slot = ref FindFdSlot(ident, filter, out int fd);
+            if (Unsafe.IsNullRef(ref slot))
             {
                 return false;
             }
             slot = default;
-            UpdateInterest(fd, ref entry);
+            UpdateInterest(fd, ref _fds[fd]);
             return true;
         }
         if (!_registrations.Remove(new KeventKey(ident, filter), out Registration? reg))
@@ -103,17 +98,38 @@ public sealed partial class EventLoop
         CheckThread(nameof(IsRegistered));
         if (IsFdFilter(filter))
         {
-            if (ident >= (ulong)_fds.Length)
-            {
-                return false;
-            }
-            ref FdEntry entry = ref _fds[(int)ident];
-            return filter == KeventFilter.Read ? entry.Read.Registered : entry.Write.Registered;
+            return !Unsafe.IsNullRef(ref FindFdSlot(ident, filter, out _));
         }
         return _registrations.ContainsKey(new KeventKey(ident, filter));
     }
 
     private static bool IsFdFilter(KeventFilter filter) => filter is KeventFilter.Read or KeventFilter.Write;
+
+    /// <summary>The registered Read or Write slot for a descriptor, or a null ref when there is none.</summary>
+    private ref FdSlot FindFdSlot(ulong ident, KeventFilter filter, out int fd)
+    {
+        fd = (int)ident;
+        if (ident >= (ulong)_fds.Length)
+        {
+            return ref Unsafe.NullRef<FdSlot>();
+        }
+        ref FdEntry entry = ref _fds[fd];
+        ref FdSlot slot = ref filter == KeventFilter.Read ? ref entry.Read : ref entry.Write;
+        return ref slot.Registered ? ref slot : ref Unsafe.NullRef<FdSlot>();
+    }
+
+    /// <summary>Updates a keyed registration that already exists under the identity; false when there is none.</summary>
+    private bool TryModifyKeyed(in Kevent kevent, KeventHandler? handler)
+    {
+        if (!_registrations.TryGetValue(new KeventKey(kevent.Ident, kevent.Filter), out Registration? existing))
+        {
+            return false;
+        }
+        existing.Kevent = kevent;
+        existing.Handler = handler;
+        ApplyEnableFlags(existing, kevent.Flags);
+        return true;
+    }
 
     private void RegisterCore(in Kevent kevent, KeventHandler? handler)
     {
@@ -268,21 +284,15 @@ public sealed partial class EventLoop
         CheckThread(member);
         if (IsFdFilter(filter))
         {
-            if (ident >= (ulong)_fds.Length)
-            {
-                return false;
-            }
-            int fd = (int)ident;
-            ref FdEntry entry = ref _fds[fd];
-            ref FdSlot slot = ref filter == KeventFilter.Read ? ref entry.Read : ref entry.Write;
-            if (!slot.Registered)
+            ref FdSlot slot = ref FindFdSlot(ident, filter, out int fd);
+            if (Unsafe.IsNullRef(ref slot))
             {
                 return false;
             }
             if (slot.Enabled != enabled)
             {
                 slot.Enabled = enabled;
-                int rc = UpdateInterest(fd, ref entry);
+                int rc = UpdateInterest(fd, ref _fds[fd]);
                 if (rc < 0)
                 {
                     slot.Enabled = !enabled;
@@ -323,16 +333,12 @@ public sealed partial class EventLoop
     /// <summary>User events and claimed completions: a keyed registration with no kernel object behind it.</summary>
     private void RegisterKeyed(in Kevent kevent, KeventHandler? handler)
     {
-        var key = new KeventKey(kevent.Ident, kevent.Filter);
-        if (_registrations.TryGetValue(key, out Registration? existing))
+        if (TryModifyKeyed(kevent, handler))
         {
-            existing.Kevent = kevent;
-            existing.Handler = handler;
-            ApplyEnableFlags(existing, kevent.Flags);
             return;
         }
         var reg = new Registration(kevent, handler) { Epoch = NextEpoch() };
-        _registrations.Add(key, reg);
+        _registrations.Add(new KeventKey(kevent.Ident, kevent.Filter), reg);
         if (kevent.Filter == KeventFilter.User)
         {
             _userEvents[kevent.Ident] = reg;

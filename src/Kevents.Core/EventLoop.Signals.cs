@@ -9,12 +9,8 @@ public sealed partial class EventLoop
 {
     private void RegisterSignal(in Kevent kevent, KeventHandler? handler)
     {
-        var key = new KeventKey(kevent.Ident, KeventFilter.Signal);
-        if (_registrations.TryGetValue(key, out Registration? existing))
+        if (TryModifyKeyed(kevent, handler))
         {
-            existing.Kevent = kevent;
-            existing.Handler = handler;
-            ApplyEnableFlags(existing, kevent.Flags);
             return;
         }
         var reg = new Registration(kevent, handler) { Epoch = NextEpoch() };
@@ -32,7 +28,7 @@ public sealed partial class EventLoop
         {
             throw new ArgumentException($"Cannot watch signal {signo}: {ex.Message}", nameof(kevent), ex);
         }
-        _registrations.Add(key, reg);
+        _registrations.Add(new KeventKey(kevent.Ident, KeventFilter.Signal), reg);
     }
 
     private void OnSignal(Registration reg)

@@ -46,21 +46,10 @@ public class LifecycleTests : NetTest
     [Fact]
     public async Task ConnectTimesOutWhenTheBacklogIsFull()
     {
-        // A listener that never accepts, with a backlog of 1: once it is full, Linux drops further SYNs, so
-        // the connect can only end through its timeout.
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(TestUtil.AnyLoopback());
-        listener.Listen(1);
-        var fillers = new List<Socket>();
+        List<Socket> fillers = await FillBacklogAsync(listener);
         try
         {
-            for (int i = 0; i < 4; i++)
-            {
-                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                fillers.Add(filler);
-                _ = filler.ConnectAsync(listener.LocalEndPoint!);
-            }
-            await Task.Delay(100);
             var started = System.Diagnostics.Stopwatch.StartNew();
             await Assert.ThrowsAsync<TimeoutException>(() =>
                 Loop.ConnectAsync(listener.LocalEndPoint!, TimeSpan.FromMilliseconds(300)).WaitAsync(Limit));
@@ -77,18 +66,9 @@ public class LifecycleTests : NetTest
     {
         // RELIABILITY #1: close while connecting.
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(TestUtil.AnyLoopback());
-        listener.Listen(1);
-        var fillers = new List<Socket>();
+        List<Socket> fillers = await FillBacklogAsync(listener);
         try
         {
-            for (int i = 0; i < 4; i++)
-            {
-                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                fillers.Add(filler);
-                _ = filler.ConnectAsync(listener.LocalEndPoint!);
-            }
-            await Task.Delay(100);
             using var cts = new CancellationTokenSource();
             Task<PipeConnection> connecting = Loop.ConnectAsync(listener.LocalEndPoint!, Timeout.InfiniteTimeSpan, cancellationToken: cts.Token);
             await Task.Delay(50);
@@ -101,6 +81,25 @@ public class LifecycleTests : NetTest
         {
             fillers.ForEach(f => f.Dispose());
         }
+    }
+
+    /// <summary>
+    /// Listens with a backlog of 1 and never accepts, then queues connections until the backlog is full: Linux then
+    /// drops further SYNs, so a connect to it stays pending until its timeout or cancellation.
+    /// </summary>
+    private static async Task<List<Socket>> FillBacklogAsync(Socket listener)
+    {
+        listener.Bind(TestUtil.AnyLoopback());
+        listener.Listen(1);
+        var fillers = new List<Socket>();
+        for (int i = 0; i < 4; i++)
+        {
+            var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            fillers.Add(filler);
+            _ = filler.ConnectAsync(listener.LocalEndPoint!);
+        }
+        await Task.Delay(100);
+        return fillers;
     }
 
     [Fact]
