@@ -186,7 +186,8 @@ internal sealed class HttpRequestParser
         {
             return FailBool(400, "bad method");
         }
-        _head.Method = Encoding.ASCII.GetString(line[..space]);
+        ReadOnlySpan<byte> method = line[..space];
+        _head.Method = method.SequenceEqual("GET"u8) ? "GET" : method.SequenceEqual("HEAD"u8) ? "HEAD" : Encoding.ASCII.GetString(method);
         ReadOnlySpan<byte> rest = line[(space + 1)..];
         space = rest.IndexOf((byte)' ');
         if (space <= 0)

@@ -10,6 +10,8 @@ namespace FileServer.Http;
 /// </summary>
 internal static class RequestPath
 {
+    private static readonly UTF8Encoding s_strictUtf8 = new(false, throwOnInvalidBytes: true);
+
     /// <summary>
     /// Resolves <paramref name="target"/>. Returns null with a reason when the target is refused (answer 400):
     /// bad percent-encoding, NUL or other control characters, backslashes, invalid UTF-8, a ".." segment, or a
@@ -19,6 +21,10 @@ internal static class RequestPath
     public static string? Resolve(string target, out string reason)
     {
         reason = "";
+        if (IsPlain(target))
+        {
+            return target[1..];
+        }
         ReadOnlySpan<char> path = target;
         if (path.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || path.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
         {
@@ -79,7 +85,7 @@ internal static class RequestPath
         string text;
         try
         {
-            text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(decoded[..length]);
+            text = s_strictUtf8.GetString(decoded[..length]);
         }
         catch (DecoderFallbackException)
         {
@@ -113,6 +119,30 @@ internal static class RequestPath
             result.Append(segment);
         }
         return result.ToString();
+    }
+
+    /// <summary>
+    /// The common case needs no decoding: "/" then plain segments with no escapes, query, backslash, empty segment
+    /// or segment starting with a dot ("." and ".." both start with one). The parser already refused bytes outside
+    /// visible ASCII.
+    /// </summary>
+    private static bool IsPlain(string target)
+    {
+        if (target.Length < 2 || target[0] != '/' || target[^1] == '/')
+        {
+            return false;
+        }
+        char previous = '/';
+        for (int i = 1; i < target.Length; i++)
+        {
+            char c = target[i];
+            if (c is '%' or '?' or '#' or '\\' || (previous == '/' && c is '/' or '.'))
+            {
+                return false;
+            }
+            previous = c;
+        }
+        return true;
     }
 
     private static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
