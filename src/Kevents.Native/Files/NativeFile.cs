@@ -15,7 +15,7 @@ namespace Kevents.Native;
 /// descriptor, whose inode is then in memory. Kernels too old for a flag answer EAGAIN too, so callers fall back
 /// to the blocking form on a thread rather than fail.
 /// </remarks>
-public static unsafe class NativeFile
+public static unsafe partial class NativeFile
 {
     private const ulong ResolveCached = 0x20;     // RESOLVE_CACHED, linux/openat2.h (Tmds.LibC 0.5.0 lacks it)
     private const int RwfNoWait = 0x08;           // RWF_NOWAIT, linux/fs.h

@@ -1,0 +1,45 @@
+namespace FileServer;
+
+/// <summary>Settings of a <see cref="StaticFileServer"/>. Defaults follow RELIABILITY.md's safe defaults.</summary>
+internal sealed class FileServerOptions
+{
+    /// <summary>The directory served. Default: the current directory.</summary>
+    public string Root { get; set; } = ".";
+
+    /// <summary>
+    /// Time allowed for a request's head to arrive, measured from its first byte (from accept for a connection's
+    /// first request) and never extended by later bytes. Default 30 s (Kestrel's RequestHeadersTimeout).
+    /// </summary>
+    public TimeSpan HeaderTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A keep-alive connection with no traffic for this long is closed. Default 75 s (nginx).</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(75);
+
+    /// <summary>How long a connection being closed after an error may keep sending before it is cut. Default 2 s.</summary>
+    public TimeSpan LingerTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Longest request line (414 above it). Default 8 KiB.</summary>
+    public int MaxRequestLine { get; set; } = 8 * 1024;
+
+    /// <summary>Largest header section (431 above it). Default 32 KiB.</summary>
+    public int MaxHeaderBytes { get; set; } = 32 * 1024;
+
+    /// <summary>Most header fields (431 above it). Default 100.</summary>
+    public int MaxHeaderCount { get; set; } = 100;
+
+    /// <summary>
+    /// Bytes sent to one connection per loop turn before others get theirs. Default 512 KiB: large enough that a
+    /// 1 MiB file takes two sendfile calls on loopback, small enough that 64 busy downloads leave the loop within
+    /// a few milliseconds.
+    /// </summary>
+    public int MaxSendPerTurn { get; set; } = 512 * 1024;
+
+    /// <summary>
+    /// Bodies up to this size are read (from the page cache, without blocking) into the buffer behind the headers
+    /// and go out with them in one send; larger ones go through sendfile. Default 16 KiB.
+    /// </summary>
+    public int SmallFileLimit { get; set; } = 16 * 1024;
+
+    /// <summary>Most connections. Default 10,000 (capped at the descriptor limit - 32 by Kevents.Net).</summary>
+    public int MaxConnections { get; set; } = 10_000;
+}

@@ -1,0 +1,353 @@
+using System.Text;
+
+namespace FileServer.Http;
+
+/// <summary>
+/// A small, strict HTTP/1.1 request-head parser (RFC 9112). It is incremental: the caller keeps the bytes of the
+/// current request in one buffer starting at the request's first byte and calls <see cref="Parse"/> again as the
+/// buffer grows; the parser remembers which lines it has already parsed and where its search for the next line
+/// feed stopped, so a head trickled one byte at a time costs linear, not quadratic, work.
+/// </summary>
+/// <remarks>
+/// <para>Strictness, each answered with 400 unless noted: CRLF line endings only (no bare LF or CR); single spaces in
+/// the request line; a method of token characters; a target of visible ASCII starting with "/" (or absolute-form);
+/// "HTTP/1.0" or "HTTP/1.1" (other versions 505); header names of token characters with the colon right after them
+/// (so CR, NUL and spaces in names are refused); no obs-fold (a line starting with SP or HTAB); no control characters
+/// in values; HTTP/1.1 requires exactly one Host; Content-Length is digits only and appears once; Content-Length
+/// together with Transfer-Encoding is refused (request smuggling), a Transfer-Encoding other than "chunked" is 501.</para>
+/// <para>Limits: a request line longer than <see cref="MaxRequestLine"/> is 414; header lines totalling more than
+/// <see cref="MaxHeaderBytes"/> or more than <see cref="MaxHeaderCount"/> fields are 431. Limits are checked before a
+/// line's content, and on incomplete input too, so the answer never depends on how the bytes were split. Nothing is
+/// ever allocated from a length the client declares.</para>
+/// </remarks>
+internal sealed class HttpRequestParser
+{
+    // RFC 9112 2.2: a server should ignore at least one empty line before the request line; a few are plenty.
+    private const int MaxLeadingEmptyLines = 4;
+    // 18 digits always fit in a long.
+    private const int MaxContentLengthDigits = 18;
+
+    private int _lineStart;
+    private int _scanFrom;
+    private int _headerStart = -1;
+    private int _leadingEmptyLines;
+    private int _hostCount;
+    private bool _rangeSeen;
+    private bool _connectionClose;
+    private bool _connectionKeepAlive;
+    private HttpRequestHead _head = new();
+
+    public HttpRequestParser(int maxRequestLine = 8 * 1024, int maxHeaderBytes = 32 * 1024, int maxHeaderCount = 100)
+    {
+        MaxRequestLine = maxRequestLine;
+        MaxHeaderBytes = maxHeaderBytes;
+        MaxHeaderCount = maxHeaderCount;
+    }
+
+    public int MaxRequestLine { get; }
+
+    public int MaxHeaderBytes { get; }
+
+    public int MaxHeaderCount { get; }
+
+    /// <summary>After <see cref="ParseStatus.Error"/>: the status code to answer (400, 414, 431, 501, 505).</summary>
+    public int ErrorStatus { get; private set; }
+
+    /// <summary>After <see cref="ParseStatus.Error"/>: why, for a Debug log line.</summary>
+    public string ErrorReason { get; private set; } = "";
+
+    /// <summary>After <see cref="ParseStatus.Complete"/>: the parsed head (a new object for each request).</summary>
+    public HttpRequestHead Head => _head;
+
+    /// <summary>Forgets the current request: call after Complete (once the consumed bytes are removed) or Error.</summary>
+    public void Reset()
+    {
+        _lineStart = 0;
+        _scanFrom = 0;
+        _headerStart = -1;
+        _leadingEmptyLines = 0;
+        _hostCount = 0;
+        _rangeSeen = false;
+        _connectionClose = false;
+        _connectionKeepAlive = false;
+        _head = new HttpRequestHead();
+        ErrorStatus = 0;
+        ErrorReason = "";
+    }
+
+    /// <summary>
+    /// Parses what is in <paramref name="buffer"/>, which must start at the request's first byte and hold, at its
+    /// start, the same bytes as on earlier calls since <see cref="Reset"/>. On Complete, <paramref name="consumed"/>
+    /// is the length of the head; bytes after it belong to the next request.
+    /// </summary>
+    public ParseStatus Parse(ReadOnlySpan<byte> buffer, out int consumed)
+    {
+        consumed = 0;
+        if (ErrorStatus != 0)
+        {
+            return ParseStatus.Error;
+        }
+        while (true)
+        {
+            int found = buffer[_scanFrom..].IndexOf((byte)'\n');
+            if (found < 0)
+            {
+                _scanFrom = buffer.Length;
+                return CheckIncompleteLimits(buffer.Length);
+            }
+            int lineFeed = _scanFrom + found;
+            int lineEnd = lineFeed + 1;
+            ReadOnlySpan<byte> line = buffer[_lineStart..lineFeed];
+            _lineStart = _scanFrom = lineEnd;
+
+            if (_headerStart < 0)
+            {
+                // Still looking for the request line. The length limit comes first, as on incomplete input.
+                if (line.Length > MaxRequestLine + 1)
+                {
+                    return Fail(414, "request line too long");
+                }
+                if (line.IsEmpty || line[^1] != (byte)'\r')
+                {
+                    return Fail(400, "line not ended by CRLF");
+                }
+                line = line[..^1];
+                if (line.Length > MaxRequestLine)
+                {
+                    return Fail(414, "request line too long");
+                }
+                if (line.IsEmpty)
+                {
+                    if (++_leadingEmptyLines > MaxLeadingEmptyLines)
+                    {
+                        return Fail(400, "too many empty lines before the request line");
+                    }
+                    continue;
+                }
+                if (!ParseRequestLine(line))
+                {
+                    return ParseStatus.Error;
+                }
+                _headerStart = lineEnd;
+                continue;
+            }
+
+            if (lineEnd - _headerStart > MaxHeaderBytes)
+            {
+                return Fail(431, "header section too large");
+            }
+            if (line.IsEmpty || line[^1] != (byte)'\r')
+            {
+                return Fail(400, "line not ended by CRLF");
+            }
+            line = line[..^1];
+            if (line.IsEmpty)
+            {
+                if (!Finish())
+                {
+                    return ParseStatus.Error;
+                }
+                consumed = lineEnd;
+                return ParseStatus.Complete;
+            }
+            if (++_head.HeaderCount > MaxHeaderCount)
+            {
+                return Fail(431, "too many header fields");
+            }
+            if (!ParseHeader(line))
+            {
+                return ParseStatus.Error;
+            }
+        }
+    }
+
+    private ParseStatus CheckIncompleteLimits(int length)
+    {
+        int pending = length - _lineStart;
+        if (_headerStart < 0)
+        {
+            // A line of more than limit + 1 bytes (the +1 may be its CR) is too long however it ends.
+            if (pending > MaxRequestLine + 1)
+            {
+                return Fail(414, "request line too long");
+            }
+        }
+        else if (length - _headerStart > MaxHeaderBytes)
+        {
+            return Fail(431, "header section too large");
+        }
+        return ParseStatus.Incomplete;
+    }
+
+    private bool ParseRequestLine(ReadOnlySpan<byte> line)
+    {
+        int space = line.IndexOf((byte)' ');
+        if (space <= 0 || !IsToken(line[..space]))
+        {
+            return FailBool(400, "bad method");
+        }
+        ReadOnlySpan<byte> method = line[..space];
+        _head.Method = method.SequenceEqual("GET"u8) ? "GET" : method.SequenceEqual("HEAD"u8) ? "HEAD" : Encoding.ASCII.GetString(method);
+        ReadOnlySpan<byte> rest = line[(space + 1)..];
+        space = rest.IndexOf((byte)' ');
+        if (space <= 0)
+        {
+            return FailBool(400, "bad request line");
+        }
+        ReadOnlySpan<byte> target = rest[..space];
+        ReadOnlySpan<byte> version = rest[(space + 1)..];
+        foreach (byte b in target)
+        {
+            if (b is < 0x21 or > 0x7E)
+            {
+                return FailBool(400, "bad character in request target");
+            }
+        }
+        if (target[0] != (byte)'/' && !target.StartsWith("http://"u8) && !target.StartsWith("https://"u8))
+        {
+            return FailBool(400, "request target is not origin-form or absolute-form");
+        }
+        if (version.Length != 8 || !version.StartsWith("HTTP/"u8) || !char.IsAsciiDigit((char)version[5])
+            || version[6] != (byte)'.' || !char.IsAsciiDigit((char)version[7]))
+        {
+            return FailBool(400, "bad HTTP version");
+        }
+        if (version[5] != (byte)'1' || version[7] is not ((byte)'0' or (byte)'1'))
+        {
+            return FailBool(505, "HTTP version not supported");
+        }
+        _head.Version = version[7] == (byte)'1' ? 11 : 10;
+        _head.Target = Encoding.ASCII.GetString(target);
+        return true;
+    }
+
+    private bool ParseHeader(ReadOnlySpan<byte> line)
+    {
+        if (line[0] is (byte)' ' or (byte)'\t')
+        {
+            return FailBool(400, "obsolete line folding");
+        }
+        int colon = line.IndexOf((byte)':');
+        if (colon <= 0 || !IsToken(line[..colon]))
+        {
+            return FailBool(400, "bad header name");
+        }
+        ReadOnlySpan<byte> name = line[..colon];
+        ReadOnlySpan<byte> value = line[(colon + 1)..].Trim(" \t"u8);
+        foreach (byte b in value)
+        {
+            if (b < 0x20 && b != (byte)'\t' || b == 0x7F)
+            {
+                return FailBool(400, "control character in header value");
+            }
+        }
+        if (Ascii.EqualsIgnoreCase(name, "host"u8))
+        {
+            if (++_hostCount > 1)
+            {
+                return FailBool(400, "more than one Host");
+            }
+        }
+        else if (Ascii.EqualsIgnoreCase(name, "content-length"u8))
+        {
+            if (_head.ContentLength >= 0)
+            {
+                return FailBool(400, "more than one Content-Length");
+            }
+            if (value.IsEmpty || value.Length > MaxContentLengthDigits)
+            {
+                return FailBool(400, "bad Content-Length");
+            }
+            long length = 0;
+            foreach (byte b in value)
+            {
+                if (!char.IsAsciiDigit((char)b))
+                {
+                    return FailBool(400, "bad Content-Length");
+                }
+                length = length * 10 + (b - '0');
+            }
+            _head.ContentLength = length;
+        }
+        else if (Ascii.EqualsIgnoreCase(name, "transfer-encoding"u8))
+        {
+            // A second Transfer-Encoding line appends to the list; the result is refused either way below.
+            _head.TransferEncoding = _head.TransferEncoding is null
+                ? Encoding.Latin1.GetString(value)
+                : _head.TransferEncoding + ", " + Encoding.Latin1.GetString(value);
+        }
+        else if (Ascii.EqualsIgnoreCase(name, "connection"u8))
+        {
+            foreach (Range part in value.Split((byte)','))
+            {
+                ReadOnlySpan<byte> token = value[part].Trim(" \t"u8);
+                if (Ascii.EqualsIgnoreCase(token, "close"u8))
+                {
+                    _connectionClose = true;
+                }
+                else if (Ascii.EqualsIgnoreCase(token, "keep-alive"u8))
+                {
+                    _connectionKeepAlive = true;
+                }
+            }
+        }
+        else if (Ascii.EqualsIgnoreCase(name, "range"u8))
+        {
+            // Two Range fields are ambiguous; RFC 9110 lets a server ignore Range, so it does.
+            _head.Range = _rangeSeen ? null : Encoding.Latin1.GetString(value);
+            _rangeSeen = true;
+        }
+        return true;
+    }
+
+    private bool Finish()
+    {
+        if (_head.Version == 11 && _hostCount == 0)
+        {
+            return FailBool(400, "HTTP/1.1 request without Host");
+        }
+        if (_head.TransferEncoding is { } encoding)
+        {
+            if (_head.ContentLength >= 0)
+            {
+                return FailBool(400, "both Content-Length and Transfer-Encoding");
+            }
+            if (!encoding.Equals("chunked", StringComparison.OrdinalIgnoreCase))
+            {
+                return FailBool(501, "unsupported Transfer-Encoding");
+            }
+        }
+        _head.KeepAlive = !_connectionClose && (_head.Version == 11 || _connectionKeepAlive);
+        return true;
+    }
+
+    private static bool IsToken(ReadOnlySpan<byte> text)
+    {
+        foreach (byte b in text)
+        {
+            if (!IsTokenChar(b))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // tchar from RFC 9110 5.6.2.
+    private static bool IsTokenChar(byte b) =>
+        char.IsAsciiLetterOrDigit((char)b) || b is (byte)'!' or (byte)'#' or (byte)'$' or (byte)'%' or (byte)'&' or (byte)'\''
+            or (byte)'*' or (byte)'+' or (byte)'-' or (byte)'.' or (byte)'^' or (byte)'_' or (byte)'`' or (byte)'|' or (byte)'~';
+
+    private ParseStatus Fail(int status, string reason)
+    {
+        ErrorStatus = status;
+        ErrorReason = reason;
+        return ParseStatus.Error;
+    }
+
+    private bool FailBool(int status, string reason)
+    {
+        Fail(status, reason);
+        return false;
+    }
+}

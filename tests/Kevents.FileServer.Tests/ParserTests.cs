@@ -1,0 +1,201 @@
+using System.Text;
+using CsCheck;
+using FileServer.Http;
+
+namespace Kevents.FileServer.Tests;
+
+/// <summary>The request parser and path normaliser on their own: strictness, limits, and split invariance.</summary>
+public sealed class ParserTests
+{
+    private static readonly string[] Samples =
+    [
+        "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /x.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\nRange: bytes=1-5\r\n\r\n",
+        "HEAD /a/b?q=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        "\r\nGET /after-empty-line HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Tabs:\t v \t\r\n\r\n",
+        "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+        "GET /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\nBad Name: v\r\n\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+        "GET /p HTTP/1.1\nHost: a\n\n",
+        "GET /p HTTP/3.0\r\nHost: a\r\n\r\n",
+        "GET /p HTTP/1.1\r\n\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+        "G@T /p HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET p HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /" + new string('l', 8200) + " HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\n" + string.Concat(Enumerable.Range(0, 101).Select(i => $"H{i}: v\r\n")) + "\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\nBig: " + new string('v', 33_000) + "\r\n\r\n",
+        "GET /p HTTP/1.1\r\nHost: a\r\nX: \0\r\n\r\n",
+    ];
+
+    private static (ParseStatus Status, int Consumed, string Result) ParseWhole(byte[] input)
+    {
+        var parser = new HttpRequestParser();
+        ParseStatus status = parser.Parse(input, out int consumed);
+        return (status, consumed, Describe(parser, status));
+    }
+
+    private static (ParseStatus Status, int Consumed, string Result) ParseInPieces(byte[] input, IEnumerable<int> cuts)
+    {
+        // As the connection does: one growing buffer, parsed again after each append.
+        var parser = new HttpRequestParser();
+        int previous = 0;
+        foreach (int cut in cuts.Where(c => c > 0 && c < input.Length).Distinct().Order().Append(input.Length))
+        {
+            ParseStatus status = parser.Parse(input.AsSpan(0, cut), out int consumed);
+            if (status != ParseStatus.Incomplete || cut == input.Length)
+            {
+                return (status, consumed, Describe(parser, status));
+            }
+            previous = cut;
+        }
+        _ = previous;
+        throw new InvalidOperationException("unreachable");
+    }
+
+    private static string Describe(HttpRequestParser parser, ParseStatus status) => status switch
+    {
+        ParseStatus.Complete => parser.Head.ToString(),
+        ParseStatus.Error => $"error {parser.ErrorStatus}",
+        _ => "incomplete",
+    };
+
+    [Fact]
+    public void AnySplitParsesLikeTheWhole()
+    {
+        Gen<byte[]> inputs = Gen.OneOf(
+            Gen.Int[0, Samples.Length - 1].Select(i => Encoding.Latin1.GetBytes(Samples[i])),
+            // Mutations: a sample with one byte replaced by an interesting one.
+            Gen.Select(Gen.Int[0, Samples.Length - 1], Gen.Int[0, 4096], Gen.OneOfConst((byte)'\r', (byte)'\n', (byte)' ', (byte)0, (byte)':', (byte)'\t', (byte)'a'),
+                (i, at, b) =>
+                {
+                    byte[] bytes = Encoding.Latin1.GetBytes(Samples[i]);
+                    bytes[at % bytes.Length] = b;
+                    return bytes;
+                }));
+        Gen<(byte[], int[])> cases = inputs.SelectMany(input => Gen.OneOf(
+                Gen.Const(Enumerable.Range(1, Math.Min(input.Length, 400)).ToArray()), // 1-byte pieces (first 400 bytes)
+                Gen.Int[1, Math.Max(1, input.Length)].Array[1, 8])
+            .Select(cuts => (input, cuts)));
+        cases.Sample(c =>
+        {
+            var (input, cuts) = c;
+            Assert.Equal(ParseWhole(input), ParseInPieces(input, cuts));
+        }, iter: 3000);
+    }
+
+    [Fact]
+    public void CutsInsideCrlfParseLikeTheWhole()
+    {
+        byte[] input = Encoding.Latin1.GetBytes(Samples[1]);
+        for (int i = 0; i < input.Length; i++)
+        {
+            if (input[i] == (byte)'\r')
+            {
+                Assert.Equal(ParseWhole(input), ParseInPieces(input, [i + 1]));
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(1, "GET /x.txt HTTP/1.1 cl=-1 te= range=bytes=1-5 keepAlive=False headers=3")]
+    [InlineData(2, "HEAD /a/b?q=1 HTTP/1.0 cl=-1 te= range= keepAlive=True headers=1")]
+    [InlineData(3, "GET /after-empty-line HTTP/1.1 cl=-1 te= range= keepAlive=True headers=3")]
+    [InlineData(4, "POST /p HTTP/1.1 cl=3 te= range= keepAlive=True headers=2")]
+    public void ValidHeadsParse(int sampleOffset, string expected)
+    {
+        string sample = Samples[sampleOffset];
+        var (status, consumed, result) = ParseWhole(Encoding.Latin1.GetBytes(sample));
+        Assert.Equal(ParseStatus.Complete, status);
+        Assert.Equal(expected, result);
+        Assert.Equal(sample.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4, consumed);
+    }
+
+    [Theory]
+    [InlineData(5, "GET /p HTTP/1.1 cl=-1 te=chunked range= keepAlive=True headers=2")]
+    public void ChunkedGetParsesSoTheServerCanRefuseItsBody(int sample, string expected)
+    {
+        Assert.Equal(expected, ParseWhole(Encoding.Latin1.GetBytes(Samples[sample])).Result);
+    }
+
+    [Theory]
+    [InlineData(6, 400)]   // CL + TE
+    [InlineData(7, 400)]   // obs-fold
+    [InlineData(8, 400)]   // space in a name
+    [InlineData(9, 400)]   // CR inside a value
+    [InlineData(10, 400)]  // bare LF
+    [InlineData(11, 505)]
+    [InlineData(12, 400)]  // no Host
+    [InlineData(13, 400)]  // two Hosts
+    [InlineData(14, 400)]  // negative Content-Length
+    [InlineData(15, 400)]  // bad method
+    [InlineData(16, 400)]  // target not origin-form
+    [InlineData(18, 414)]
+    [InlineData(19, 431)]  // 101 headers
+    [InlineData(20, 431)]  // 33 KB header
+    [InlineData(21, 400)]  // NUL in a value
+    public void BadHeadsAreRefused(int sample, int status)
+    {
+        Assert.Equal($"error {status}", ParseWhole(Encoding.Latin1.GetBytes(Samples[sample])).Result);
+    }
+
+    [Fact]
+    public void LimitsApplyBeforeTheLineEnds()
+    {
+        // A request line that never ends is refused once it is over the limit, not buffered forever.
+        var parser = new HttpRequestParser();
+        byte[] endless = Encoding.ASCII.GetBytes("GET /" + new string('a', 9000));
+        Assert.Equal(ParseStatus.Error, parser.Parse(endless, out _));
+        Assert.Equal(414, parser.ErrorStatus);
+    }
+
+    [Theory]
+    [InlineData("/", "")]
+    [InlineData("/a/b.txt", "a/b.txt")]
+    [InlineData("/a/./b.txt?x=1", "a/b.txt")]
+    [InlineData("/a//b.txt", "a/b.txt")]
+    [InlineData("/name%20with%20space.txt", "name with space.txt")]
+    [InlineData("/caf%C3%A9", "café")]
+    [InlineData("http://host/a.txt", "a.txt")]
+    [InlineData("/../secret", null)]
+    [InlineData("/%2e%2e/secret", null)]
+    [InlineData("/%2E%2E%2Fsecret", null)]
+    [InlineData("/a/%00", null)]
+    [InlineData("//etc/passwd", null)]
+    [InlineData("/%2F%2Fetc", null)]
+    [InlineData("/..%5csecret", null)]
+    [InlineData("/a\\b", null)]
+    [InlineData("/%zz", null)]
+    [InlineData("/%C3", null)]
+    [InlineData("/a/..", null)]
+    public void PathsNormaliseOrAreRefused(string target, string? expected)
+    {
+        Assert.Equal(expected, RequestPath.Resolve(target, out _));
+    }
+
+    [Theory]
+    [InlineData("bytes=0-9", 100L, 0, 0L, 10L)]
+    [InlineData("bytes=90-", 100L, 0, 90L, 10L)]
+    [InlineData("bytes=-10", 100L, 0, 90L, 10L)]
+    [InlineData("bytes=-1000", 100L, 0, 0L, 100L)]
+    [InlineData("bytes=50-1000", 100L, 0, 50L, 50L)]
+    [InlineData("bytes=100-", 100L, 1, 0L, 100L)]
+    [InlineData("bytes=-0", 100L, 1, 0L, 100L)]
+    [InlineData("bytes=0-0", 0L, 1, 0L, 0L)]
+    [InlineData("bytes=9-1", 100L, 2, 0L, 100L)]
+    [InlineData("bytes=0-1,5-6", 100L, 2, 0L, 100L)]
+    [InlineData("items=0-1", 100L, 2, 0L, 100L)]
+    [InlineData("bytes=x-1", 100L, 2, 0L, 100L)]
+    public void RangesApply(string header, long length, int outcome, long start, long count)
+    {
+        // 0 partial, 1 unsatisfiable, 2 whole (the enum is internal to the sample).
+        RangeOutcome expected = outcome switch { 0 => RangeOutcome.Partial, 1 => RangeOutcome.Unsatisfiable, _ => RangeOutcome.Whole };
+        Assert.Equal(expected, ByteRange.Apply(header, length, out long s, out long c));
+        Assert.Equal((start, count), (s, c));
+    }
+}
