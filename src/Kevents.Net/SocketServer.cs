@@ -44,6 +44,7 @@ public sealed partial class SocketServer : IDisposable
         _onAcceptable = OnAcceptable;
         _loop.Register(Kevent.Read(_listener.Fd), _onAcceptable);
         NetLog.Listening(Logger, NetErrors.Describe(LocalEndPoint));
+        CreateMetrics();
     }
 
     internal ILogger Logger { get; }
@@ -121,6 +122,7 @@ public sealed partial class SocketServer : IDisposable
         AbortAll(deadline: false);
         _spare?.Dispose();
         _spare = null;
+        DisposeMetrics();
     }
 
     private void AbortAll(bool deadline)
