@@ -22,15 +22,7 @@ public abstract class FileServerTest : FdGateTest
 
     static FileServerTest()
     {
-        // .NET's socket engine opens an epoll set and a pipe on its first asynchronous operation and keeps them;
-        // start it before any test takes its baseline.
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        client.ConnectAsync(listener.LocalEndPoint!).GetAwaiter().GetResult();
-        using Socket accepted = listener.AcceptAsync().GetAwaiter().GetResult();
-        _ = Random.Shared.Next();
+        RuntimeWarmUp.Sockets();
         Site = TestSite.Create();
     }
 
@@ -61,22 +53,7 @@ public abstract class FileServerTest : FdGateTest
         _server = OnLoop(() => StaticFileServer.Start(Loop, new IPEndPoint(IPAddress.Loopback, 0), options, logger)).Result;
     }
 
-    protected Task<T> OnLoop<T>(Func<T> work)
-    {
-        var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Loop.Post(() =>
-        {
-            try
-            {
-                result.SetResult(work());
-            }
-            catch (Exception ex)
-            {
-                result.SetException(ex);
-            }
-        });
-        return result.Task;
-    }
+    protected Task<T> OnLoop<T>(Func<T> work) => Loop.InvokeAsync(work);
 
     protected static HttpClient NewClient(int maxConnections = 16) => new(new SocketsHttpHandler
     {

@@ -15,18 +15,7 @@ public abstract class NetTest : FdGateTest
     private readonly Task _running;
     private readonly ILoggerFactory _loggerFactory;
 
-    static NetTest()
-    {
-        // .NET's own socket engine opens an epoll set and a pipe on its first asynchronous operation and keeps them
-        // for the life of the process; start it before any test takes its fd baseline.
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        client.ConnectAsync(listener.LocalEndPoint!).GetAwaiter().GetResult();
-        using Socket accepted = listener.AcceptAsync().GetAwaiter().GetResult();
-        _ = Random.Shared.Next();
-    }
+    static NetTest() => RuntimeWarmUp.Sockets();
 
     protected NetTest()
     {
@@ -43,46 +32,12 @@ public abstract class NetTest : FdGateTest
     protected bool AllowWarnings { get; set; }
 
     /// <summary>Runs <paramref name="work"/> on the loop thread and returns its result.</summary>
-    protected Task<T> OnLoop<T>(Func<T> work)
-    {
-        var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Loop.Post(() =>
-        {
-            try
-            {
-                result.SetResult(work());
-            }
-            catch (Exception ex)
-            {
-                result.SetException(ex);
-            }
-        });
-        return result.Task;
-    }
+    protected Task<T> OnLoop<T>(Func<T> work) => Loop.InvokeAsync(work);
 
-    protected Task OnLoop(Action work) => OnLoop(() =>
-    {
-        work();
-        return true;
-    });
+    protected Task OnLoop(Action work) => Loop.InvokeAsync(work);
 
     /// <summary>Starts an async flow on the loop thread (its awaits resume there) and returns its result.</summary>
-    protected Task<T> OnLoopAsync<T>(Func<Task<T>> work)
-    {
-        var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Loop.Post(async () =>
-        {
-            try
-            {
-                result.SetResult(await work());
-            }
-            catch (Exception ex)
-            {
-                result.SetException(ex);
-            }
-        });
-        return result.Task;
-    }
+    protected Task<T> OnLoopAsync<T>(Func<Task<T>> work) => Loop.InvokeAsync(work);
 
     protected static async Task<Socket> ConnectClientAsync(EndPoint endPoint)
     {
