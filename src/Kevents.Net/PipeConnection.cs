@@ -41,8 +41,10 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         : base(loop, socket, options, server)
     {
         PipeScheduler scheduler = loop.PipeScheduler;
+        // The application's read continuation runs inline, inside the Read kevent that filled the pipe: it is already
+        // on the loop thread, and a posted hop would cost a whole loop turn per message. Everything else is posted.
         _input = new Pipe(new PipeOptions(
-            readerScheduler: scheduler, writerScheduler: scheduler,
+            readerScheduler: PipeScheduler.Inline, writerScheduler: scheduler,
             pauseWriterThreshold: options.MaxInputBufferSize, resumeWriterThreshold: options.MaxInputBufferSize / 2,
             minimumSegmentSize: MinimumReadSize, useSynchronizationContext: false));
         _output = new Pipe(new PipeOptions(
