@@ -18,6 +18,10 @@ public abstract partial class Connection
     /// failed: the next send then reports the error). For applications that send on <see cref="Descriptor"/>
     /// themselves, e.g. with sendfile. If the connection closes first the callback never runs. Loop thread only.
     /// </summary>
+    /// <remarks>
+    /// While the wait lasts the peer is held to <see cref="ConnectionOptions.MinResponseDataRate"/>, counting the bytes
+    /// reported with <see cref="ReportSent"/>; a callback that sends without waiting again ends the measurement.
+    /// </remarks>
     /// <returns>False when the connection is closed, or its own queued output is being flushed (wait for that first).</returns>
     public bool NotifyWritable(Action<Connection> callback)
     {
@@ -35,6 +39,7 @@ public abstract partial class Connection
         _rawWritablePending = true;
         _writeRegistered = true;
         _loop.Register(Kevent.Write(_socket!.Fd), _onRawWritable);
+        BeginOutputStall();
         return true;
     }
 
@@ -77,5 +82,10 @@ public abstract partial class Connection
         Action<Connection>? callback = _writableCallback;
         _writableCallback = null;
         callback?.Invoke(this);
+        if (!_writeRegistered)
+        {
+            // The callback sent what it had without waiting again, and no queue waits either: the stall is over.
+            EndOutputStall();
+        }
     }
 }

@@ -12,8 +12,9 @@ namespace Kevents.Net;
 /// </summary>
 /// <remarks>
 /// Lifecycle: open, then closed exactly once, by the peer (FIN then the application's close, or a reset), by the
-/// application (<see cref="Close"/> or <see cref="Abort"/>), by the idle timeout, or by server shutdown. After it is
-/// closed no handler of this connection runs, its descriptor is closed and its buffers are back in their pools.
+/// application (<see cref="Close"/> or <see cref="Abort"/>), by the idle timeout, by the peer taking queued output
+/// more slowly than <see cref="ConnectionOptions.MinResponseDataRate"/>, or by server shutdown. After it is closed
+/// no handler of this connection runs, its descriptor is closed and its buffers are back in their pools.
 /// </remarks>
 public abstract partial class Connection : ILoopTimerTarget
 {
@@ -28,7 +29,8 @@ public abstract partial class Connection : ILoopTimerTarget
     private bool _readRegistered;
     private bool _readEnabled;
     private bool _writeRegistered;
-    private LoopTimer _idleTimer;
+    private LoopTimer _timer;
+    private long _timerDueNs;
     private long _lastActivityNs;
     private CancellationTokenSource? _closedSource;
     private EndPoint? _localEndPoint;
@@ -126,7 +128,7 @@ public abstract partial class Connection : ILoopTimerTarget
         long idle = _options.IdleTimeoutNs;
         if (idle > 0)
         {
-            _idleTimer = _loop.StartTimer(idle, this);
+            ArmTimer(_lastActivityNs + idle);
         }
         _loop.Register(Kevent.Read(_socket!.Fd), _onReadable);
         _readRegistered = true;
@@ -202,7 +204,7 @@ public abstract partial class Connection : ILoopTimerTarget
         {
             return;
         }
-        _loop.StopTimer(ref _idleTimer);
+        _loop.StopTimer(ref _timer);
         if (_readRegistered)
         {
             _loop.Unregister((ulong)socket.Fd, KeventFilter.Read);
@@ -233,23 +235,54 @@ public abstract partial class Connection : ILoopTimerTarget
         }
     }
 
+    /// <summary>
+    /// Makes the connection's one timer fire no later than <paramref name="dueNs"/> (loop clock). A timer already
+    /// due by then is left alone, so calling this costs nothing in the common case; otherwise it is moved earlier.
+    /// </summary>
+    private void ArmTimer(long dueNs)
+    {
+        if (!_timer.IsNone && _timerDueNs <= dueNs)
+        {
+            return;
+        }
+        _loop.StopTimer(ref _timer);
+        _timerDueNs = dueNs;
+        _timer = _loop.StartTimer(Math.Max(0, dueNs - _loop.NowNanoseconds), this);
+    }
+
+    // One timer serves the idle timeout and the response rate check. It is armed for whichever is due first and,
+    // when it fires, re-armed for whatever is still pending; traffic only stores a timestamp (MarkActive).
     void ILoopTimerTarget.OnTimer()
     {
-        _idleTimer = default;
+        _timer = default;
         if (IsClosed)
         {
             return;
         }
-        long idleFor = _loop.NowNanoseconds - _lastActivityNs;
+        long now = _loop.NowNanoseconds;
         long limit = _options.IdleTimeoutNs;
-        if (idleFor >= limit)
+        long next = long.MaxValue;
+        if (limit > 0)
         {
-            NetLog.IdleTimeout(_logger, Id, idleFor / 1_000_000);
-            CloseSocket(new ConnectionAbortedException($"Connection {Id} was idle for {_options.IdleTimeout}."), reset: true);
+            long idleFor = now - _lastActivityNs;
+            if (idleFor >= limit)
+            {
+                NetLog.IdleTimeout(_logger, Id, idleFor / 1_000_000);
+                CloseSocket(new ConnectionAbortedException($"Connection {Id} was idle for {_options.IdleTimeout}."), reset: true);
+                return;
+            }
+            // There was traffic since the timer was armed: the idle window now ends later.
+            next = _lastActivityNs + limit;
+        }
+        if (!CheckResponseRate(now))
+        {
             return;
         }
-        // There was traffic since the timer was armed: sleep for the rest of the idle window.
-        _idleTimer = _loop.StartTimer(limit - idleFor, this);
+        next = Math.Min(next, NextResponseRateCheckNs);
+        if (next != long.MaxValue)
+        {
+            ArmTimer(next);
+        }
     }
 
     /// <inheritdoc />

@@ -221,6 +221,8 @@ public sealed class PipeConnection : Connection, IDuplexPipe
                 ValueTask<ReadResult> pending = reader.ReadAsync();
                 if (!pending.IsCompleted)
                 {
+                    // Everything flushed so far is sent.
+                    EndOutputStall();
                     _outputAwaiter = pending.GetAwaiter();
                     _outputAwaiter.UnsafeOnCompleted(_onOutputReady);
                     return;
@@ -257,6 +259,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
                     {
                         _waitingForWritable = true;
                         WatchWritable(true);
+                        BeginOutputStall();
                     }
                     return;
                 }
@@ -270,6 +273,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
             {
                 // The application completed Output and everything is sent: FIN, then close when input is done too.
                 _outputDone = true;
+                EndOutputStall();
                 reader.Complete();
                 NativeSocket.Shutdown(_socket!.Fd, System.Net.Sockets.SocketShutdown.Send);
                 CloseIfFinished();

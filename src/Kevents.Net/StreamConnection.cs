@@ -83,6 +83,7 @@ public sealed class StreamConnection : Connection
         }
         Enqueue(data);
         WatchWritable(true);
+        BeginOutputStall();
         if (!_writerPaused && _pendingCount >= _options.MaxOutputBufferSize)
         {
             _writerPaused = true;
@@ -227,6 +228,7 @@ public sealed class StreamConnection : Connection
         _pending = null;
         _pendingStart = 0;
         WatchWritable(false);
+        EndOutputStall();
         if (_closeWhenDrained)
         {
             CloseSocket(null);

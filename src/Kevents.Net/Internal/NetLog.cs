@@ -31,4 +31,8 @@ internal static partial class NetLog
     [LoggerMessage(EventId = 107, EventName = "ShutdownDeadline", Level = LogLevel.Information,
         Message = "Shutdown of {EndPoint}: {Count} connections still open at the deadline were aborted")]
     public static partial void ShutdownDeadline(ILogger logger, string endPoint, int count);
+
+    [LoggerMessage(EventId = 108, EventName = "ResponseRateTooLow", Level = LogLevel.Debug,
+        Message = "Connection {Id}: the peer took {Rate} B/s of queued output over {WindowMs} ms, below the minimum of {Minimum} B/s (ConnectionOptions.MinResponseDataRate); aborted")]
+    public static partial void ResponseRateTooLow(ILogger logger, long id, long rate, long windowMs, long minimum);
 }

@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Kevents.Net;
+using Microsoft.Extensions.Logging;
+
+namespace Kevents.Tests;
+
+/// <summary>RELIABILITY #16: a peer that will not take its replies is aborted below the minimum response rate.</summary>
+public class DataRateTests : NetTest
+{
+    // Far more than the socket buffers hold once both are made small (LimitSocketBuffer, ConnectNonReaderAsync), so
+    // most of the reply stays queued in the connection (the tests check that it did).
+    private const int ReplySize = 1024 * 1024;
+
+    private static ServerOptions RateOptions(TimeSpan? idle = null) => new()
+    {
+        Connection = new ConnectionOptions
+        {
+            MinResponseDataRate = 1000,
+            MinResponseDataRateGracePeriod = TimeSpan.FromSeconds(1),
+            IdleTimeout = idle ?? TimeSpan.FromSeconds(30),
+        },
+    };
+
+    [Fact]
+    public async Task ResponseRateDefaultsToKestrelsAndZeroOrNullDisablesIt()
+    {
+        var options = new ConnectionOptions();
+        Assert.Equal(240, options.MinResponseDataRate);
+        Assert.Equal(TimeSpan.FromSeconds(5), options.MinResponseDataRateGracePeriod);
+        // Disabled, the grace period is not looked at.
+        await ListenAndDisposeAsync(new ConnectionOptions { MinResponseDataRate = null, MinResponseDataRateGracePeriod = TimeSpan.Zero });
+        await ListenAndDisposeAsync(new ConnectionOptions { MinResponseDataRate = 0, MinResponseDataRateGracePeriod = TimeSpan.Zero });
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => ListenAndDisposeAsync(new ConnectionOptions { MinResponseDataRate = -1 }));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => ListenAndDisposeAsync(new ConnectionOptions { MinResponseDataRateGracePeriod = TimeSpan.Zero }));
+    }
+
+    private Task ListenAndDisposeAsync(ConnectionOptions options) =>
+        OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho(), new ServerOptions { Connection = options }).Dispose());
+
+    [Fact]
+    public async Task StreamPeerThatNeverReadsIsAbortedAfterTheGracePeriod()
+    {
+        var closed = new TaskCompletionSource<(Exception? Error, long LifetimeNs, int Queued)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        long connectedNs = 0;
+        int queuedAtStart = 0;
+        var handler = new CallbackHandler(
+            onConnected: c =>
+            {
+                connectedNs = Loop.NowNanoseconds;
+                LimitSocketBuffer(c);
+                c.Write(new byte[ReplySize]);
+                queuedAtStart = c.QueuedOutput;
+            },
+            onData: (_, _) => { },
+            onClosed: (c, error) => closed.TrySetResult((error, Loop.NowNanoseconds - connectedNs, queuedAtStart)));
+        SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), handler, RateOptions()));
+        using Socket client = await ConnectNonReaderAsync(server.LocalEndPoint);
+
+        (Exception? error, long lifetimeNs, int queued) = await closed.Task.WaitAsync(Limit);
+        Assert.True(queued > 0, "the reply fit in the socket buffers: nothing was queued to measure");
+        AssertAbortedForRate(error, lifetimeNs);
+        await WaitUntilAsync(() => OnLoop(() => server.ConnectionCount == 0), "the connection left the server");
+        await OnLoop(server.Dispose);
+    }
+
+    [Fact]
+    public async Task PipePeerThatNeverReadsIsAbortedAfterTheGracePeriod()
+    {
+        var closed = new TaskCompletionSource<(Exception? Error, long LifetimeNs)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), async c =>
+        {
+            long connectedNs = Loop.NowNanoseconds;
+            LimitSocketBuffer(c);
+            try
+            {
+                // FlushAsync waits at the output cap; the abort completes it (or the next one) with the reason.
+                for (int written = 0; written < ReplySize; written += 64 * 1024)
+                {
+                    await c.Output.WriteAsync(new byte[64 * 1024]);
+                }
+                await c.Input.ReadAsync();
+                closed.TrySetResult((null, Loop.NowNanoseconds - connectedNs));
+            }
+            catch (Exception ex)
+            {
+                closed.TrySetResult((ex, Loop.NowNanoseconds - connectedNs));
+                throw;
+            }
+        }, RateOptions()));
+        using Socket client = await ConnectNonReaderAsync(server.LocalEndPoint);
+
+        (Exception? error, long lifetimeNs) = await closed.Task.WaitAsync(Limit);
+        AssertAbortedForRate(error, lifetimeNs);
+        await WaitUntilAsync(() => OnLoop(() => server.ConnectionCount == 0), "the connection left the server");
+        await OnLoop(server.Dispose);
+    }
+
+    [Fact]
+    public async Task PeerThatNeverReadsRawSendsIsAbortedAfterTheGracePeriod()
+    {
+        // Applications that send on the descriptor themselves (sendfile) wait with NotifyWritable: the same rule holds.
+        var closed = new TaskCompletionSource<(Exception? Error, long LifetimeNs)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        long connectedNs = 0;
+        byte[] chunk = new byte[64 * 1024];
+        void Pump(Connection c)
+        {
+            while (true)
+            {
+                long sent = Kevents.Native.NativeSocket.Send(c.Descriptor, chunk);
+                if (sent <= 0)
+                {
+                    // EAGAIN: wait for room. (Any other error shows up as the close below.)
+                    c.NotifyWritable(Pump);
+                    return;
+                }
+                c.ReportSent(sent);
+            }
+        }
+        var handler = new CallbackHandler(
+            onConnected: c =>
+            {
+                connectedNs = Loop.NowNanoseconds;
+                LimitSocketBuffer(c);
+                Pump(c);
+            },
+            onClosed: (_, error) => closed.TrySetResult((error, Loop.NowNanoseconds - connectedNs)));
+        SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), handler, RateOptions()));
+        using Socket client = await ConnectNonReaderAsync(server.LocalEndPoint);
+
+        (Exception? error, long lifetimeNs) = await closed.Task.WaitAsync(Limit);
+        AssertAbortedForRate(error, lifetimeNs);
+        await OnLoop(server.Dispose);
+    }
+
+    [Fact]
+    public async Task PeerReadingSteadilyAboveTheMinimumIsNotAborted()
+    {
+        // The peer takes about 1 MB/s, a thousand times the minimum, through small socket buffers, so the reply stays
+        // queued for two measurement windows.
+        const int Size = 2 * 1024 * 1024;
+        StreamConnection? connection = null;
+        Exception? closeError = null;
+        int maxQueuedAfterGrace = 0;
+        var handler = new CallbackHandler(
+            onConnected: c =>
+            {
+                connection = c;
+                LimitSocketBuffer(c);
+                c.Write(new byte[Size]);
+                c.Close();
+            },
+            onData: (_, _) => { },
+            onClosed: (_, error) => closeError = error);
+        SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), handler, RateOptions()));
+        using Socket client = await ConnectNonReaderAsync(server.LocalEndPoint);
+
+        var clock = Stopwatch.StartNew();
+        byte[] buffer = new byte[16 * 1024];
+        long received = 0;
+        while (true)
+        {
+            long allowed = (long)(clock.Elapsed.TotalSeconds * 1_000_000) - received;
+            if (allowed <= 0)
+            {
+                await Task.Delay(5);
+                continue;
+            }
+            int n = await client.ReceiveAsync(buffer.AsMemory(0, (int)Math.Min(allowed, buffer.Length)), SocketFlags.None).AsTask().WaitAsync(Limit);
+            if (n == 0)
+            {
+                break;
+            }
+            received += n;
+            if (clock.Elapsed > TimeSpan.FromSeconds(1.5))
+            {
+                maxQueuedAfterGrace = Math.Max(maxQueuedAfterGrace, await OnLoop(() => connection!.QueuedOutput));
+            }
+        }
+        Assert.Equal(Size, received);
+        Assert.True(maxQueuedAfterGrace > 0, "output was never queued after the grace period: the rate was not exercised");
+        await WaitUntilAsync(() => OnLoop(() => server.ConnectionCount == 0), "the server closed after the reply");
+        Assert.Null(closeError);
+        await OnLoop(server.Dispose);
+    }
+
+    [Fact]
+    public async Task IdleConnectionWithNothingQueuedIsGovernedOnlyByTheIdleTimeout()
+    {
+        // The rate check's window (250 ms) is far shorter than the idle timeout: with nothing queued it must not act.
+        var closed = new TaskCompletionSource<(Exception? Error, long LifetimeNs)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        long lastDataNs = 0;
+        var handler = new CallbackHandler(
+            onConnected: _ => lastDataNs = Loop.NowNanoseconds,
+            onData: (c, d) =>
+            {
+                lastDataNs = Loop.NowNanoseconds;
+                c.Write(d);
+            },
+            onClosed: (_, error) => closed.TrySetResult((error, Loop.NowNanoseconds - lastDataNs)));
+        var options = new ServerOptions
+        {
+            Connection = new ConnectionOptions
+            {
+                MinResponseDataRate = 1_000_000,
+                MinResponseDataRateGracePeriod = TimeSpan.FromMilliseconds(250),
+                IdleTimeout = TimeSpan.FromMilliseconds(1500),
+            },
+        };
+        SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), handler, options));
+        using Socket client = await ConnectClientAsync(server.LocalEndPoint);
+        await client.SendAsync("ping"u8.ToArray());
+        Assert.Equal("ping"u8.ToArray(), await ReceiveExactlyAsync(client, 4));
+
+        (Exception? error, long idleNs) = await closed.Task.WaitAsync(Limit);
+        Assert.IsType<ConnectionAbortedException>(error);
+        Assert.Contains("idle", error!.Message);
+        Assert.True(idleNs >= 1_500_000_000, $"closed {idleNs / 1_000_000} ms after the last traffic");
+        Assert.DoesNotContain(Logs.Entries, e => e.EventId.Name == "ResponseRateTooLow");
+        await OnLoop(server.Dispose);
+    }
+
+    /// <summary>
+    /// A fixed 32 KiB send buffer (the kernel doubles it) on the server's side: loopback autotuning would otherwise let
+    /// the kernel absorb megabytes, and how much varies from machine to machine.
+    /// </summary>
+    private static void LimitSocketBuffer(Connection connection) =>
+        Assert.Equal(0, Kevents.Native.NativeSocket.SetSendBufferSize(connection.Descriptor, 32 * 1024));
+
+    /// <summary>A client with a small receive window that reads nothing until the test says so.</summary>
+    private static async Task<Socket> ConnectNonReaderAsync(EndPoint endPoint)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        // Set before connecting, so the window the peer sees is small from the first segment.
+        socket.ReceiveBufferSize = 32 * 1024;
+        await socket.ConnectAsync(endPoint).WaitAsync(Limit);
+        return socket;
+    }
+
+    private void AssertAbortedForRate(Exception? error, long lifetimeNs)
+    {
+        var aborted = Assert.IsType<ConnectionAbortedException>(error);
+        Assert.Contains("too slowly", aborted.Message);
+        // Never before the grace period; well before the 30 s idle timeout, within two windows plus slack.
+        Assert.True(lifetimeNs >= 1_000_000_000, $"aborted after {lifetimeNs / 1_000_000} ms, inside the grace period");
+        Assert.True(lifetimeNs < 5_000_000_000, $"aborted only after {lifetimeNs / 1_000_000} ms");
+        Assert.Contains(Logs.Entries, e => e.Level == LogLevel.Debug && e.EventId.Name == "ResponseRateTooLow");
+    }
+}
