@@ -100,7 +100,19 @@ public class ThreadletBenchmarks
     }
 }
 
-/// <summary>An offloaded threadlet's round trip vs await Task.Run(...) from a thread-pool thread.</summary>
+/// <summary>
+/// An offloaded threadlet's round trip (loop -> cache-miss thread -> Threadlet completion kevent -> awaiter on the
+/// loop) against two baselines in the same run: <c>await Task.Run(...)</c> from a thread-pool thread (issue 4's
+/// target; usually no cross-thread wake-up at all, the awaiting pool thread runs the work itself) and a dedicated
+/// caller thread handing work to a dedicated worker thread and waiting for the reply (SemaphoreSlim both ways: the
+/// same shape as the threadlet, two cross-thread hand-offs per round trip).
+/// </summary>
+/// <remarks>
+/// <see cref="Spin"/> = true is the latency configuration: the loop has <c>SpinBeforeSleep = 50 us</c> and the
+/// cache-miss threads <c>SpinBeforeIdle = 50 us</c>. False turns both off (every hand-off parks and wakes a thread);
+/// SemaphoreSlim spins briefly by itself in both. Adaptive routing is off (<c>ColdAfterBlocks = 0</c>) so every start
+/// goes inline first and hops at <c>Blocking</c>; the watchdog keeps its default.
+/// </remarks>
 [MemoryDiagnoser]
 public class ThreadletRoundTripBenchmarks
 {
@@ -109,17 +121,52 @@ public class ThreadletRoundTripBenchmarks
     private EventLoop _loop = null!;
     private Task _running = null!;
     private Func<Threadlet, ValueTask<int>> _offloaded = null!;
+    private Func<Task> _threadletBatch = null!;
+    private TaskCompletionSource _done = null!;
     private static readonly Func<int> s_work = static () => 1;
+
+    private Thread _worker = null!;
+    private readonly SemaphoreSlim _request = new(0);
+    private readonly SemaphoreSlim _reply = new(0);
+    private volatile bool _stopWorker;
+    private int _handoffResult;
+
+    [Params(true, false)]
+    public bool Spin { get; set; }
 
     [GlobalSetup]
     public void Setup()
     {
-        // The loop spins briefly before sleeping, as a latency-sensitive deployment would configure it.
-        _loop = new EventLoop(new EventLoopOptions { Name = "bench-rt", SpinBeforeSleep = TimeSpan.FromMicroseconds(50) });
-        // Adaptive routing off: every start must go inline first and hop at Blocking.
-        _loop.UseThreadlets(new ThreadletOptions { ColdAfterBlocks = 0 });
+        TimeSpan spin = Spin ? TimeSpan.FromMicroseconds(50) : TimeSpan.Zero;
+        _loop = new EventLoop(new EventLoopOptions { Name = "bench-rt", SpinBeforeSleep = spin });
+        _loop.UseThreadlets(new ThreadletOptions { ColdAfterBlocks = 0, SpinBeforeIdle = spin });
         _offloaded = static async t => await t.Blocking(s_work);
+        _threadletBatch = async () =>
+        {
+            int sum = 0;
+            for (int i = 0; i < Batch; i++)
+            {
+                sum += await _loop.Threadlet(_offloaded);
+            }
+            _done.SetResult();
+        };
         _running = _loop.RunAsync();
+
+        _worker = new Thread(() =>
+        {
+            while (true)
+            {
+                _request.Wait();
+                if (_stopWorker)
+                {
+                    return;
+                }
+                _handoffResult = s_work();
+                _reply.Release();
+            }
+        })
+        { IsBackground = true, Name = "bench-handoff" };
+        _worker.Start();
     }
 
     [GlobalCleanup]
@@ -127,6 +174,9 @@ public class ThreadletRoundTripBenchmarks
     {
         _loop.Dispose();
         _running.Wait();
+        _stopWorker = true;
+        _request.Release();
+        _worker.Join();
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Batch, Description = "await Task.Run(() => 1) from a pool thread")]
@@ -140,19 +190,24 @@ public class ThreadletRoundTripBenchmarks
         return sum;
     });
 
+    [Benchmark(OperationsPerInvoke = Batch, Description = "dedicated thread -> dedicated worker -> reply (SemaphoreSlim both ways)")]
+    public int DedicatedThreadHandoff()
+    {
+        int sum = 0;
+        for (int i = 0; i < Batch; i++)
+        {
+            _request.Release();
+            _reply.Wait();
+            sum += _handoffResult;
+        }
+        return sum;
+    }
+
     [Benchmark(OperationsPerInvoke = Batch, Description = "threadlet on the loop: Blocking -> cache-miss thread -> kevent -> loop")]
     public Task ThreadletOffloadedRoundTrip()
     {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _loop.Post(async () =>
-        {
-            int sum = 0;
-            for (int i = 0; i < Batch; i++)
-            {
-                sum += await _loop.Threadlet(_offloaded);
-            }
-            done.SetResult();
-        });
-        return done.Task;
+        _done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _loop.Post(_threadletBatch);
+        return _done.Task;
     }
 }

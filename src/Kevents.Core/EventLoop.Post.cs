@@ -11,10 +11,15 @@ namespace Kevents;
 // MaySleep to Awake with a CAS; the one producer that wins writes the eventfd. The loop sets MaySleep with a full
 // fence before it checks the queues. So either the loop sees the item and does not block, or the producer sees
 // MaySleep and wakes it: no lost wake-up, and at most one eventfd write per sleep.
+// While the loop spins before sleeping (SpinBeforeSleep) the state is Spinning: the loop is polling the queues
+// itself, so producers skip the eventfd write (a syscall on their side, a read and a larger epoll batch on the loop's).
+// Before it blocks, the loop moves Spinning to MaySleep with a full fence and checks the queues once more: the same
+// pairing as above, so an item published during the spin is either seen by that check or wakes the loop.
 public sealed partial class EventLoop
 {
     private const int WakeStateAwake = 1;
     private const int WakeStateMaySleep = 0;
+    private const int WakeStateSpinning = 2;
 
     private static readonly Action<object?> s_runAction = static state => ((Action)state!)();
     private readonly Action<object?> _runAsync;

@@ -163,10 +163,22 @@ public sealed partial class EventLoop
     {
         long start = ReadClock();
         long spinUntil = start + _options.SpinBeforeSleep.Ticks * 100;
+        // From MaySleep only: if a producer already moved it to Awake, it wrote the eventfd and epoll will say so.
+        Interlocked.CompareExchange(ref _wakeState, WakeStateSpinning, WakeStateMaySleep);
         while (true)
         {
+            // The queues are plain memory: look at them often. epoll_wait is a syscall: ask it every few rounds,
+            // which still sees a descriptor within about a microsecond.
+            for (int i = 0; i < 4; i++)
+            {
+                if (!_posted.IsEmpty || !_completions.IsEmpty || _stopRequested)
+                {
+                    return 0;
+                }
+                Thread.SpinWait(8);
+            }
             int n = Epoll.Wait(_epoll.Fd, _pollerEvents, 0);
-            if (n != 0 || !_posted.IsEmpty || !_completions.IsEmpty || _stopRequested)
+            if (n != 0)
             {
                 return n;
             }
@@ -177,10 +189,15 @@ public sealed partial class EventLoop
             }
             if (now >= spinUntil)
             {
+                // Producers must write the eventfd again from here on; announce it (full fence), then look once more.
+                Interlocked.Exchange(ref _wakeState, WakeStateMaySleep);
+                if (!_posted.IsEmpty || !_completions.IsEmpty || _stopRequested)
+                {
+                    return 0;
+                }
                 long remaining = timeoutNs < 0 ? -1 : Math.Max(0, timeoutNs - (now - start));
                 return Epoll.WaitPrecise(_epoll.Fd, _pollerEvents, remaining);
             }
-            Thread.SpinWait(8);
         }
     }
 

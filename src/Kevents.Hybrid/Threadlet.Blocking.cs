@@ -33,17 +33,26 @@ public sealed partial class Threadlet
         ThrowIfCancelled();
         if (!IsOnLoop)
         {
-            return new(RunBlocking(token => run(token, work), work));
+            return new(RunBlocking(run, work));
         }
-        return new(new BlockingOp<T>(this, token => run(token, work), workClass, work));
+        // Reuse this handle's last blocking op when it has the same shape and is finished: the offload path then
+        // allocates nothing for the op (no closure either: run and work travel separately).
+        if (SpareOp is BlockingOp<T, TWork> spare)
+        {
+            SpareOp = null;
+            spare.Reuse(run, work, workClass);
+            return new(spare);
+        }
+        return new(new BlockingOp<T, TWork>(this, run, work, workClass));
     }
 
-    internal T RunBlocking<T>(Func<CancellationToken, T> work, Delegate original)
+    internal T RunBlocking<T, TWork>(Func<CancellationToken, TWork, T> run, TWork work)
+        where TWork : Delegate
     {
-        EnterStep("blocking work", EventLoopThreadletExtensions.Describe(original));
+        EnterStep("blocking work", work);
         try
         {
-            return work(CancellationToken);
+            return run(CancellationToken, work);
         }
         finally
         {

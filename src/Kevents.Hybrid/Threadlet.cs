@@ -17,9 +17,11 @@ namespace Kevents.Hybrid;
 public sealed partial class Threadlet
 {
     private CancellationToken _token;
+    private CancellationToken _effectiveToken;
     private CancellationTokenSource? _offloadedToken;
     private volatile string? _step;
-    private string? _stepTarget;
+    // A string, or a delegate described only when a shutdown report asks (formatting it per call would allocate).
+    private object? _stepTarget;
 
     internal Threadlet(ThreadletRuntime runtime) => Runtime = runtime;
 
@@ -35,7 +37,7 @@ public sealed partial class Threadlet
     /// Cancelled when the caller cancels the threadlet, and, once it runs on a cache-miss thread, also when the loop
     /// shuts down. Pass it to blocking code that accepts one.
     /// </summary>
-    public CancellationToken CancellationToken => _offloadedToken?.Token ?? _token;
+    public CancellationToken CancellationToken => _effectiveToken;
 
     /// <summary>True while the body runs on its loop's thread; false once it moved to a cache-miss thread.</summary>
     public bool IsOnLoop => Runtime.Loop.IsOnLoopThread;
@@ -49,7 +51,12 @@ public sealed partial class Threadlet
     internal bool IsCancellationRequested => _token.IsCancellationRequested || Runtime.IsShuttingDown;
 
     /// <summary>What the threadlet is doing off the loop, for shutdown reports.</summary>
-    internal string DescribeStep() => _step is { } step ? (_stepTarget is { } target ? $"{step} {target}" : step) : "its body";
+    internal string DescribeStep() => _step is { } step ? (_stepTarget switch
+    {
+        null => step,
+        Delegate d => $"{step} {EventLoopThreadletExtensions.Describe(d)}",
+        var target => $"{step} {target}",
+    }) : "its body";
 
     /// <summary>The body, for names in logs and reports.</summary>
     internal Delegate? Body { get; set; }
@@ -59,6 +66,7 @@ public sealed partial class Threadlet
         Id = id;
         Body = null;
         _token = token;
+        _effectiveToken = token;
         Kind = kind;
         Offloaded = false;
         OffloadedAt = 0;
@@ -76,18 +84,39 @@ public sealed partial class Threadlet
         }
         Offloaded = true;
         OffloadedAt = now;
-        // Off the loop the threadlet must also hear about shutdown; the link is made only here, on the slow path.
-        _offloadedToken = _token.CanBeCanceled
-            ? CancellationTokenSource.CreateLinkedTokenSource(_token, Runtime.ShutdownToken)
-            : CancellationTokenSource.CreateLinkedTokenSource(Runtime.ShutdownToken);
+        // Off the loop the threadlet must also hear about shutdown. Without a caller token the shutdown token is
+        // exactly that; only a cancellable caller token needs a linked source (an allocation and two registrations).
+        if (_token.CanBeCanceled)
+        {
+            _offloadedToken = CancellationTokenSource.CreateLinkedTokenSource(_token, Runtime.ShutdownToken);
+            _effectiveToken = _offloadedToken.Token;
+        }
+        else
+        {
+            _effectiveToken = Runtime.ShutdownToken;
+        }
     }
+
+    /// <summary>The caller's own token: what queued work must watch (shutdown cancels queued work by itself).</summary>
+    internal CancellationToken CallerToken => _token;
 
     /// <summary>Called when the threadlet is done with its cancellation link.</summary>
     internal void ReleaseOffloadedToken()
     {
         _offloadedToken?.Dispose();
         _offloadedToken = null;
+        _effectiveToken = _token;
     }
+
+    /// <summary>
+    /// A finished blocking op of this handle that its next blocking call may reuse (the handle itself is pooled, so
+    /// this pools the op too). Written by whichever thread consumed the op's result, read on the loop thread after
+    /// the threadlet's completion came back through the ring, which orders the two.
+    /// </summary>
+    internal PendingOp? SpareOp;
+
+    /// <summary>The awaitable completion that last carried this handle, kept for reuse with it.</summary>
+    internal ThreadletCompletion? SpareCompletion;
 
     private void ThrowIfCancelled()
     {
@@ -97,7 +126,7 @@ public sealed partial class Threadlet
         }
     }
 
-    private void EnterStep(string step, string? target)
+    private void EnterStep(string step, object? target)
     {
         _stepTarget = target;
         _step = step;

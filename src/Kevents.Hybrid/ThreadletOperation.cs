@@ -13,17 +13,20 @@ public readonly struct ThreadletOperation<T>
 {
     private readonly T _result;
     private readonly PendingOp<T>? _pending;
+    private readonly short _version;
 
     internal ThreadletOperation(T result)
     {
         _result = result;
         _pending = null;
+        _version = 0;
     }
 
     internal ThreadletOperation(PendingOp<T> pending)
     {
         _result = default!;
         _pending = pending;
+        _version = pending.Version;
     }
 
     /// <summary>True when the kernel answered without blocking and the result is here.</summary>
@@ -43,7 +46,7 @@ public readonly struct ThreadletOperation<T>
         public bool IsCompleted => _operation._pending is null;
 
         /// <summary>The result, or the operation's exception.</summary>
-        public T GetResult() => _operation._pending is { } pending ? pending.GetResult() : _operation._result;
+        public T GetResult() => _operation._pending is { } pending ? pending.GetResult(_operation._version) : _operation._result;
 
         /// <summary>Queues the blocking work; <paramref name="continuation"/> runs on the cache-miss thread afterwards.</summary>
         public void OnCompleted(Action continuation)

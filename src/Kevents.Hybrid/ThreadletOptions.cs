@@ -25,6 +25,15 @@ public sealed class ThreadletOptions
     public TimeSpan IdleThreadTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// How long a cache-miss thread that just finished its work watches the queue before it parks. A threadlet that
+    /// hops to a thread and back usually queues its next blocking call within microseconds; a thread that is still
+    /// looking takes it without a futex wake-up. At most one thread per work class spins at a time, and the window
+    /// shrinks while spins keep finding nothing (it returns to the full length after one that pays). Zero parks at
+    /// once. Default 50 us.
+    /// </summary>
+    public TimeSpan SpinBeforeIdle { get; set; } = TimeSpan.FromMicroseconds(50);
+
+    /// <summary>
     /// How long disposing the loop waits for threadlets still running on cache-miss threads before it reports them
     /// (log warning per threadlet, and <see cref="ThreadletRuntime.LastShutdownReport"/>) and returns. Default 5 s.
     /// </summary>
@@ -66,6 +75,10 @@ public sealed class ThreadletOptions
         if (IdleThreadTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(IdleThreadTimeout), IdleThreadTimeout, "Idle threads need a positive timeout.");
+        }
+        if (SpinBeforeIdle < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(SpinBeforeIdle), SpinBeforeIdle, "A spin time cannot be negative; use zero to park at once.");
         }
         if (ShutdownTimeout < TimeSpan.Zero)
         {

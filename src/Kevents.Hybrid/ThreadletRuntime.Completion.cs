@@ -8,7 +8,30 @@ public sealed partial class ThreadletRuntime
 {
     private ManualResetEventSlim? _shutdownProgress;
 
-    private void Track(ThreadletCompletion completion) => _inflight[completion.Id] = completion;
+    private void Track(ThreadletCompletion completion)
+    {
+        lock (_inflight)
+        {
+            _inflight[completion.Id] = completion;
+        }
+    }
+
+    private bool TryFindInflight(ulong id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ThreadletCompletion? completion)
+    {
+        lock (_inflight)
+        {
+            return _inflight.TryGetValue(id, out completion);
+        }
+    }
+
+    /// <summary>A snapshot of the completions not delivered yet (shutdown only).</summary>
+    private ThreadletCompletion[] InflightSnapshot()
+    {
+        lock (_inflight)
+        {
+            return [.. _inflight.Values];
+        }
+    }
 
     /// <summary>Called once per completion, on whichever thread the body finished.</summary>
     internal void OnFinished(ThreadletCompletion completion)
@@ -48,7 +71,7 @@ public sealed partial class ThreadletRuntime
     /// <summary>The loop's handler for Threadlet kevents without a registration: completions of awaited threadlets.</summary>
     private void OnCompletionKevent(in Kevent kevent)
     {
-        if (_inflight.TryGetValue(kevent.Ident, out ThreadletCompletion? completion))
+        if (TryFindInflight(kevent.Ident, out ThreadletCompletion? completion))
         {
             DeliverOnLoop(completion);
         }
@@ -61,12 +84,32 @@ public sealed partial class ThreadletRuntime
             _metrics.Inline++;
         }
         Forget(completion);
-        completion.Deliver();
+        // An awaiter on the loop resumes inside this call (see AwaitableCompletion); afterwards the completion and
+        // its threadlet may go back to the pool.
+        if (completion.Deliver())
+        {
+            completion.OnDeliveredOnLoop();
+        }
+    }
+
+    /// <summary>Loop thread: an offloaded threadlet and its completion are free again; pool them together.</summary>
+    internal void ReturnAfterOffload(Threadlet threadlet, ThreadletCompletion completion)
+    {
+        if (IsShuttingDown)
+        {
+            // Shutdown walks the in-flight completions from another thread; nothing is reused from here on.
+            return;
+        }
+        threadlet.SpareCompletion = completion;
+        Return(threadlet);
     }
 
     private void Forget(ThreadletCompletion completion)
     {
-        _inflight.TryRemove(completion.Id, out _);
+        lock (_inflight)
+        {
+            _inflight.Remove(completion.Id);
+        }
         completion.Threadlet.ReleaseOffloadedToken();
     }
 

@@ -31,7 +31,7 @@ public sealed partial class ThreadletRuntime
                 : new ThreadletQueueFullException(op.WorkClass, limit));
             return;
         }
-        op.WatchCancellation(owner.CancellationToken);
+        op.WatchCancellation(owner.CallerToken);
     }
 
     internal void OnCancelledWhileQueued(PendingOp op)

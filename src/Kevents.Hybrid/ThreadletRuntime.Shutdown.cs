@@ -48,7 +48,7 @@ public sealed partial class ThreadletRuntime
             {
                 progress.Reset();
                 DeliverFinished();
-                if (_inflight.IsEmpty || Volatile.Read(ref expired))
+                if (InFlight == 0 || Volatile.Read(ref expired))
                 {
                     break;
                 }
@@ -58,7 +58,7 @@ public sealed partial class ThreadletRuntime
 
         var stuck = new List<StuckThreadlet>();
         long now = Now();
-        foreach (ThreadletCompletion completion in _inflight.Values)
+        foreach (ThreadletCompletion completion in InflightSnapshot())
         {
             Threadlet threadlet = completion.Threadlet;
             TimeSpan running = threadlet.OffloadedAt == 0 ? TimeSpan.Zero : TimeSpan.FromSeconds((double)(now - threadlet.OffloadedAt) / _time.TimestampFrequency);
@@ -76,7 +76,7 @@ public sealed partial class ThreadletRuntime
     /// <summary>Delivers completions whose kevent reached the ring but will never be dispatched now.</summary>
     private void DeliverFinished()
     {
-        foreach (ThreadletCompletion completion in _inflight.Values)
+        foreach (ThreadletCompletion completion in InflightSnapshot())
         {
             if (completion.IsFinished)
             {

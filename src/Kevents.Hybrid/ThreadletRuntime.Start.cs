@@ -22,7 +22,7 @@ public sealed partial class ThreadletRuntime
         if (Simulates(SimulatedBlocking.Start) || _router.StartOnThread(kind))
         {
             threadlet.Body = kindOf ?? body;
-            var cold = new AwaitableCompletion<T>(threadlet, body);
+            var cold = AwaitableCompletion<T>.For(threadlet, body);
             Track(cold);
             StartOnThread(cold);
             return cold.Task;
@@ -48,7 +48,7 @@ public sealed partial class ThreadletRuntime
             return task;
         }
         threadlet.Body = kindOf ?? body;
-        var completion = new AwaitableCompletion<T>(threadlet, body: null);
+        var completion = AwaitableCompletion<T>.For(threadlet, body: null);
         Track(completion);
         completion.Attach(task);
         return completion.Task;
@@ -60,7 +60,7 @@ public sealed partial class ThreadletRuntime
         var threadlet = new Threadlet(this);
         threadlet.Reset(NextId(), cancellationToken, kind: null);
         threadlet.Body = kindOf;
-        var completion = new AwaitableCompletion<T>(threadlet, body);
+        var completion = AwaitableCompletion<T>.For(threadlet, body);
         Track(completion);
         if (!TryPostToLoop(() => StartPosted(completion, kindOf)))
         {

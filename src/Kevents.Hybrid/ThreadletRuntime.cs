@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Kevents.Hybrid.Internal;
 using Microsoft.Extensions.Logging;
 
@@ -24,7 +23,9 @@ public sealed partial class ThreadletRuntime
     private readonly WorkerGroup _long;
     private readonly KindRouter _router;
     private readonly HybridMetrics _metrics;
-    private readonly ConcurrentDictionary<ulong, ThreadletCompletion> _inflight = new();
+    // Guarded by its own lock. A plain Dictionary reuses its entries, where a ConcurrentDictionary allocates a node
+    // per add: this is on every offloaded threadlet's path.
+    private readonly Dictionary<ulong, ThreadletCompletion> _inflight = new();
     private readonly Stack<Threadlet> _free = new();
     private readonly CancellationTokenSource _shutdown = new();
     private readonly KeventHandler _onCompletion;
@@ -39,8 +40,8 @@ public sealed partial class ThreadletRuntime
         _time = loop.Options.TimeProvider ?? TimeProvider.System;
         Logger = loop.LoggerFactory.CreateLogger("Kevents.Hybrid");
         _simulated = (int)options.SimulateBlocking;
-        _short = new WorkerGroup(this, WorkClass.Short, options.MaxShortThreads, options.MaxQueuedShort, options.QueueFullPolicy, options.IdleThreadTimeout);
-        _long = new WorkerGroup(this, WorkClass.Long, options.MaxLongThreads, options.MaxQueuedLong, options.QueueFullPolicy, options.IdleThreadTimeout);
+        _short = new WorkerGroup(this, WorkClass.Short, options.MaxShortThreads, options.MaxQueuedShort, options.QueueFullPolicy, options.IdleThreadTimeout, options.SpinBeforeIdle);
+        _long = new WorkerGroup(this, WorkClass.Long, options.MaxLongThreads, options.MaxQueuedLong, options.QueueFullPolicy, options.IdleThreadTimeout, options.SpinBeforeIdle);
         _router = new KindRouter(this, options);
         _metrics = new HybridMetrics();
         _onCompletion = OnCompletionKevent;
@@ -85,7 +86,16 @@ public sealed partial class ThreadletRuntime
     public string? LastBlockedBy { get; private set; }
 
     /// <summary>Threadlets that started and have not delivered their completion yet (they left the loop or await something).</summary>
-    public int InFlight => _inflight.Count;
+    public int InFlight
+    {
+        get
+        {
+            lock (_inflight)
+            {
+                return _inflight.Count;
+            }
+        }
+    }
 
     /// <summary>The report of the last <see cref="Shutdown"/>, or null while the runtime runs.</summary>
     public ThreadletShutdownReport? LastShutdownReport { get; private set; }

@@ -51,11 +51,29 @@ internal sealed class CloseOp(Threadlet owner, ThreadletFile file) : PendingOp<i
     }
 }
 
-internal sealed class BlockingOp<T>(Threadlet owner, Func<CancellationToken, T> work, WorkClass workClass, Delegate original) : PendingOp<T>(owner, workClass)
+internal sealed class BlockingOp<T, TWork>(Threadlet owner, Func<CancellationToken, TWork, T> run, TWork work, WorkClass workClass) : PendingOp<T>(owner, workClass)
+    where TWork : Delegate
 {
-    public override string Describe() => $"blocking work {EventLoopThreadletExtensions.Describe(original)}";
+    private Func<CancellationToken, TWork, T> _run = run;
+    private TWork _work = work;
 
-    protected override void Execute() => Result = Owner.RunBlocking(work, original);
+    public override string Describe() => _work is null ? "blocking work" : $"blocking work {EventLoopThreadletExtensions.Describe(_work)}";
+
+    protected override void Execute() => Result = Owner.RunBlocking(_run, _work);
+
+    /// <summary>Loop thread: takes the op out of its owner's spare slot for the owner's next blocking call.</summary>
+    public void Reuse(Func<CancellationToken, TWork, T> run, TWork work, WorkClass workClass)
+    {
+        ResetForReuse(workClass);
+        _run = run;
+        _work = work;
+    }
+
+    protected override void Recycle()
+    {
+        _work = null!;
+        Owner.SpareOp = this;
+    }
 }
 
 /// <summary>A whole threadlet routed straight to a thread: running it is starting its body there.</summary>

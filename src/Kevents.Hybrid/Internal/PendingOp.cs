@@ -19,6 +19,8 @@ internal abstract class PendingOp
     private int _state;
     private Action? _continuation;
     private CancellationTokenRegistration _cancellation;
+    private bool _registered;
+    private bool _recyclable;
 
     protected PendingOp(Threadlet owner, WorkClass workClass)
     {
@@ -28,7 +30,30 @@ internal abstract class PendingOp
 
     public Threadlet Owner { get; }
 
-    public WorkClass WorkClass { get; }
+    public WorkClass WorkClass { get; private set; }
+
+    /// <summary>Changes on every reuse, so a stale <see cref="ThreadletOperation{T}"/> cannot read a later result.</summary>
+    public short Version { get; private set; }
+
+    /// <summary>
+    /// True once a worker claimed the op and no cancellation callback can still run for it: after its result is
+    /// read, nothing else refers to it and it may be reused.
+    /// </summary>
+    protected bool IsRecyclable => _recyclable;
+
+    /// <summary>Makes a finished op ready to be queued again, as new.</summary>
+    protected void ResetForReuse(WorkClass workClass)
+    {
+        _state = StateQueued;
+        _continuation = null;
+        _cancellation = default;
+        _registered = false;
+        _recyclable = false;
+        Error = null;
+        QueuedAt = 0;
+        WorkClass = workClass;
+        Version++;
+    }
 
     /// <summary>The timestamp (runtime clock) at which the work was queued, for the queued-time metric.</summary>
     public long QueuedAt { get; set; }
@@ -50,11 +75,16 @@ internal abstract class PendingOp
     }
 
     /// <summary>Called by the pool once the op is queued: cancellation may now take it out of line.</summary>
+    /// <remarks>
+    /// Only the caller's token needs a registration: shutdown cancels everything queued by itself
+    /// (<see cref="WorkerGroup.StopAndCancelQueued"/>), so the common case (no caller token) registers nothing.
+    /// </remarks>
     public void WatchCancellation(CancellationToken token)
     {
         if (token.CanBeCanceled)
         {
             _cancellation = token.UnsafeRegister(static (state, token) => ((PendingOp)state!).TryCancel(new OperationCanceledException(token)), this);
+            _registered = true;
         }
     }
 
@@ -65,8 +95,9 @@ internal abstract class PendingOp
         {
             return false;
         }
-        // Unregister (not Dispose): a callback racing with us loses the CAS above and returns at once.
-        _cancellation.Unregister();
+        // Unregister (not Dispose): a callback racing with us loses the CAS above and returns at once. Such a
+        // callback may still be on its way, though, so the op is reused only when none can run any more.
+        _recyclable = !_registered || _cancellation.Unregister();
         return true;
     }
 
@@ -142,9 +173,28 @@ internal abstract class PendingOp<T> : PendingOp
 
     protected T? Result { get; set; }
 
-    public T GetResult()
+    public T GetResult(short version)
     {
-        ThrowIfFailed();
-        return Result!;
+        if (version != Version)
+        {
+            throw new InvalidOperationException("A threadlet operation was awaited more than once; await each one once, immediately.");
+        }
+        Exception? error = Error;
+        T result = Result!;
+        if (IsRecyclable)
+        {
+            Result = default;
+            Recycle();
+        }
+        if (error is not null)
+        {
+            ExceptionDispatchInfo.Throw(error);
+        }
+        return result;
+    }
+
+    /// <summary>Called once the result was read and nothing refers to the op any more; may keep it for reuse.</summary>
+    protected virtual void Recycle()
+    {
     }
 }

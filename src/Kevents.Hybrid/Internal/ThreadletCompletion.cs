@@ -30,6 +30,14 @@ internal abstract class ThreadletCompletion
     /// <summary>Runs the body on the calling thread (loop or cache-miss thread) and arranges for Finish.</summary>
     public abstract void StartBody();
 
+    /// <summary>Makes a delivered completion ready to carry its threadlet again.</summary>
+    protected void ResetBase()
+    {
+        _finished = 0;
+        _delivered = 0;
+        Error = null;
+    }
+
     /// <summary>Completes without running the body (cancelled or refused before it started).</summary>
     public void Fail(Exception error)
     {
@@ -53,12 +61,12 @@ internal abstract class ThreadletCompletion
     /// <summary>True for the kevent form, whose kevent goes to the caller's registration rather than an awaiter.</summary>
     public abstract bool IsKeventForm { get; }
 
-    /// <summary>Hands the outcome to the awaiter. Exactly once, on the loop thread or at shutdown.</summary>
-    public void Deliver()
+    /// <summary>Hands the outcome to the awaiter. Exactly once, on the loop thread or at shutdown; true for that once.</summary>
+    public bool Deliver()
     {
         if (Interlocked.Exchange(ref _delivered, 1) != 0)
         {
-            return;
+            return false;
         }
         try
         {
@@ -69,6 +77,15 @@ internal abstract class ThreadletCompletion
             // The awaiter waits on a loop that has been disposed: its continuation can never run there, and the
             // loop's SynchronizationContext says so by throwing. Nothing is left to deliver to.
         }
+        return true;
+    }
+
+    /// <summary>
+    /// The loop delivered this completion and is done with it (called after <see cref="Deliver"/> returned, on the
+    /// loop thread). Must not touch anything a new use could have changed.
+    /// </summary>
+    public virtual void OnDeliveredOnLoop()
+    {
     }
 
     protected abstract void DeliverCore();
@@ -84,21 +101,57 @@ internal abstract class ThreadletCompletion
 }
 
 /// <summary>The awaitable form: the outcome completes the ValueTask returned by <c>loop.Threadlet(...)</c>.</summary>
+/// <remarks>
+/// Resuming. An awaiter on the loop thread (the loop's SynchronizationContext is current) is resumed directly by the
+/// Threadlet kevent's handler, in the same dispatch: no second trip through the posted queue, no per-await tuple.
+/// Everyone else resumes as a ManualResetValueTaskSourceCore with RunContinuationsAsynchronously would resume them
+/// (their own context, else the thread pool), never inside the dispatcher.
+/// Reuse. The completion travels with its <see cref="Threadlet"/> handle and both return to the runtime's pool once
+/// the loop delivered it and the awaiter took the result, whichever comes last (see <see cref="Release"/>).
+/// </remarks>
 internal sealed class AwaitableCompletion<T> : ThreadletCompletion, IValueTaskSource<T>
 {
-    private readonly Func<Threadlet, ValueTask<T>>? _body;
+    private static readonly Action<object?> s_resumeOnLoop = static state => ((AwaitableCompletion<T>)state!).ResumeOnLoop();
+    private static readonly SendOrPostCallback s_resumePosted = static state => ((AwaitableCompletion<T>)state!).InvokeLoopContinuation();
+
+    private Func<Threadlet, ValueTask<T>>? _body;
     private readonly Action _onBodyDone;
     private ManualResetValueTaskSourceCore<T> _core;
     private ValueTask<T> _bodyTask;
     private T? _result;
+    private Action<object?>? _loopContinuation;
+    private object? _loopState;
+    private volatile bool _resumeOnLoop;
+    private int _resultTaken;
+    private int _holds;
 
-    public AwaitableCompletion(Threadlet threadlet, Func<Threadlet, ValueTask<T>>? body) : base(threadlet)
+    private AwaitableCompletion(Threadlet threadlet, Func<Threadlet, ValueTask<T>>? body) : base(threadlet)
     {
         _body = body;
         _onBodyDone = OnBodyDone;
-        // Awaiters resume on their own context (the loop's, for code on the loop) or the thread pool, never inside
-        // the dispatcher's call to Deliver.
         _core.RunContinuationsAsynchronously = true;
+        _holds = 2;
+    }
+
+    /// <summary>A completion for <paramref name="threadlet"/>: the one it carried last time when it fits, else a new one.</summary>
+    public static AwaitableCompletion<T> For(Threadlet threadlet, Func<Threadlet, ValueTask<T>>? body)
+    {
+        if (threadlet.SpareCompletion is AwaitableCompletion<T> spare)
+        {
+            threadlet.SpareCompletion = null;
+            spare.ResetBase();
+            spare._core.Reset();
+            spare._core.RunContinuationsAsynchronously = true;
+            spare._body = body;
+            spare._result = default;
+            spare._resumeOnLoop = false;
+            spare._loopContinuation = null;
+            spare._loopState = null;
+            spare._resultTaken = 0;
+            spare._holds = 2;
+            return spare;
+        }
+        return new AwaitableCompletion<T>(threadlet, body);
     }
 
     public ValueTask<T> Task => new(this, _core.Version);
@@ -141,6 +194,7 @@ internal sealed class AwaitableCompletion<T> : ThreadletCompletion, IValueTaskSo
             Error = ex;
         }
         _bodyTask = default;
+        _body = null;
         Finish();
     }
 
@@ -148,8 +202,13 @@ internal sealed class AwaitableCompletion<T> : ThreadletCompletion, IValueTaskSo
 
     public override bool IsKeventForm => false;
 
+    public override void OnDeliveredOnLoop() => Release();
+
     protected override void DeliverCore()
     {
+        // Inline only for an awaiter that asked for the loop and is already registered; the core then calls
+        // ResumeOnLoop synchronously. Anyone else keeps the asynchronous resume.
+        _core.RunContinuationsAsynchronously = !_resumeOnLoop;
         if (Error is { } error)
         {
             _core.SetException(error);
@@ -160,12 +219,65 @@ internal sealed class AwaitableCompletion<T> : ThreadletCompletion, IValueTaskSo
         }
     }
 
-    T IValueTaskSource<T>.GetResult(short token) => _core.GetResult(token);
+    private void ResumeOnLoop()
+    {
+        if (Runtime.Loop.IsOnLoopThread)
+        {
+            InvokeLoopContinuation();
+            return;
+        }
+        // Completed off the loop (shutdown, or the awaiter registered after the result was set): go home through the
+        // loop's context, which drops the continuation if the loop is gone, as before.
+        Runtime.Loop.SynchronizationContext.Post(s_resumePosted, this);
+    }
+
+    private void InvokeLoopContinuation() => _loopContinuation!(_loopState);
+
+    /// <summary>
+    /// Drops one of the two holds on this completion (the loop's, after delivery; the awaiter's, after GetResult).
+    /// The last one returns the threadlet, with this completion attached, to the runtime's pool, on the loop thread
+    /// only; elsewhere the pair is simply left to the GC.
+    /// </summary>
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _holds) == 0 && Runtime.Loop.IsOnLoopThread)
+        {
+            Runtime.ReturnAfterOffload(Threadlet, this);
+        }
+    }
+
+    T IValueTaskSource<T>.GetResult(short token)
+    {
+        // Only a completed, current use gives up the awaiter's hold (a stale token or an early read throws below).
+        bool taking = token == _core.Version && _core.GetStatus(token) != ValueTaskSourceStatus.Pending;
+        try
+        {
+            return _core.GetResult(token);
+        }
+        finally
+        {
+            if (taking && Interlocked.Exchange(ref _resultTaken, 1) == 0)
+            {
+                Release();
+            }
+        }
+    }
 
     ValueTaskSourceStatus IValueTaskSource<T>.GetStatus(short token) => _core.GetStatus(token);
 
-    void IValueTaskSource<T>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+    void IValueTaskSource<T>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        if ((flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0 &&
+            SynchronizationContext.Current is EventLoopSynchronizationContext context && context.Loop == Runtime.Loop)
+        {
+            _loopContinuation = continuation;
+            _loopState = state;
+            _resumeOnLoop = true;
+            _core.OnCompleted(s_resumeOnLoop, this, token, flags & ~ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
+            return;
+        }
         _core.OnCompleted(continuation, state, token, flags);
+    }
 }
 
 /// <summary>The kevent form: the outcome is a Threadlet kevent for the caller's registration (handler or Poll).</summary>

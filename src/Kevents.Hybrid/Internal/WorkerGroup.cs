@@ -27,8 +27,18 @@ internal sealed class WorkerGroup
     private int _busy;
     private bool _stopping;
 
-    public WorkerGroup(ThreadletRuntime runtime, WorkClass workClass, int maxThreads, int queueLimit, QueueFullPolicy policy, TimeSpan idleTimeout)
+    // Spinning (see SpinForWork). _spinning is 1 while a thread watches the queue outside the lock; it changes only
+    // under the lock, so TryEnqueue counts that thread as available and neither pulses nor starts another for the
+    // item it will take. _spinBudget is the current window in Stopwatch ticks, between _spinMax / 16 and _spinMax.
+    private readonly long _spinMax;
+    private long _spinBudget;
+    private int _spinning;
+
+    public WorkerGroup(ThreadletRuntime runtime, WorkClass workClass, int maxThreads, int queueLimit, QueueFullPolicy policy, TimeSpan idleTimeout,
+        TimeSpan spinBeforeIdle)
     {
+        _spinMax = (long)(spinBeforeIdle.TotalSeconds * Stopwatch.Frequency);
+        _spinBudget = _spinMax;
         _runtime = runtime;
         _class = workClass;
         _maxThreads = maxThreads;
@@ -59,13 +69,18 @@ internal sealed class WorkerGroup
             }
             _queue.Enqueue(op);
             _queued++;
-            if (_idle > 0)
+            // A spinning thread will take one item by itself: only what is beyond that needs a wake-up or a thread.
+            int unclaimed = _queued - _spinning;
+            if (unclaimed > 0)
             {
-                Monitor.Pulse(_lock);
-            }
-            if (_queued > _idle && _alive < _maxThreads)
-            {
-                StartThread();
+                if (_idle > 0)
+                {
+                    Monitor.Pulse(_lock);
+                }
+                if (unclaimed > _idle && _alive < _maxThreads)
+                {
+                    StartThread();
+                }
             }
             return true;
         }
@@ -147,38 +162,51 @@ internal sealed class WorkerGroup
     }
 
     /// <summary>
-    /// Before sleeping, a thread that just finished work polls the queue briefly, outside the lock: a threadlet that
-    /// hops to a thread and back usually queues its next blocking call within microseconds, and catching it here saves
-    /// a futex wake-up on each side (the .NET thread pool spins for the same reason).
+    /// Before parking, one thread that just finished work watches the queue for a short, bounded window, outside the
+    /// lock: a threadlet that hops to a thread and back usually queues its next blocking call within microseconds,
+    /// and catching it here saves the futex wake-up (tens of microseconds on a VM). The window is adaptive: each spin
+    /// that finds nothing halves it (down to 1/16), one that finds work restores it. Called and returns with the lock
+    /// held; true when it spun, and the caller then looks at the queue again under the lock.
     /// </summary>
     private bool SpinForWork()
     {
+        Debug.Assert(Monitor.IsEntered(_lock));
+        if (_spinMax <= 0 || _spinning != 0)
+        {
+            return false;
+        }
+        _spinning = 1;
+        bool found = false;
+        long budget = _spinBudget;
         Monitor.Exit(_lock);
         try
         {
-            var spinner = new SpinWait();
-            for (int i = 0; i < SpinIterations; i++)
+            long until = Stopwatch.GetTimestamp() + budget;
+            do
             {
-                if (Volatile.Read(ref _queued) > 0)
+                if (Volatile.Read(ref _queued) > 0 || Volatile.Read(ref _stopping))
                 {
-                    return true;
+                    found = true;
+                    break;
                 }
-                spinner.SpinOnce(sleep1Threshold: -1);
+                // PAUSE only: no sched_yield, which on a busy machine hands the core away for a whole time slice.
+                Thread.SpinWait(16);
             }
-            return false;
+            while (Stopwatch.GetTimestamp() < until);
         }
         finally
         {
             Monitor.Enter(_lock);
+            _spinning = 0;
         }
+        _spinBudget = found ? _spinMax : Math.Max(_spinMax / 16, budget / 2);
+        return true;
     }
-
-    // About 20-50 us of polling on current x64 parts; measured with ThreadletRoundTripBenchmarks.
-    private const int SpinIterations = 40;
 
     /// <summary>Takes the next live op, waiting up to the idle timeout. Null means this thread should exit.</summary>
     private PendingOp? Take()
     {
+        bool spun = false;
         lock (_lock)
         {
             while (true)
@@ -196,10 +224,13 @@ internal sealed class WorkerGroup
                     _alive--;
                     return null;
                 }
-                if (SpinForWork())
+                if (!spun && SpinForWork())
                 {
+                    // Look again under the lock whatever the spin saw: an item may have arrived as it ended.
+                    spun = true;
                     continue;
                 }
+                spun = false;
                 _idle++;
                 bool woken = Monitor.Wait(_lock, _idleTimeoutMs);
                 _idle--;
