@@ -27,8 +27,10 @@ public sealed class EventLoopOptions
     public int RingCapacity { get; set; } = 4096;
 
     /// <summary>
-    /// Before sleeping in epoll_wait, poll without blocking for up to this long. Spinning trades CPU for latency on
-    /// lightly loaded loops (a wake-up from a blocking wait costs tens of microseconds). Default zero: never spin.
+    /// Before sleeping in epoll_wait, poll without blocking for up to this long, but only while the loop is lightly
+    /// loaded (its last wait brought at most one descriptor). Spinning trades CPU for latency there: a wake-up from a
+    /// blocking wait costs tens of microseconds. Under load there is always work soon, and on a small machine a
+    /// spinning loop would take the CPU its own peers need. Default zero: never spin.
     /// </summary>
     public TimeSpan SpinBeforeSleep { get; set; } = TimeSpan.Zero;
 
