@@ -74,10 +74,18 @@ public sealed partial class AsyncFile : IAsyncDisposable, IDisposable
             // The engine is created and registered on the loop thread; hop there first.
             return new ValueTask<AsyncFile>(OpenFromOtherThread(loop, path, flags, options, cancellationToken));
         }
-        return OpenOnLoop(loop, path, flags, options, cancellationToken);
+        return OpenOnLoop(loop, path, flags, NativeFile.ToNativeOpenFlags(flags), options, cancellationToken);
     }
 
-    private static async ValueTask<AsyncFile> OpenOnLoop(EventLoop loop, string path, FileOpenFlags flags,
+    /// <summary>
+    /// Opens with raw open(2) flags, for tests that need an open the kernel really waits on (a FIFO opened without
+    /// O_NONBLOCK blocks in an io_uring worker until a writer appears). Loop thread only.
+    /// </summary>
+    internal static ValueTask<AsyncFile> OpenWithNativeFlagsAsync(EventLoop loop, string path, int nativeFlags,
+        AsyncFileOptions? options, CancellationToken cancellationToken) =>
+        OpenOnLoop(loop, path, FileOpenFlags.ReadOnly, nativeFlags, options, cancellationToken);
+
+    private static async ValueTask<AsyncFile> OpenOnLoop(EventLoop loop, string path, FileOpenFlags flags, int nativeFlags,
         AsyncFileOptions? options, CancellationToken cancellationToken)
     {
         LoopFiles files = LoopFiles.Of(loop);
@@ -88,7 +96,7 @@ public sealed partial class AsyncFile : IAsyncDisposable, IDisposable
             throw FileErrors.For(rc, "open", path);
         }
         var op = new AwaitableOperation(loop);
-        op.SetOpen(path, encoded!, flags, NativeFile.ToNativeOpenFlags(flags), (options ?? files.Options).CreateMode);
+        op.SetOpen(path, encoded!, flags, nativeFlags, (options ?? files.Options).CreateMode);
         op.WatchCancellation(engine, cancellationToken);
         engine.Start(op);
         int fd = await op.Task.ConfigureAwait(false);
@@ -103,7 +111,7 @@ public sealed partial class AsyncFile : IAsyncDisposable, IDisposable
         {
             try
             {
-                done.TrySetResult(await OpenOnLoop(loop, path, flags, options, cancellationToken));
+                done.TrySetResult(await OpenOnLoop(loop, path, flags, NativeFile.ToNativeOpenFlags(flags), options, cancellationToken));
             }
             catch (Exception ex)
             {

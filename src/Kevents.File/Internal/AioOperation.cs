@@ -56,8 +56,31 @@ internal abstract class AioOperation
 
     public byte[]? StatxBuffer { get; private set; }
 
-    /// <summary>A descriptor a threadlet open produced, owned here until the result is handed over.</summary>
-    public FileDescriptor? OpenedFile { get; set; }
+    /// <summary>
+    /// A descriptor a threadlet open produced, owned here until the result is handed over. Written by the cache-miss
+    /// thread, possibly while the loop's shutdown hook abandons the operation: see <see cref="AdoptOpenedFile"/>.
+    /// </summary>
+    public FileDescriptor? OpenedFile
+    {
+        get => Volatile.Read(ref _openedFile);
+        set => Volatile.Write(ref _openedFile, value);
+    }
+
+    private FileDescriptor? _openedFile;
+    private volatile bool _abandoned;
+
+    /// <summary>
+    /// Cache-miss thread: stores the descriptor an open produced. If the shutdown hook abandoned the operation
+    /// meanwhile, whichever side takes the descriptor out of the field (an exchange, so exactly one) closes it.
+    /// </summary>
+    public void AdoptOpenedFile(FileDescriptor file)
+    {
+        Interlocked.Exchange(ref _openedFile, file);
+        if (_abandoned)
+        {
+            Interlocked.Exchange(ref _openedFile, null)?.Dispose();
+        }
+    }
 
     public MemoryHandle Pin => _pin;
 
@@ -147,6 +170,12 @@ internal abstract class AioOperation
     {
         Debug.Assert(State != AioOperationState.Done, "an operation completes exactly once");
         State = AioOperationState.Done;
+        if (shuttingDown)
+        {
+            // A thread may still be finishing this operation; a descriptor it stores from now on is closed by it.
+            _abandoned = true;
+            Interlocked.Exchange(ref _openedFile, null)?.Dispose();
+        }
         if (Kind == AioKind.Open && result >= 0 && (CancelRequested || shuttingDown))
         {
             // Nobody will take this descriptor: the awaiter cancelled, or the loop it would resume on is gone.

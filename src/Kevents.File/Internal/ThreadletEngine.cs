@@ -16,10 +16,14 @@ internal sealed class ThreadletEngine : AioEngine
     // A thread blocked on a non-blocking descriptor (a FIFO) waits in slices this long, so it notices cancellation.
     private const int WaitSliceMs = 50;
 
+    // ESPIPE: an offset given for a file that has none (a pipe or FIFO). Errno does not name it.
+    private const int Espipe = 29;
+
     private readonly Dictionary<AioOperation, CancellationTokenSource> _offloaded = new();
 
     public ThreadletEngine(EventLoop loop) : base(loop)
     {
+        loop.AddShutdownHook(Shutdown);
     }
 
     public override AsyncFileEngine Kind => AsyncFileEngine.Threadlet;
@@ -32,7 +36,7 @@ internal sealed class ThreadletEngine : AioEngine
             return;
         }
         op.State = AioOperationState.Submitted;
-        int rc = op.Kind == AioKind.Fsync ? -Errno.EAGAIN : RunCached(op);
+        int rc = op.Kind == AioKind.Fsync || Simulates(op.Kind) ? -Errno.EAGAIN : RunCached(op);
         if (rc != -Errno.EAGAIN)
         {
             op.Complete(rc);
@@ -52,6 +56,21 @@ internal sealed class ThreadletEngine : AioEngine
         {
             cts.Cancel();
         }
+    }
+
+    /// <summary>The threadlet runtime's test switch: operations it marks as "would block" skip the inline attempt.</summary>
+    private bool Simulates(AioKind kind)
+    {
+        SimulatedBlocking simulated = Loop.Threadlets().SimulateBlocking;
+        return simulated != SimulatedBlocking.None && (simulated & kind switch
+        {
+            AioKind.Open => SimulatedBlocking.Open,
+            AioKind.Read => SimulatedBlocking.Read,
+            AioKind.Write => SimulatedBlocking.Write,
+            AioKind.Stat => SimulatedBlocking.Stat,
+            AioKind.Close => SimulatedBlocking.Close,
+            _ => SimulatedBlocking.None,
+        }) != 0;
     }
 
     private void Offload(AioOperation op)
@@ -81,8 +100,40 @@ internal sealed class ThreadletEngine : AioEngine
     private static async ValueTask<int> RunOffloaded(Threadlet threadlet, AioOperation op) =>
         await threadlet.Blocking(token => RunBlocking(op, token));
 
+    /// <summary>
+    /// The loop is being disposed: results of operations still on cache-miss threads would be posted to a loop that
+    /// never runs again, so they complete here, as cancelled; a descriptor an open produces later is closed by its thread.
+    /// </summary>
+    private void Shutdown()
+    {
+        foreach ((AioOperation op, CancellationTokenSource cts) in _offloaded.ToArray())
+        {
+            _offloaded.Remove(op);
+            try
+            {
+                cts.Cancel();
+            }
+            catch (AggregateException)
+            {
+                // A threadlet's cancellation callback failed; the operation is completed below regardless.
+            }
+            cts.Dispose();
+            if (op.State != AioOperationState.Done)
+            {
+                op.Complete(-Errno.ECANCELED, shuttingDown: true);
+            }
+        }
+    }
+
     private void Finish(AioOperation op, int result)
     {
+        if (op.State == AioOperationState.Done)
+        {
+            // Completed by the shutdown hook; only a descriptor may be left to close.
+            op.OpenedFile?.Dispose();
+            op.OpenedFile = null;
+            return;
+        }
         if (_offloaded.Remove(op, out CancellationTokenSource? cts))
         {
             cts.Dispose();
@@ -121,9 +172,8 @@ internal sealed class ThreadletEngine : AioEngine
                 return rc < 0 ? rc : Adopt(op, file!);
             }
             case AioKind.Read:
-                return (int)NativeFile.Read(op.Fd, op.Buffer.Span, op.Offset, noWait: true);
             case AioKind.Write:
-                return (int)NativeFile.Write(op.Fd, op.Buffer.Span, op.Offset, noWait: true);
+                return Transfer(op, noWait: true);
             case AioKind.Stat:
                 return StatInto(op);
             case AioKind.Close:
@@ -147,12 +197,10 @@ internal sealed class ThreadletEngine : AioEngine
             case AioKind.Write:
                 while (true)
                 {
-                    long rc = op.Kind == AioKind.Read
-                        ? NativeFile.Read(op.Fd, op.Buffer.Span, op.Offset, noWait: false)
-                        : NativeFile.Write(op.Fd, op.Buffer.Span, op.Offset, noWait: false);
+                    int rc = Transfer(op, noWait: false);
                     if (rc != -Errno.EAGAIN)
                     {
-                        return (int)rc;
+                        return rc;
                     }
                     // Every Kevents descriptor is non-blocking: on a pipe or FIFO, "blocking" means waiting for readiness.
                     while (NativeFile.WaitReady(op.Fd, op.Kind == AioKind.Write, WaitSliceMs) == 0)
@@ -172,10 +220,29 @@ internal sealed class ThreadletEngine : AioEngine
         }
     }
 
+    /// <summary>
+    /// One pread/pwrite. A pipe or FIFO has no offsets and answers ESPIPE; there the transfer happens at the stream's
+    /// position instead, which is what io_uring does for such files, so both engines behave alike.
+    /// </summary>
+    private static int Transfer(AioOperation op, bool noWait)
+    {
+        long rc = Once(op, op.Offset, noWait);
+        if (rc == -Espipe)
+        {
+            rc = Once(op, -1, noWait);
+        }
+        return (int)rc;
+
+        static long Once(AioOperation op, long offset, bool noWait) => op.Kind == AioKind.Read
+            ? NativeFile.Read(op.Fd, op.Buffer.Span, offset, noWait)
+            : NativeFile.Write(op.Fd, op.Buffer.Span, offset, noWait);
+    }
+
     private static int Adopt(AioOperation op, FileDescriptor file)
     {
-        op.OpenedFile = file;
-        return file.Fd;
+        int fd = file.Fd;
+        op.AdoptOpenedFile(file);
+        return fd;
     }
 
     private static int StatInto(AioOperation op)
