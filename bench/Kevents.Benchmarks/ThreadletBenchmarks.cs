@@ -7,7 +7,7 @@ namespace Kevents.Benchmarks;
 /// <summary>
 /// Threadlets against the alternatives, side by side (issue 4's targets):
 /// a cached 4 KiB file opened, read and closed through a threadlet, vs the same syscalls called directly on the loop
-/// thread, vs File.ReadAllBytesAsync, vs Task.Run(File.ReadAllBytes); and an offloaded threadlet's round trip
+/// thread, vs System.IO.File.ReadAllBytesAsync, vs Task.Run(System.IO.File.ReadAllBytes); and an offloaded threadlet's round trip
 /// (loop -> cache-miss thread -> completion kevent -> loop) vs await Task.Run from a thread-pool thread.
 /// </summary>
 /// <remarks>
@@ -32,8 +32,8 @@ public class ThreadletBenchmarks
     public void Setup()
     {
         _path = Path.Combine(Path.GetTempPath(), $"kevents-bench-{Environment.ProcessId}.bin");
-        File.WriteAllBytes(_path, new byte[4096]);
-        File.ReadAllBytes(_path);
+        System.IO.File.WriteAllBytes(_path, new byte[4096]);
+        System.IO.File.ReadAllBytes(_path);
         _loop = new EventLoop(new EventLoopOptions { Name = "bench" });
         _loop.UseThreadlets(new ThreadletOptions { WatchdogThreshold = TimeSpan.FromMilliseconds(50) });
         _readBody = async t =>
@@ -66,7 +66,7 @@ public class ThreadletBenchmarks
     public void Cleanup()
     {
         _loop.Dispose();
-        File.Delete(_path);
+        System.IO.File.Delete(_path);
     }
 
     private void RunOnLoop(Action batch)
@@ -81,21 +81,21 @@ public class ThreadletBenchmarks
     [Benchmark(OperationsPerInvoke = Batch, Description = "threadlet: OpenAsync+ReadAsync+close (cached, inline)")]
     public void ThreadletCachedRead() => RunOnLoop(_threadletBatch);
 
-    [Benchmark(OperationsPerInvoke = Batch, Description = "await File.ReadAllBytesAsync")]
+    [Benchmark(OperationsPerInvoke = Batch, Description = "await System.IO.File.ReadAllBytesAsync")]
     public async Task FileReadAllBytesAsync()
     {
         for (int i = 0; i < Batch; i++)
         {
-            _checksum += (await File.ReadAllBytesAsync(_path)).Length;
+            _checksum += (await System.IO.File.ReadAllBytesAsync(_path)).Length;
         }
     }
 
-    [Benchmark(OperationsPerInvoke = Batch, Description = "await Task.Run(File.ReadAllBytes)")]
+    [Benchmark(OperationsPerInvoke = Batch, Description = "await Task.Run(System.IO.File.ReadAllBytes)")]
     public async Task TaskRunReadAllBytes()
     {
         for (int i = 0; i < Batch; i++)
         {
-            _checksum += (await Task.Run(() => File.ReadAllBytes(_path))).Length;
+            _checksum += (await Task.Run(() => System.IO.File.ReadAllBytes(_path))).Length;
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using Tmds.Linux;
 
@@ -17,6 +18,9 @@ namespace Kevents.Native;
 /// </remarks>
 public static unsafe partial class NativeFile
 {
+    /// <summary>AT_FDCWD: as a directory descriptor, "relative to the working directory".</summary>
+    public const int CurrentDirectory = -100;
+
     private const ulong ResolveCached = 0x20;     // RESOLVE_CACHED, linux/openat2.h (Tmds.LibC 0.5.0 lacks it)
     private const int RwfNoWait = 0x08;           // RWF_NOWAIT, linux/fs.h
     private const int AtStatxDontSync = 0x4000;   // AT_STATX_DONT_SYNC, linux/fcntl.h
@@ -152,6 +156,64 @@ public static unsafe partial class NativeFile
         byte* name = stackalloc byte[length + 1];
         Encode(path, name, length);
         return Errno.Result(LibC.mkfifo(name, (mode_t)(uint)mode));
+    }
+
+    /// <summary>
+    /// The open(2) flags Kevents uses for <paramref name="flags"/>: the access mode and options, plus O_CLOEXEC and
+    /// O_NONBLOCK, which every Kevents descriptor carries. For callers that open through io_uring.
+    /// </summary>
+    public static int ToNativeOpenFlags(FileOpenFlags flags) => ToNative(flags) | LibC.O_CLOEXEC | LibC.O_NONBLOCK;
+
+    /// <summary>
+    /// Encodes <paramref name="path"/> as NUL-terminated UTF-8 for a syscall that reads it later (io_uring). Returns 0
+    /// and the bytes, or -errno for a path the kernel would refuse (empty: ENOENT; embedded NUL: EINVAL; too long:
+    /// ENAMETOOLONG).
+    /// </summary>
+    public static int EncodePath(string path, out byte[]? encoded)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        encoded = null;
+        int length = EncodedLength(path);
+        if (length < 0)
+        {
+            return length;
+        }
+        var bytes = new byte[length + 1];
+        Encoding.UTF8.GetBytes(path, bytes);
+        encoded = bytes;
+        return 0;
+    }
+
+    /// <summary>
+    /// Reads a struct statx that the kernel wrote (for example through io_uring) into a <see cref="FileStatus"/>.
+    /// <paramref name="statx"/> holds at least <see cref="IoUringRing.StatxBufferSize"/> bytes.
+    /// </summary>
+    public static FileStatus ParseStatx(ReadOnlySpan<byte> statx)
+    {
+        if (statx.Length < sizeof(statx))
+        {
+            throw new ArgumentException($"A struct statx needs {sizeof(statx)} bytes; got {statx.Length}.", nameof(statx));
+        }
+        statx value = MemoryMarshal.Read<statx>(statx);
+        return new FileStatus(
+            (long)value.stx_size,
+            value.stx_mode,
+            value.stx_ino,
+            value.stx_mtime.tv_sec * 1_000_000_000 + value.stx_mtime.tv_nsec,
+            value.stx_nlink);
+    }
+
+    /// <summary>fsync (or fdatasync when <paramref name="dataOnly"/>) of <paramref name="fd"/>; may block. Returns 0 or -errno.</summary>
+    public static int Sync(int fd, bool dataOnly)
+    {
+        while (true)
+        {
+            int rc = Errno.Result(dataOnly ? LibC.fdatasync(fd) : LibC.fsync(fd));
+            if (rc != -Errno.EINTR)
+            {
+                return Math.Min(rc, 0);
+            }
+        }
     }
 
     private static int OpenCore(string path, int nativeFlags, ulong mode, bool cachedOnly, out FileDescriptor? file)

@@ -139,6 +139,19 @@ public sealed unsafe partial class IoUringRing
         PrepareStatx(dirFd, (byte*)path.Pointer, flags, mask, statxBuffer.Pointer, userData);
 
     /// <summary>
+    /// Prepares statx of the open descriptor <paramref name="fd"/> itself (an empty path with AT_EMPTY_PATH), asking for
+    /// the basic fields, into <paramref name="statxBuffer"/> (<see cref="StatxBufferSize"/> bytes, pinned until the
+    /// completion is reaped; read it with <see cref="NativeFile.ParseStatx"/>). Result 0 or -errno. False when the
+    /// submission queue is full.
+    /// </summary>
+    public bool PrepareStatxOfFile(int fd, MemoryHandle statxBuffer, ulong userData) =>
+        PrepareStatx(fd, s_emptyPath, LibC.AT_EMPTY_PATH, LibC.STATX_BASIC_STATS, statxBuffer.Pointer, userData);
+
+    // One NUL byte that lives for the whole process: the empty path of a descriptor statx, safe to hand to the kernel
+    // at any time because it is never freed or moved.
+    private static readonly byte* s_emptyPath = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(1);
+
+    /// <summary>
     /// Prepares close(<paramref name="fd"/>). Result 0 or -errno. False when the submission queue is full. The caller
     /// gives up the descriptor here: it must not be owned by a <see cref="FileDescriptor"/> that will close it again.
     /// </summary>

@@ -1,0 +1,36 @@
+using Kevents.Native;
+
+namespace Kevents.File;
+
+/// <summary>How a loop runs file operations. The io_uring settings take effect when the loop's ring is created (its first io_uring operation, or <see cref="EventLoopAioExtensions.UseAsyncFiles"/>).</summary>
+public sealed class AsyncFileOptions
+{
+    /// <summary>
+    /// The engine to use. <see cref="AsyncFileEngine.Auto"/> (the default) takes io_uring and falls back to threadlets
+    /// when ring setup fails (ENOSYS on old kernels, EPERM under seccomp or io_uring_disabled, or
+    /// <c>KEVENTS_IO_URING=0</c>) or the kernel lacks an operation. <see cref="AsyncFileEngine.IoUring"/> fails instead of
+    /// falling back.
+    /// </summary>
+    public AsyncFileEngine Engine { get; init; }
+
+    /// <summary>
+    /// Submission queue entries of the loop's ring (rounded up to a power of two by the kernel). Operations beyond it
+    /// wait in a backlog and are submitted as room appears. Default 256.
+    /// </summary>
+    public uint RingEntries { get; init; } = 256;
+
+    /// <summary>Ring setup details (completion queue size, simulated setup errors for tests). Null for the defaults.</summary>
+    public IoUringSetupOptions? IoUringSetup { get; init; }
+
+    /// <summary>Permission bits for files that <see cref="FileOpenFlags.Create"/> makes. Default 0644.</summary>
+    public UnixFileMode CreateMode { get; init; } =
+        UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
+    /// <summary>
+    /// How long disposing the loop waits for io_uring operations still in flight to finish or be cancelled, so their
+    /// buffers can be released and descriptors they opened closed. Default 5 s.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    internal static AsyncFileOptions Default { get; } = new();
+}

@@ -1,0 +1,68 @@
+using System.Runtime.CompilerServices;
+using Kevents.Native;
+using Microsoft.Extensions.Logging;
+
+namespace Kevents.File.Internal;
+
+/// <summary>
+/// A loop's file engines: its io_uring engine (created on first use, or found unavailable once) and its threadlet
+/// engine. Kept beside the loop in a weak table, so it lives exactly as long as the loop object.
+/// </summary>
+internal sealed class LoopFiles
+{
+    private static readonly ConditionalWeakTable<EventLoop, LoopFiles> s_table = new();
+
+    private readonly EventLoop _loop;
+    private readonly ILogger _logger;
+    private readonly object _gate = new();
+    private AsyncFileOptions? _options;
+    private UringEngine? _uring;
+    private int _uringError;
+    private ThreadletEngine? _threadlets;
+
+    private LoopFiles(EventLoop loop)
+    {
+        _loop = loop;
+        _logger = loop.LoggerFactory.CreateLogger("Kevents.File");
+    }
+
+    public static LoopFiles Of(EventLoop loop) => s_table.GetValue(loop, static l => new LoopFiles(l));
+
+    /// <summary>The options the loop's engines were set up with (the first ones given win).</summary>
+    public AsyncFileOptions Options => _options ?? AsyncFileOptions.Default;
+
+    /// <summary>The engine the options ask for. Loop thread, or before the loop runs.</summary>
+    /// <exception cref="NotSupportedException">io_uring was asked for explicitly and cannot be used.</exception>
+    public AioEngine Engine(AsyncFileOptions? options)
+    {
+        lock (_gate)
+        {
+            _options ??= options ?? AsyncFileOptions.Default;
+            AsyncFileEngine requested = (options ?? _options).Engine;
+            if (requested != AsyncFileEngine.Threadlet)
+            {
+                if (_uring is null && _uringError == 0)
+                {
+                    _uringError = UringEngine.TryCreate(_loop, _options, _logger, out _uring);
+                    if (_uringError < 0 && requested == AsyncFileEngine.Auto)
+                    {
+                        Log.FellBackToThreadlets(_logger, _loop.Name, Errno.Describe(-_uringError));
+                    }
+                }
+                if (_uring is not null)
+                {
+                    return _uring;
+                }
+                if (requested == AsyncFileEngine.IoUring)
+                {
+                    throw new NotSupportedException(
+                        $"io_uring is unavailable for loop '{_loop.Name}' ({Errno.Describe(-_uringError)}); use AsyncFileEngine.Auto to fall back to threadlets.");
+                }
+            }
+            return _threadlets ??= new ThreadletEngine(_loop);
+        }
+    }
+
+    /// <summary>The io_uring engine if it was created, for tests.</summary>
+    internal UringEngine? Uring => _uring;
+}

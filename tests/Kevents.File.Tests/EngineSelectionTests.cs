@@ -1,0 +1,70 @@
+using Kevents.File.Internal;
+using Kevents.Native;
+
+namespace Kevents.File.Tests;
+
+// RELIABILITY #9: when io_uring cannot be set up, Auto falls back to threadlets cleanly; an explicit request fails
+// with a clear error.
+public sealed class EngineSelectionTests : FileTest
+{
+    [Theory]
+    [InlineData(Errno.EPERM)]
+    [InlineData(Errno.ENOSYS)]
+    public void AutoFallsBackToThreadletsWhenRingSetupFails(int errno)
+    {
+        CreateFile("a.bin", 100);
+        var options = new AsyncFileOptions { IoUringSetup = new IoUringSetupOptions { SimulateSetupError = -errno } };
+        RunOnLoop(async loop =>
+        {
+            await using AsyncFile file = await AsyncFile.OpenAsync(loop, PathOf("a.bin"), options: options);
+            Assert.Equal(AsyncFileEngine.Threadlet, file.Engine);
+            Assert.Equal(100, await file.ReadAsync(new byte[200], 0));
+        });
+    }
+
+    [Fact]
+    public void TheEnvironmentVariableSwitchesIoUringOff()
+    {
+        string? before = Environment.GetEnvironmentVariable(IoUringSetupOptions.DisableEnvironmentVariable);
+        Environment.SetEnvironmentVariable(IoUringSetupOptions.DisableEnvironmentVariable, "0");
+        try
+        {
+            using var loop = new EventLoop();
+            Assert.Equal(AsyncFileEngine.Threadlet, loop.UseAsyncFiles());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(IoUringSetupOptions.DisableEnvironmentVariable, before);
+        }
+    }
+
+    [Fact]
+    public void AskingForIoUringWhereItIsUnavailableSaysSo()
+    {
+        using var loop = new EventLoop();
+        var options = new AsyncFileOptions
+        {
+            Engine = AsyncFileEngine.IoUring,
+            IoUringSetup = new IoUringSetupOptions { SimulateSetupError = -Errno.EPERM },
+        };
+        var error = Assert.Throws<NotSupportedException>(() => loop.UseAsyncFiles(options));
+        Assert.Contains("io_uring is unavailable", error.Message);
+    }
+
+    [Theory]
+    [InlineData(Errno.EACCES)]
+    [InlineData(Errno.EPERM)]
+    public void PermissionErrorsBecomeUnauthorizedAccessNamingThePath(int errno)
+    {
+        Exception error = FileErrors.For(-errno, "open", "/srv/secret");
+        Assert.IsType<UnauthorizedAccessException>(error);
+        Assert.Contains("/srv/secret", error.Message);
+    }
+
+    [Fact]
+    public void MissingFilesBecomeFileNotFoundNamingThePath()
+    {
+        var error = Assert.IsType<FileNotFoundException>(FileErrors.For(-Errno.ENOENT, "open", "/srv/none"));
+        Assert.Equal("/srv/none", error.FileName);
+    }
+}
