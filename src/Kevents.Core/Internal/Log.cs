@@ -33,7 +33,8 @@ internal static partial class Log
         Message = "A continuation arrived after loop {Name} was disposed; it was dropped")]
     public static partial void PostAfterDispose(ILogger logger, string name);
 
-    [LoggerMessage(EventId = 7, EventName = "PendingWorkDropped", Level = LogLevel.Warning,
+    // Debug: work posted while a loop shuts down (continuations, token callbacks) routinely finds it stopped.
+    [LoggerMessage(EventId = 7, EventName = "PendingWorkDropped", Level = LogLevel.Debug,
         Message = "Loop {Name} was disposed with {Count} posted items that never ran")]
     public static partial void PendingWorkDropped(ILogger logger, string name, int count);
 }
