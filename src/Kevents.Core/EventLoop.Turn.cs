@@ -41,7 +41,7 @@ public sealed partial class EventLoop
             throw new ArgumentException("Poll needs room for at least one kevent.", nameof(events));
         }
         int timeoutMs = ToTimeoutMs(timeout);
-        Enter(nameof(Poll));
+        Enter(nameof(Poll), Environment.CurrentManagedThreadId);
         _pulling = true;
         try
         {

@@ -128,7 +128,13 @@ public sealed partial class EventLoop : IDisposable
     /// <exception cref="ObjectDisposedException">The loop was disposed.</exception>
     public void Run()
     {
-        Enter(nameof(Run));
+        Enter(nameof(Run), Environment.CurrentManagedThreadId);
+        RunEntered();
+    }
+
+    /// <summary>The body of <see cref="Run"/>, once the calling thread owns the loop.</summary>
+    private void RunEntered()
+    {
         SynchronizationContext? previous = SynchronizationContext.Current;
         SynchronizationContext.SetSynchronizationContext(_syncContext);
         Log.LoopStarted(_logger, Name, _loopThreadId);
@@ -151,16 +157,17 @@ public sealed partial class EventLoop : IDisposable
     /// Runs the loop on a new dedicated thread until <see cref="Stop"/>, disposal, or cancellation of
     /// <paramref name="cancellationToken"/>. The task completes when the loop has returned.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The loop is already running.</exception>
+    /// <exception cref="ObjectDisposedException">The loop was disposed.</exception>
     public Task RunAsync(CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _state) == StateDisposed, this);
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
             using CancellationTokenRegistration stopOnCancel = cancellationToken.Register(static s => ((EventLoop)s!).Stop(), this);
             try
             {
-                Run();
+                RunEntered();
                 done.TrySetResult();
             }
             catch (Exception ex)
@@ -172,6 +179,9 @@ public sealed partial class EventLoop : IDisposable
             IsBackground = true,
             Name = Name,
         };
+        // The new thread owns the loop from this moment, not from when it gets scheduled: a caller that goes on to
+        // use the loop right after RunAsync returns is already "another thread" and is told to Post.
+        Enter(nameof(RunAsync), thread.ManagedThreadId);
         thread.Start();
         return done.Task;
     }
@@ -213,8 +223,10 @@ public sealed partial class EventLoop : IDisposable
         Release();
     }
 
-    private void Enter(string member)
+    private void Enter(string member, int ownerThreadId)
     {
+        // Reset before the state says Running, so a Dispose from another thread that sees Running waits for Leave.
+        _exited.Reset();
         int previous = Interlocked.CompareExchange(ref _state, StateRunning, StateIdle);
         if (previous == StateRunning)
         {
@@ -222,8 +234,7 @@ public sealed partial class EventLoop : IDisposable
                 $"EventLoop.{member}: the loop '{Name}' is already running on thread {_loopThreadId}. A loop runs on one thread at a time; create another loop for another thread.");
         }
         ObjectDisposedException.ThrowIf(previous == StateDisposed, this);
-        _loopThreadId = Environment.CurrentManagedThreadId;
-        _exited.Reset();
+        _loopThreadId = ownerThreadId;
     }
 
     private void Leave()

@@ -210,6 +210,24 @@ public class CrossThreadTests : LoopTest
     }
 
     [Fact]
+    public void RunAsyncOwnsTheLoopBeforeItsThreadIsScheduled()
+    {
+        // No waiting for IsRunning: the moment RunAsync returns, the caller is "another thread". (A connect started
+        // right after RunAsync once raced the new thread into Register and failed.)
+        for (int i = 0; i < 20; i++)
+        {
+            using var loop = new EventLoop();
+            Task running = loop.RunAsync();
+            Assert.True(loop.IsRunning);
+            Assert.False(loop.IsOnLoopThread);
+            Assert.Throws<InvalidOperationException>(() => loop.Register(Kevent.User(1), (in Kevent _) => { }));
+            Assert.Throws<InvalidOperationException>(() => { _ = loop.RunAsync(); });
+            loop.Stop();
+            Assert.True(running.Wait(TimeSpan.FromSeconds(10)));
+        }
+    }
+
+    [Fact]
     public void RunTwiceAtOnceThrowsClearly()
     {
         EventLoop loop = NewLoop();
