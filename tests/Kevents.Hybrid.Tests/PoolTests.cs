@@ -20,7 +20,8 @@ public sealed class PoolTests : IClassFixture<FdBaseline>
             return i;
         }))).ToArray();
 
-        await InlineAndOffloadTests.WaitUntil(() => Volatile.Read(ref running) == 2);
+        // The ten starts are posted to the loop one by one: wait until all of them have reached the pool.
+        await InlineAndOffloadTests.WaitUntil(() => Volatile.Read(ref running) == 2 && lt.Runtime.QueueDepth(WorkClass.Short) == 8);
         Assert.Equal(2, lt.Runtime.ThreadsAlive(WorkClass.Short));
         Assert.Equal(8, lt.Runtime.QueueDepth(WorkClass.Short));
         release.Set();
