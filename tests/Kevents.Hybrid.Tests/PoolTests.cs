@@ -156,8 +156,9 @@ public sealed class PoolTests : IClassFixture<FdBaseline>
         });
         await done.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.All(lateness, late => Assert.True(late >= -1.0, $"a timer fired {-late:F1} ms early"));
-        // The target is 2 ms; CI machines with 2 cores get a generous bound.
-        Assert.True(lateness.Max() < 50, $"worst lateness {lateness.Max():F1} ms");
+        // The target is 2 ms (a benchmark matter); the test proves the loop is never held for a threadlet's 200 ms
+        // block, with room for test assemblies sharing 2 cores.
+        Assert.True(lateness.Max() < 150, $"worst lateness {lateness.Max():F1} ms");
         await InlineAndOffloadTests.WaitUntil(() => lt.Runtime.InFlight == 0);
     }
 
