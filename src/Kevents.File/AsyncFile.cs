@@ -1,3 +1,4 @@
+using Kevents.Hybrid.Internal;
 using Kevents.File.Internal;
 using Kevents.Native;
 

@@ -1,3 +1,4 @@
+using Kevents.Hybrid.Internal;
 using System.Threading.Tasks.Sources;
 
 namespace Kevents.File.Internal;

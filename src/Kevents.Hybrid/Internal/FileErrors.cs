@@ -13,6 +13,7 @@ internal static class FileErrors
         return errno switch
         {
             Errno.ENOENT => new FileNotFoundException($"Could not {what}{target}: no such file or directory.", path),
+            // EPERM too: a seccomp or LSM refusal, or an operation the file's flags forbid, is "access denied" to the caller.
             Errno.EACCES or Errno.EPERM => new UnauthorizedAccessException(
                 $"Access to{target} is denied ({Errno.Describe(errno)}) when trying to {what} it; check the file's permissions and the process's user."),
             Errno.ECANCELED => new OperationCanceledException($"The {what}{target} was cancelled."),
