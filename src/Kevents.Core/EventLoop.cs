@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Kevents.Internal;
 using Kevents.Native;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Kevents;
 
@@ -32,7 +31,8 @@ public sealed partial class EventLoop : IDisposable
 
     private readonly EventLoopOptions _options;
     private readonly ILogger _logger;
-    private readonly FileDescriptor _epoll;
+    // Replaced only on the loop thread, when a descriptor closed before Unregister leaves an entry nobody can remove.
+    private FileDescriptor _epoll;
     private readonly FileDescriptor _wakeFd;
     private readonly TimeProvider? _timeProvider;
     private readonly long _timeOrigin;
@@ -61,7 +61,7 @@ public sealed partial class EventLoop : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Validate();
-        _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Kevents.EventLoop");
+        _logger = LoggerFactory.CreateLogger("Kevents.EventLoop");
         _timeProvider = options.TimeProvider is { } tp && tp != TimeProvider.System ? tp : null;
         _timeOrigin = _timeProvider?.GetTimestamp() ?? 0;
 
@@ -104,8 +104,11 @@ public sealed partial class EventLoop : IDisposable
     /// <summary>The loop's options (read them; changing them after construction has no effect).</summary>
     public EventLoopOptions Options => _options;
 
-    /// <summary>The logger factory the loop and the layers above it log through.</summary>
-    public ILoggerFactory LoggerFactory => _options.LoggerFactory ?? NullLoggerFactory.Instance;
+    /// <summary>
+    /// The logger factory the loop and the layers above it log through: <see cref="EventLoopOptions.LoggerFactory"/>,
+    /// or when that is null a built-in one that writes warnings and errors to standard error.
+    /// </summary>
+    public ILoggerFactory LoggerFactory => _options.LoggerFactory ?? StderrLoggerFactory.Instance;
 
     /// <summary>True while <see cref="Run"/> (or <see cref="Poll"/>) executes.</summary>
     public bool IsRunning => Volatile.Read(ref _state) == StateRunning;
@@ -297,6 +300,9 @@ public sealed partial class EventLoop : IDisposable
 
     /// <summary>The epoll set's descriptor, for tests that check its flags.</summary>
     internal int PollerFd => _epoll.Fd;
+
+    /// <summary>Entries in the descriptor table, for tests that check it is never sized by an unchecked number.</summary>
+    internal int FdTableLength => _fds.Length;
 
     /// <summary>The wake-up eventfd, for tests that check its flags.</summary>
     internal int WakeFd => _wakeFd.Fd;
