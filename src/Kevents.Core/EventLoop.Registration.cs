@@ -27,7 +27,8 @@ public sealed partial class EventLoop
     /// descriptor whose Read and Write filters disagree about <see cref="KeventFlags.Clear"/> is watched
     /// level-triggered (extra deliveries are spurious events, which handlers tolerate anyway).
     /// </remarks>
-    /// <exception cref="ArgumentException">The descriptor is invalid, closed, or cannot be polled; the message names the fd and the errno.</exception>
+    /// <exception cref="ArgumentException">The descriptor is invalid, closed, or cannot be polled (the message names
+    /// the fd and the errno); or a Signal kevent's ident is not a signal number from 1 to 64.</exception>
     public void Register(in Kevent kevent, KeventHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
@@ -44,6 +45,8 @@ public sealed partial class EventLoop
     /// Removes the registration (<paramref name="ident"/>, <paramref name="filter"/>). No handler runs for it after
     /// this returns, even if its event is already in the batch being dispatched. Loop thread only.
     /// </summary>
+    /// <remarks>For a descriptor, call it before closing the descriptor. For a signal, the signal's default action
+    /// (terminating the process, for SIGTERM and SIGINT) is back once this returns.</remarks>
     /// <returns>False when nothing was registered under that identity.</returns>
     public bool Unregister(ulong ident, KeventFilter filter)
     {
