@@ -1,6 +1,6 @@
 namespace FileServer;
 
-/// <summary>Settings of a <see cref="StaticFileServer"/>. Defaults follow RELIABILITY.md's safe defaults.</summary>
+/// <summary>Settings of a <see cref="StaticFileServer"/>. Defaults follow the safe defaults in docs/reliability.md.</summary>
 internal sealed class FileServerOptions
 {
     /// <summary>The directory served. Default: the current directory.</summary>

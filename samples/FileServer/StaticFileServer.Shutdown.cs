@@ -3,7 +3,7 @@ using Kevents;
 namespace FileServer;
 
 // Graceful shutdown: the listener closes at once, idle connections close at once, connections in the middle of a
-// response finish it and then close, and whatever is still open at the deadline is aborted (RELIABILITY.md #27).
+// response finish it and then close, and whatever is still open at the deadline is aborted (docs/reliability.md, graceful shutdown).
 internal sealed partial class StaticFileServer
 {
     private TaskCompletionSource? _drained;

@@ -27,6 +27,7 @@ public sealed partial class EventLoop
     private readonly MpscRing<WorkItem> _posted;
     private readonly MpscRing<Kevent> _completions;
     private readonly Queue<WorkItem> _localPosted = new();
+    private readonly object _postedDrainLock = new();
     private readonly ConcurrentDictionary<ulong, Registration> _userEvents = new();
     private int _wakeState = WakeStateAwake;
 
@@ -94,19 +95,75 @@ public sealed partial class EventLoop
         }
         _posted.Enqueue(item);
         Wake();
+        // Dispose may have begun between the check above and the enqueue, and drained before our item landed. Wake's
+        // full fence orders the enqueue before this read: either Release's drain (which follows its state exchange)
+        // sees the item, or we see Disposed here and drain it ourselves. Either way it is counted and reported.
+        if (Volatile.Read(ref _state) == StateDisposed)
+        {
+            int dropped = DrainPostedAfterDispose();
+            if (dropped > 0)
+            {
+                Log.PendingWorkDropped(_logger, Name, dropped);
+            }
+        }
         return true;
     }
 
     /// <summary>
-    /// Queues a completion kevent (for example an AIO or threadlet result) to be dispatched in the loop's next batch,
-    /// beside socket and timer events. Safe from any thread; never blocks and never drops: a full ring spills into
-    /// an overflow list (metric <c>kevents.ring.overflows</c>).
+    /// Takes whatever is left in the posted ring once the loop is disposed. The loop thread no longer consumes then,
+    /// so the lock makes each caller (Release, or a producer that lost the race) the ring's single consumer in turn.
+    /// </summary>
+    private int DrainPostedAfterDispose()
+    {
+        int dropped = 0;
+        lock (_postedDrainLock)
+        {
+            while (_posted.TryDequeue(out _))
+            {
+                dropped++;
+            }
+        }
+        return dropped;
+    }
+
+    /// <summary>
+    /// Queues a completion kevent (an <see cref="KeventFilter.Aio"/> or <see cref="KeventFilter.Threadlet"/> result)
+    /// to be dispatched in the loop's next batch, beside socket and timer events. Safe from any thread; never blocks
+    /// and never drops: a full ring spills into an overflow list (metric <c>kevents.ring.overflows</c>).
     /// </summary>
     /// <remarks>The kevent goes to the registration with its (Ident, Filter), else to the filter's handler
-    /// (<see cref="SetFilterHandler"/>), else to <see cref="Poll"/>.</remarks>
+    /// (<see cref="SetFilterHandler"/>), else to <see cref="Poll"/>. Kevents of the other filters are raised by the
+    /// loop itself (Read and Write by epoll, Timer by the timer wheel, Signal by the signal handler) or through
+    /// <see cref="Trigger(ulong)"/> (User), so <c>Complete</c> refuses them rather than dropping them later.</remarks>
+    /// <exception cref="ArgumentException">The kevent's filter is not Aio or Threadlet; the message says what to use instead.</exception>
+    /// <exception cref="ObjectDisposedException">The loop was disposed.</exception>
     public void Complete(in Kevent kevent)
     {
+        if (kevent.Filter is not (KeventFilter.Aio or KeventFilter.Threadlet))
+        {
+            throw new ArgumentException(NotACompletion(kevent), nameof(kevent));
+        }
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _state) == StateDisposed, this);
+        EnqueueCompletion(kevent);
+    }
+
+    private static string NotACompletion(in Kevent kevent) => kevent.Filter switch
+    {
+        KeventFilter.Read or KeventFilter.Write =>
+            $"Complete cannot deliver {kevent.Filter} ident={kevent.Ident}: {kevent.Filter} kevents come from epoll for a registered descriptor. " +
+            "To run code on the loop use Post; to wake a handler from another thread register a User kevent and call Trigger.",
+        KeventFilter.User =>
+            $"Complete cannot deliver User ident={kevent.Ident}: user events are raised with loop.Trigger({kevent.Ident}), which also coalesces repeated triggers.",
+        KeventFilter.Timer =>
+            $"Complete cannot deliver Timer ident={kevent.Ident}: timers fire by themselves; register Kevent.Timer, or Trigger a User kevent to fire now.",
+        KeventFilter.Signal =>
+            $"Complete cannot deliver Signal ident={kevent.Ident}: signals come from the operating system; register Kevent.Signal, or Trigger a User kevent.",
+        _ => $"Complete cannot deliver a kevent with filter {kevent.Filter}: it carries only Aio and Threadlet completions.",
+    };
+
+    /// <summary>Queues any kevent for the next batch; the loop's own producers (triggers, signals) come here directly.</summary>
+    private void EnqueueCompletion(in Kevent kevent)
+    {
         _completions.Enqueue(kevent);
         if (!IsOnLoopThread)
         {
@@ -127,7 +184,8 @@ public sealed partial class EventLoop
         }
         if (Interlocked.Exchange(ref reg.Pending, 1) == 0)
         {
-            Complete(new Kevent(ident, KeventFilter.User, KeventFlags.None, (uint)reg.Epoch));
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _state) == StateDisposed, this);
+            EnqueueCompletion(new Kevent(ident, KeventFilter.User, KeventFlags.None, (uint)reg.Epoch));
         }
         return true;
     }
@@ -217,10 +275,7 @@ public sealed partial class EventLoop
     {
         int dropped = _localPosted.Count;
         _localPosted.Clear();
-        while (_posted.TryDequeue(out _))
-        {
-            dropped++;
-        }
+        dropped += DrainPostedAfterDispose();
         while (_completions.TryDequeue(out _))
         {
         }

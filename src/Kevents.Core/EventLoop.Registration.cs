@@ -27,7 +27,8 @@ public sealed partial class EventLoop
     /// descriptor whose Read and Write filters disagree about <see cref="KeventFlags.Clear"/> is watched
     /// level-triggered (extra deliveries are spurious events, which handlers tolerate anyway).
     /// </remarks>
-    /// <exception cref="ArgumentException">The descriptor is invalid, closed, or cannot be polled; the message names the fd and the errno.</exception>
+    /// <exception cref="ArgumentException">The descriptor is invalid, closed, or cannot be polled (the message names
+    /// the fd and the errno); or a Signal kevent's ident is not a signal number from 1 to 64.</exception>
     public void Register(in Kevent kevent, KeventHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
@@ -44,6 +45,8 @@ public sealed partial class EventLoop
     /// Removes the registration (<paramref name="ident"/>, <paramref name="filter"/>). No handler runs for it after
     /// this returns, even if its event is already in the batch being dispatched. Loop thread only.
     /// </summary>
+    /// <remarks>For a descriptor, call it before closing the descriptor. For a signal, the signal's default action
+    /// (terminating the process, for SIGTERM and SIGINT) is back once this returns.</remarks>
     /// <returns>False when nothing was registered under that identity.</returns>
     public bool Unregister(ulong ident, KeventFilter filter)
     {
@@ -172,7 +175,14 @@ public sealed partial class EventLoop
         int fd = (int)kevent.Ident;
         if (fd >= _fds.Length)
         {
-            Array.Resize(ref _fds, Math.Max(fd + 1, _fds.Length * 2));
+            // The table is sized by descriptor numbers, so only a number the process really holds may size it: a
+            // bogus one (a million, int.MaxValue) would otherwise cost gigabytes or overflow before epoll said EBADF.
+            int open = Io.CheckOpen(fd);
+            if (open < 0)
+            {
+                throw ThrowHelper.BadDescriptor(fd, kevent.Filter, open);
+            }
+            Array.Resize(ref _fds, (int)Math.Min(Array.MaxLength, Math.Max(fd + 1L, _fds.Length * 2L)));
         }
         ref FdEntry entry = ref _fds[fd];
         ref FdSlot slot = ref kevent.Filter == KeventFilter.Read ? ref entry.Read : ref entry.Write;
@@ -195,7 +205,9 @@ public sealed partial class EventLoop
         {
             slot.Enabled = true;
         }
-        int rc = UpdateInterest(fd, ref entry);
+        // Always ask epoll, even when the loop believes it already watches this interest: the descriptor may have
+        // been closed without Unregister and its number reused, and only epoll_ctl notices (ENOENT) and re-adds it.
+        int rc = UpdateInterest(fd, ref entry, force: true);
         if (rc < 0)
         {
             slot = previous;
@@ -215,8 +227,11 @@ public sealed partial class EventLoop
         return epoch;
     }
 
-    /// <summary>Brings epoll's interest for <paramref name="fd"/> in line with its active filters. Returns 0 or -errno.</summary>
-    private int UpdateInterest(int fd, ref FdEntry entry)
+    /// <summary>
+    /// Brings epoll's interest for <paramref name="fd"/> in line with its active filters. Returns 0 or -errno. With
+    /// <paramref name="force"/> it calls epoll_ctl even when the interest it recorded has not changed.
+    /// </summary>
+    private int UpdateInterest(int fd, ref FdEntry entry, bool force = false)
     {
         EpollFlags desired = EpollFlags.None;
         bool allClear = true;
@@ -257,7 +272,7 @@ public sealed partial class EventLoop
                 rc = Epoll.Control(_epoll.Fd, Epoll.Modify, fd, desired, (ulong)fd);
             }
         }
-        else if (desired != entry.Interest)
+        else if (desired != entry.Interest || force)
         {
             rc = Epoll.Control(_epoll.Fd, Epoll.Modify, fd, desired, (ulong)fd);
             if (rc == -Errno.ENOENT)

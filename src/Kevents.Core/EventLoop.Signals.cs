@@ -9,6 +9,13 @@ public sealed partial class EventLoop
 {
     private void RegisterSignal(in Kevent kevent, KeventHandler? handler)
     {
+        // Checked here and not only in Kevent.Signal: a raw kevent's ident would otherwise be cast, and
+        // ulong.MaxValue becomes -1, which PosixSignal reads as SIGHUP.
+        if (kevent.Ident is 0 or > 64)
+        {
+            throw new ArgumentOutOfRangeException(nameof(kevent), kevent.Ident,
+                $"A Signal kevent's ident is a signal number, and signal numbers run from 1 to 64 (ident {kevent.Ident} is none). Use Kevent.Signal(signo).");
+        }
         if (TryModifyKeyed(kevent, handler))
         {
             return;

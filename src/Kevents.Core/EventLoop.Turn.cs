@@ -16,6 +16,8 @@ public sealed partial class EventLoop
     private bool _pulling;
     private int _lastReady;
     private readonly Queue<Kevent> _pullBacklog = new();
+    private bool _stalePollerEntry;
+    private long _lastPollerRebuildNs;
 
     /// <summary>A kevent collected in phases 5 and 6, with the epoch of the registration it was collected for.</summary>
     private struct BatchEntry
@@ -99,6 +101,11 @@ public sealed partial class EventLoop
         busyStart = _nowNs;
         _batchCount = 0;
         CollectPollerEvents(_pollerEvents.AsSpan(0, ready));
+
+        if (_stalePollerEntry)
+        {
+            RebuildPoller();
+        }
 
         // Phase 6: completions from other threads join the same batch.
         DrainCompletions();
@@ -227,8 +234,10 @@ public sealed partial class EventLoop
                 continue;
             }
             int fd = (int)data;
-            if ((uint)fd >= (uint)fds.Length)
+            if ((uint)fd >= (uint)fds.Length || !fds[fd].InEpoll)
             {
+                // epoll reports a descriptor the loop took out of the set: see OnStaleReadiness.
+                OnStaleReadiness(fd);
                 continue;
             }
             ref FdEntry entry = ref fds[fd];
@@ -268,6 +277,56 @@ public sealed partial class EventLoop
                 Append(new Kevent((ulong)fd, KeventFilter.Write, flags, entry.Write.FilterFlags, errorData, entry.Write.UserData), entry.Write.Epoch);
             }
         }
+    }
+
+    /// <summary>
+    /// epoll reported <paramref name="fd"/> although the loop holds no interest in it. The one way this happens: the
+    /// descriptor was closed before Unregister while a dup of it (or a forked child) kept the open file alive.
+    /// epoll watches open files, so the entry outlived the number, and EPOLL_CTL_DEL by number can no longer reach
+    /// it (EBADF). Level-triggered, it would be reported on every wait and hold the loop at 100% CPU. Say so once,
+    /// naming the descriptor, and rebuild the set after this collection, which drops the unreachable entry.
+    /// </summary>
+    private void OnStaleReadiness(int fd)
+    {
+        // At most once a second: should a rebuild not cure it, a warning per turn would flood the log instead.
+        if (_nowNs - _lastPollerRebuildNs < 1_000_000_000 && _lastPollerRebuildNs != 0)
+        {
+            return;
+        }
+        Log.StaleDescriptor(_logger, Name, fd);
+        _stalePollerEntry = true;
+    }
+
+    /// <summary>Replaces the epoll set with a new one that holds exactly the interests the loop has on its books.</summary>
+    private void RebuildPoller()
+    {
+        _stalePollerEntry = false;
+        _lastPollerRebuildNs = Math.Max(1, _nowNs);
+        int rc = Epoll.Create(out FileDescriptor? fresh);
+        if (rc >= 0)
+        {
+            rc = Epoll.Control(fresh!.Fd, Epoll.Add, _wakeFd.Fd, EpollFlags.In, WakeToken);
+        }
+        if (rc < 0)
+        {
+            fresh?.Dispose();
+            Log.PollerRebuildFailed(_logger, Name, Errno.Describe(rc));
+            return;
+        }
+        FdEntry[] fds = _fds;
+        for (int fd = 0; fd < fds.Length; fd++)
+        {
+            ref FdEntry entry = ref fds[fd];
+            if (entry.InEpoll && Epoll.Control(fresh!.Fd, Epoll.Add, fd, entry.Interest, (ulong)fd) < 0)
+            {
+                // Closed without Unregister, so it had left the old set too; a later Register adds it again.
+                entry.InEpoll = false;
+                entry.Interest = EpollFlags.None;
+            }
+        }
+        FileDescriptor old = _epoll;
+        _epoll = fresh!;
+        old.Dispose();
     }
 
     private static int SocketErrorOf(int fd)
@@ -332,6 +391,12 @@ public sealed partial class EventLoop
 
     private void DispatchFd(in Kevent kevent, int epoch, Span<Kevent> output, ref int written)
     {
+        // Read and Write entries come only from epoll (Complete refuses them), but an ident outside the table must
+        // never throw here: this runs outside the handler guard, and an exception would end Run().
+        if (kevent.Ident >= (ulong)_fds.Length)
+        {
+            return;
+        }
         int fd = (int)kevent.Ident;
         ref FdEntry entry = ref _fds[fd];
         ref FdSlot slot = ref kevent.Filter == KeventFilter.Read ? ref entry.Read : ref entry.Write;

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Kevents.Internal;
 using Kevents.Native;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Kevents;
 
@@ -12,10 +11,19 @@ namespace Kevents;
 /// </summary>
 /// <remarks>
 /// <para><b>Threading.</b> Every handler of a loop runs on the loop thread, so state owned by a loop needs no locks.
-/// Only <see cref="Post(Action)"/> (and its overloads), <see cref="Trigger(ulong)"/>, <see cref="Stop"/>,
-/// <see cref="Complete(in Kevent)"/> and <see cref="Dispose"/> may be called from other threads. Every other member
-/// must be called on the loop thread, or before the loop first runs; elsewhere it throws
+/// From other threads you may call <see cref="Post(Action)"/> (and its overloads), <see cref="Trigger(ulong)"/>,
+/// <see cref="Complete(in Kevent)"/>, <see cref="Stop"/>, <see cref="Dispose"/> and <see cref="UpdateTime"/>, and
+/// read the properties (<see cref="Name"/>, <see cref="IsRunning"/>, <see cref="IsOnLoopThread"/>, <see cref="Now"/>
+/// and the like). Every other member (<see cref="Register(in Kevent, KeventHandler)"/>, <see cref="Unregister(ulong, KeventFilter)"/>,
+/// <see cref="Enable"/>, <see cref="Disable"/>, <see cref="IsRegistered"/>, <see cref="SetFilterHandler"/>, ...) must
+/// be called on the loop thread, or before the loop first runs; elsewhere it throws
 /// <see cref="InvalidOperationException"/>.</para>
+/// <para><b>Descriptors.</b> Unregister a descriptor before closing it. A descriptor closed while registered whose
+/// open file lives on elsewhere (a dup, a child process) stays in epoll out of reach of
+/// <see cref="Unregister(ulong, KeventFilter)"/>; the loop notices, logs a warning naming it, and rebuilds its epoll
+/// set.</para>
+/// <para><b>Logging.</b> Handler failures and warnings go to <see cref="EventLoopOptions.LoggerFactory"/>, or to
+/// standard error when none is set.</para>
 /// <para><b>One turn of the loop</b>, in this order: (1) update the cached monotonic clock; (2) fire expired timers;
 /// (3) run posted work, at most <see cref="EventLoopOptions.MaxPostedPerIteration"/> items; (4) compute the wait:
 /// zero if work is pending, else until the next timer, else forever (optionally spinning first); (5) wait in
@@ -32,7 +40,8 @@ public sealed partial class EventLoop : IDisposable
 
     private readonly EventLoopOptions _options;
     private readonly ILogger _logger;
-    private readonly FileDescriptor _epoll;
+    // Replaced only on the loop thread, when a descriptor closed before Unregister leaves an entry nobody can remove.
+    private FileDescriptor _epoll;
     private readonly FileDescriptor _wakeFd;
     private readonly TimeProvider? _timeProvider;
     private readonly long _timeOrigin;
@@ -61,7 +70,7 @@ public sealed partial class EventLoop : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Validate();
-        _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Kevents.EventLoop");
+        _logger = LoggerFactory.CreateLogger("Kevents.EventLoop");
         _timeProvider = options.TimeProvider is { } tp && tp != TimeProvider.System ? tp : null;
         _timeOrigin = _timeProvider?.GetTimestamp() ?? 0;
 
@@ -104,8 +113,11 @@ public sealed partial class EventLoop : IDisposable
     /// <summary>The loop's options (read them; changing them after construction has no effect).</summary>
     public EventLoopOptions Options => _options;
 
-    /// <summary>The logger factory the loop and the layers above it log through.</summary>
-    public ILoggerFactory LoggerFactory => _options.LoggerFactory ?? NullLoggerFactory.Instance;
+    /// <summary>
+    /// The logger factory the loop and the layers above it log through: <see cref="EventLoopOptions.LoggerFactory"/>,
+    /// or when that is null a built-in one that writes warnings and errors to standard error.
+    /// </summary>
+    public ILoggerFactory LoggerFactory => _options.LoggerFactory ?? StderrLoggerFactory.Instance;
 
     /// <summary>True while <see cref="Run"/> (or <see cref="Poll"/>) executes.</summary>
     public bool IsRunning => Volatile.Read(ref _state) == StateRunning;
@@ -292,11 +304,18 @@ public sealed partial class EventLoop : IDisposable
         return elapsed.Ticks * 100;
     }
 
-    /// <summary>Re-reads the clock now, for handlers that ran long and need a fresh time before arming a timer.</summary>
+    /// <summary>
+    /// Re-reads the clock now, for handlers that ran long and need a fresh time before arming a timer. Safe from any
+    /// thread: it only refreshes the cached time that <see cref="Now"/> returns (handlers of the current turn then see
+    /// the newer time).
+    /// </summary>
     public void UpdateTime() => _nowNs = ReadClock();
 
     /// <summary>The epoll set's descriptor, for tests that check its flags.</summary>
     internal int PollerFd => _epoll.Fd;
+
+    /// <summary>Entries in the descriptor table, for tests that check it is never sized by an unchecked number.</summary>
+    internal int FdTableLength => _fds.Length;
 
     /// <summary>The wake-up eventfd, for tests that check its flags.</summary>
     internal int WakeFd => _wakeFd.Fd;

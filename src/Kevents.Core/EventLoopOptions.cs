@@ -5,7 +5,11 @@ namespace Kevents;
 /// <summary>Settings of an <see cref="EventLoop"/>. Every limit has a safe default.</summary>
 public sealed class EventLoopOptions
 {
-    /// <summary>Where the loop logs handler failures and warnings. Default: no logging.</summary>
+    /// <summary>
+    /// Where the loop (and Kevents.Net, Hybrid and File on it) logs. Default null: warnings and errors, such as a
+    /// handler that threw, are written to standard error, one line each, and nothing below Warning is formatted.
+    /// Pass your application's factory to route them elsewhere, or <c>NullLoggerFactory.Instance</c> for silence.
+    /// </summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
     /// <summary>A name for logs, metrics (tag <c>kevents.loop</c>) and the thread <see cref="EventLoop.RunAsync"/> starts. Default "kevents".</summary>

@@ -80,7 +80,14 @@ public readonly record struct Kevent
         new(ident, KeventFilter.User, flags, 0, 0, userData);
 
     /// <summary>Arrival of POSIX signal <paramref name="signo"/> (e.g. 2 for SIGINT, 15 for SIGTERM, 1 for SIGHUP).</summary>
-    /// <remarks>While registered, the signal's default action (such as terminating the process) is suppressed.</remarks>
+    /// <remarks>
+    /// While registered, the signal's default action (such as terminating the process) is suppressed and each arrival
+    /// is delivered as a kevent instead. The registration ends when its handler is removed: by
+    /// <see cref="EventLoop.Unregister(ulong, KeventFilter)"/>, after the one delivery of a
+    /// <see cref="KeventFlags.Oneshot"/> registration, or when the loop is disposed. From then on the default action
+    /// is back, so a second SIGTERM terminates the process. <see cref="EventLoop.Register(in Kevent, KeventHandler)"/>
+    /// checks the number too, so a kevent built by hand with an ident outside 1-64 is refused as well.
+    /// </remarks>
     public static Kevent Signal(int signo, ulong userData = 0)
     {
         if (signo <= 0 || signo > 64)

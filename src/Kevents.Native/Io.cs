@@ -102,6 +102,9 @@ public static unsafe class Io
         return flags >= 0 && (flags & LibC.FD_CLOEXEC) != 0;
     }
 
+    /// <summary>0 when <paramref name="fd"/> is open in this process, else -errno (EBADF): a check that touches nothing.</summary>
+    public static int CheckOpen(int fd) => LibC.fcntl(fd, LibC.F_GETFD) < 0 ? -Errno.Last() : 0;
+
     /// <summary>True when the descriptor's open file is O_NONBLOCK.</summary>
     public static bool IsNonBlocking(int fd)
     {

@@ -5,7 +5,7 @@ namespace Kevents.Tests;
 
 /// <summary>
 /// Base of every loop test: creates loops, disposes them after the test, and checks that the process holds
-/// exactly as many descriptors as before (RELIABILITY.md's gate).
+/// exactly as many descriptors as before (the gate described in docs/reliability.md).
 /// </summary>
 public abstract class LoopTest : IDisposable
 {

@@ -5,8 +5,8 @@ using Microsoft.Extensions.Logging;
 namespace Kevents.Tests;
 
 /// <summary>
-/// Base of the socket tests: a loop running on its own thread, helpers to run code on it, and RELIABILITY.md's gate
-/// on dispose (loop disposed, fds back to baseline, nothing logged above Information unless a test expects it).
+/// Base of the socket tests: a loop running on its own thread, helpers to run code on it, and the descriptor gate
+/// of docs/reliability.md on dispose (loop disposed, fds back to baseline, nothing logged above Information unless a test expects it).
 /// </summary>
 public abstract class NetTest : FdGateTest
 {

@@ -33,6 +33,14 @@ internal static partial class Log
         Message = "A continuation arrived after loop {Name} was disposed; it was dropped")]
     public static partial void PostAfterDispose(ILogger logger, string name);
 
+    [LoggerMessage(EventId = 9, EventName = "StaleDescriptor", Level = LogLevel.Warning,
+        Message = "Loop {Name}: epoll reported fd {Fd}, which is not registered. It was closed before it was unregistered while another descriptor (a dup, or a child process) still held the same file, so epoll kept watching it and would have held the loop at 100% CPU. Unregister before closing. The loop rebuilt its epoll set to drop it")]
+    public static partial void StaleDescriptor(ILogger logger, string name, int fd);
+
+    [LoggerMessage(EventId = 10, EventName = "PollerRebuildFailed", Level = LogLevel.Error,
+        Message = "Loop {Name} could not rebuild its epoll set ({Error}); a descriptor closed before Unregister may keep it busy")]
+    public static partial void PollerRebuildFailed(ILogger logger, string name, string error);
+
     // Debug: work posted while a loop shuts down (continuations, token callbacks) routinely finds it stopped.
     [LoggerMessage(EventId = 7, EventName = "PendingWorkDropped", Level = LogLevel.Debug,
         Message = "Loop {Name} was disposed with {Count} posted items that never ran")]
