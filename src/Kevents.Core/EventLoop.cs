@@ -61,7 +61,7 @@ public sealed partial class EventLoop : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Validate();
-        _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Kevents.EventLoop");
+        _logger = LoggerFactory.CreateLogger("Kevents.EventLoop");
         _timeProvider = options.TimeProvider is { } tp && tp != TimeProvider.System ? tp : null;
         _timeOrigin = _timeProvider?.GetTimestamp() ?? 0;
 
@@ -105,7 +105,13 @@ public sealed partial class EventLoop : IDisposable
     public EventLoopOptions Options => _options;
 
     /// <summary>The logger factory the loop and the layers above it log through.</summary>
-    public ILoggerFactory LoggerFactory => _options.LoggerFactory ?? NullLoggerFactory.Instance;
+    public ILoggerFactory LoggerFactory => _options.LoggerFactory ?? FallbackLoggerFactory ?? NullLoggerFactory.Instance;
+
+    /// <summary>
+    /// Where loops built without <see cref="EventLoopOptions.LoggerFactory"/> log. Tests point it at their leak gate's
+    /// capture, so a handler failure or warning from any loop a test creates fails that test.
+    /// </summary>
+    internal static ILoggerFactory? FallbackLoggerFactory { get; set; }
 
     /// <summary>True while <see cref="Run"/> (or <see cref="Poll"/>) executes.</summary>
     public bool IsRunning => Volatile.Read(ref _state) == StateRunning;
