@@ -21,11 +21,17 @@ internal enum FaultSite
     /// <summary>epoll_wait(2) and epoll_pwait2(2): only EINTR makes sense here.</summary>
     EpollWait,
 
-    /// <summary><see cref="NativeFile.Open"/> and <see cref="NativeFile.OpenBeneath"/>: openat2(2).</summary>
+    /// <summary><see cref="NativeFile.Open"/> and <see cref="NativeFile.OpenBeneath"/>: openat2(2) that may block.</summary>
     FileOpen,
 
-    /// <summary><see cref="NativeFile.Read"/>: preadv2(2), with or without RWF_NOWAIT.</summary>
+    /// <summary>The same opens with RESOLVE_CACHED, where EAGAIN means "not in the dentry cache".</summary>
+    FileOpenCached,
+
+    /// <summary><see cref="NativeFile.Read"/>: preadv2(2) that may block.</summary>
     FileRead,
+
+    /// <summary>The same reads with RWF_NOWAIT, where EAGAIN means "not in the page cache".</summary>
+    FileReadNoWait,
 
     /// <summary>io_uring_setup(2), when an <see cref="IoUringRing"/> is created.</summary>
     IoUringSetup,

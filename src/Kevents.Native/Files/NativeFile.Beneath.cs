@@ -38,7 +38,7 @@ public static unsafe partial class NativeFile
         };
         while (true)
         {
-            if (FaultInjection.Fails(FaultSite.FileOpen, directoryFd, out int fault))
+            if (FaultInjection.Fails(cachedOnly ? FaultSite.FileOpenCached : FaultSite.FileOpen, directoryFd, out int fault))
             {
                 if (fault == Errno.EINTR)
                 {

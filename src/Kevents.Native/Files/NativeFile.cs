@@ -235,7 +235,7 @@ public static unsafe partial class NativeFile
         };
         while (true)
         {
-            if (FaultInjection.Fails(FaultSite.FileOpen, -1, out int fault))
+            if (FaultInjection.Fails(cachedOnly ? FaultSite.FileOpenCached : FaultSite.FileOpen, -1, out int fault))
             {
                 if (fault == Errno.EINTR)
                 {
@@ -308,7 +308,8 @@ public static unsafe partial class NativeFile
         long position = offset < 0 ? -1 : offset;
         while (true)
         {
-            if (!write && FaultInjection.Fails(FaultSite.FileRead, fd, out int fault))
+            FaultSite site = noWait ? FaultSite.FileReadNoWait : FaultSite.FileRead;
+            if (!write && FaultInjection.Fails(site, fd, out int fault))
             {
                 if (fault == Errno.EINTR)
                 {
@@ -318,7 +319,7 @@ public static unsafe partial class NativeFile
             }
             if (!write)
             {
-                segment->iov_len = (size_t)FaultInjection.Length(FaultSite.FileRead, fd, (int)Math.Min(int.MaxValue, (ulong)segment->iov_len));
+                segment->iov_len = (size_t)FaultInjection.Length(site, fd, (int)Math.Min(int.MaxValue, (ulong)segment->iov_len));
             }
             long rc = write
                 ? Interop.pwritev2(fd, segment, 1, position, flags)
