@@ -117,7 +117,13 @@ public sealed partial class EventLoop : IDisposable
     /// The logger factory the loop and the layers above it log through: <see cref="EventLoopOptions.LoggerFactory"/>,
     /// or when that is null a built-in one that writes warnings and errors to standard error.
     /// </summary>
-    public ILoggerFactory LoggerFactory => _options.LoggerFactory ?? StderrLoggerFactory.Instance;
+    public ILoggerFactory LoggerFactory => _options.LoggerFactory ?? FallbackLoggerFactory ?? StderrLoggerFactory.Instance;
+
+    /// <summary>
+    /// Replaces the stderr default for loops built without <see cref="EventLoopOptions.LoggerFactory"/>. Tests point it
+    /// at their leak gate's capture, so a handler failure or warning from any loop a test creates fails that test.
+    /// </summary>
+    internal static ILoggerFactory? FallbackLoggerFactory { get; set; }
 
     /// <summary>True while <see cref="Run"/> (or <see cref="Poll"/>) executes.</summary>
     public bool IsRunning => Volatile.Read(ref _state) == StateRunning;

@@ -16,7 +16,9 @@ public static unsafe class Io
         {
             while (true)
             {
-                long rc = Errno.Result(LibC.read(fd, p, (size_t)buffer.Length));
+                long rc = FaultInjection.Fails(FaultSite.Read, fd, out int fault)
+                    ? -fault
+                    : Errno.Result(LibC.read(fd, p, (size_t)FaultInjection.Length(FaultSite.Read, fd, buffer.Length)));
                 if (rc != -Errno.EINTR)
                 {
                     return rc;
@@ -33,7 +35,9 @@ public static unsafe class Io
         {
             while (true)
             {
-                long rc = Errno.Result(LibC.write(fd, p, (size_t)buffer.Length));
+                long rc = FaultInjection.Fails(FaultSite.Write, fd, out int fault)
+                    ? -fault
+                    : Errno.Result(LibC.write(fd, p, (size_t)FaultInjection.Length(FaultSite.Write, fd, buffer.Length)));
                 if (rc != -Errno.EINTR)
                 {
                     return rc;
@@ -48,7 +52,15 @@ public static unsafe class Io
     {
         while (true)
         {
-            long rc = Interop.readv(fd, (iovec*)segments, count);
+            if (FaultInjection.Fails(FaultSite.Read, fd, out int fault))
+            {
+                if (fault == Errno.EINTR)
+                {
+                    continue;
+                }
+                return -fault;
+            }
+            long rc = Interop.readv(fd, (iovec*)segments, FaultInjection.Length(FaultSite.Read, fd, count));
             if (rc >= 0)
             {
                 return rc;
@@ -67,7 +79,15 @@ public static unsafe class Io
     {
         while (true)
         {
-            long rc = Interop.writev(fd, (iovec*)segments, count);
+            if (FaultInjection.Fails(FaultSite.Write, fd, out int fault))
+            {
+                if (fault == Errno.EINTR)
+                {
+                    continue;
+                }
+                return -fault;
+            }
+            long rc = Interop.writev(fd, (iovec*)segments, FaultInjection.Length(FaultSite.Write, fd, count));
             if (rc >= 0)
             {
                 return rc;

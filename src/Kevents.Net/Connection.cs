@@ -49,6 +49,7 @@ public abstract partial class Connection : ILoopTimerTarget
         Server = server;
         _logger = server?.Logger ?? loop.LoggerFactory.CreateLogger("Kevents.Net");
         Id = Interlocked.Increment(ref s_nextId);
+        NetBuffers.ConnectionOpened();
         _onReadable = OnReadable;
         _onWritable = OnWritable;
     }
@@ -222,6 +223,7 @@ public abstract partial class Connection : ILoopTimerTarget
         }
         _socket = null;
         socket.Dispose();
+        NetBuffers.ConnectionClosed();
         Server?.OnConnectionClosed(this);
         if (error is ConnectionResetException)
         {

@@ -45,10 +45,11 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         // on the loop thread, and a posted hop would cost a whole loop turn per message. Everything else is posted.
         _input = new Pipe(new PipeOptions(
             readerScheduler: PipeScheduler.Inline, writerScheduler: scheduler,
+            pool: NetBuffers.Segments,
             pauseWriterThreshold: options.MaxInputBufferSize, resumeWriterThreshold: options.MaxInputBufferSize / 2,
             minimumSegmentSize: MinimumReadSize, useSynchronizationContext: false));
         _output = new Pipe(new PipeOptions(
-            readerScheduler: scheduler, writerScheduler: scheduler,
+            readerScheduler: scheduler, writerScheduler: scheduler, pool: NetBuffers.Segments,
             pauseWriterThreshold: options.MaxOutputBufferSize, resumeWriterThreshold: options.ResumeOutputBufferSize,
             useSynchronizationContext: false));
         _onFlushed = OnInputFlushed;

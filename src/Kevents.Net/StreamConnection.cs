@@ -141,11 +141,11 @@ public sealed class StreamConnection : Connection
             }
             else
             {
-                byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, 4096));
+                byte[] bigger = NetBuffers.Arrays.Rent(Math.Max(needed, 4096));
                 if (_pending is not null)
                 {
                     Buffer.BlockCopy(_pending, _pendingStart, bigger, 0, _pendingCount);
-                    ArrayPool<byte>.Shared.Return(_pending);
+                    NetBuffers.Arrays.Return(_pending);
                 }
                 _pending = bigger;
             }
@@ -224,7 +224,7 @@ public sealed class StreamConnection : Connection
             return;
         }
         // Everything is out: give the buffer back and stop asking for writability.
-        ArrayPool<byte>.Shared.Return(_pending!);
+        NetBuffers.Arrays.Return(_pending!);
         _pending = null;
         _pendingStart = 0;
         WatchWritable(false);
@@ -264,7 +264,7 @@ public sealed class StreamConnection : Connection
     {
         if (_pending is not null)
         {
-            ArrayPool<byte>.Shared.Return(_pending);
+            NetBuffers.Arrays.Return(_pending);
             _pending = null;
             _pendingCount = 0;
         }

@@ -5,12 +5,10 @@ namespace Kevents.Tests;
 
 /// <summary>
 /// Base of every loop test: creates loops, disposes them after the test, and checks that the process holds
-/// exactly as many descriptors as before (the gate described in docs/reliability.md).
+/// exactly as many descriptors as before (the leak gate, TestUtil's LeakGate).
 /// </summary>
-public abstract class LoopTest : IDisposable
+public abstract class LoopTest : GatedTest
 {
-    private readonly int _fdBaseline = TestUtil.OpenFdCount();
-
     static LoopTest()
     {
         // The runtime opens a pipe for its signal-handling thread the first time any signal is watched, and keeps
@@ -59,13 +57,12 @@ public abstract class LoopTest : IDisposable
 
     protected static void WriteByte(FileDescriptor fd, byte value = 1) => Assert.Equal(1, Io.Write(fd.Fd, [value]));
 
-    public virtual void Dispose()
+    public override void Dispose()
     {
         for (int i = _owned.Count - 1; i >= 0; i--)
         {
             _owned[i].Dispose();
         }
-        TestUtil.AssertFdCountReturnsTo(_fdBaseline);
-        GC.SuppressFinalize(this);
+        base.Dispose();
     }
 }

@@ -110,3 +110,86 @@ public sealed class ThreadletAsyncFileTests : AsyncFileBehaviour
     protected override void MakeOperationsSlow(EventLoop loop) =>
         loop.UseThreadlets(new ThreadletOptions { SimulateBlocking = SimulatedBlocking.Open, ShutdownTimeout = TimeSpan.FromSeconds(5) });
 }
+
+/// <summary>
+/// The behaviour suite on the threadlet engine with the kernel made awkward: cached opens and RWF_NOWAIT reads
+/// refused at random (so work moves between the loop and cache-miss threads), opens and reads interrupted.
+/// </summary>
+public sealed class ThreadletAsyncFileUnderFaultsTests : AsyncFileBehaviour
+{
+    private readonly FaultPlan _plan = new FaultPlan(seed: 9)
+        .Fail(FaultSite.FileOpenCached, Errno.EAGAIN, 0.3)
+        .Fail(FaultSite.FileReadNoWait, Errno.EAGAIN, 0.3)
+        .Fail(FaultSite.FileRead, Errno.EINTR, 0.2)
+        .Fail(FaultSite.FileOpen, Errno.EINTR, 0.2);
+
+    private readonly IDisposable _armed;
+
+    public ThreadletAsyncFileUnderFaultsTests() => _armed = FaultInjection.Arm(_plan);
+
+    protected override AsyncFileEngine Engine => AsyncFileEngine.Threadlet;
+
+    protected override bool CancelAlwaysBeatsCompletion => false;
+
+    protected override void MakeOperationsSlow(EventLoop loop) =>
+        loop.UseThreadlets(new ThreadletOptions { SimulateBlocking = SimulatedBlocking.Open, ShutdownTimeout = TimeSpan.FromSeconds(5) });
+
+    [Fact]
+    public void FaultsReallyFire()
+    {
+        byte[] data = CreateFile("faults.bin", 4096);
+        RunOnLoop(async loop =>
+        {
+            for (int i = 0; i < 20; i++)
+            {
+                await using AsyncFile file = await Open(loop, PathOf("faults.bin"));
+                byte[] buffer = new byte[4096];
+                Assert.Equal(4096, await file.ReadAsync(buffer, 0));
+                Assert.Equal(data, buffer);
+            }
+        });
+        Assert.True(_plan.Injected(FaultSite.FileReadNoWait) + _plan.Injected(FaultSite.FileOpenCached) > 0, "no fault fired");
+    }
+
+    public override void Dispose()
+    {
+        _armed.Dispose();
+        base.Dispose();
+    }
+}
+
+/// <summary>The behaviour suite where io_uring setup fails (as under a seccomp profile): Auto falls back to threadlets.</summary>
+public sealed class IoUringSetupRefusedAsyncFileTests : AsyncFileBehaviour
+{
+    private readonly FaultPlan _plan = new FaultPlan().Fail(FaultSite.IoUringSetup, Errno.EPERM, 1);
+    private readonly IDisposable _armed;
+
+    public IoUringSetupRefusedAsyncFileTests() => _armed = FaultInjection.Arm(_plan);
+
+    protected override AsyncFileEngine Engine => AsyncFileEngine.Threadlet;
+
+    protected override AsyncFileOptions Options => new() { Engine = AsyncFileEngine.Auto };
+
+    protected override bool CancelAlwaysBeatsCompletion => false;
+
+    protected override void MakeOperationsSlow(EventLoop loop) =>
+        loop.UseThreadlets(new ThreadletOptions { SimulateBlocking = SimulatedBlocking.Open, ShutdownTimeout = TimeSpan.FromSeconds(5) });
+
+    [Fact]
+    public void AutoTriedIoUringAndFellBack()
+    {
+        CreateFile("fallback.bin", 16);
+        RunOnLoop(async loop =>
+        {
+            await using AsyncFile file = await Open(loop, PathOf("fallback.bin"));
+            Assert.Equal(AsyncFileEngine.Threadlet, file.Engine);
+        });
+        Assert.True(_plan.Injected(FaultSite.IoUringSetup) > 0, "io_uring setup was never attempted");
+    }
+
+    public override void Dispose()
+    {
+        _armed.Dispose();
+        base.Dispose();
+    }
+}

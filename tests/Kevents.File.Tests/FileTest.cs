@@ -7,7 +7,7 @@ namespace Kevents.File.Tests;
 /// Base for file tests: a private temp directory, a helper that runs an async body on a fresh loop, and the fd gate
 /// (every test must leave the descriptor count exactly where it found it).
 /// </summary>
-public abstract class FileTest : FdGateTest
+public abstract class FileTest : GatedTest
 {
     // An explicit static constructor runs before the first test's constructor, so before its fd baseline is taken.
     static FileTest() => Warm();

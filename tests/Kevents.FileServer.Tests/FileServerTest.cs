@@ -12,7 +12,7 @@ namespace Kevents.FileServer.Tests;
 /// and holds every test to the fd gate: after the server drains and the loop is disposed the process's descriptor
 /// count is back where the test found it, and nothing was logged above Information.
 /// </summary>
-public abstract class FileServerTest : FdGateTest
+public abstract class FileServerTest : GatedTest
 {
     protected static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
 

@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 
 namespace Kevents.Hybrid.Tests;
 
-public sealed class CompletionTests : IClassFixture<FdBaseline>
+public sealed class CompletionTests : HybridTest
 {
     [Fact]
     public async Task OffloadedCompletionArrivesAsAThreadletKeventOnTheLoopThread()

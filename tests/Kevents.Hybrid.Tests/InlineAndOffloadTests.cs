@@ -2,7 +2,7 @@ using Kevents.Native;
 
 namespace Kevents.Hybrid.Tests;
 
-public sealed class InlineAndOffloadTests : IClassFixture<FdBaseline>
+public sealed class InlineAndOffloadTests : HybridTest
 {
     [Fact]
     public async Task CachedOpenReadCloseRunsInlineWithoutAThreadHop()

@@ -1,6 +1,6 @@
 namespace Kevents.Hybrid.Tests;
 
-public sealed class PoolTests : IClassFixture<FdBaseline>
+public sealed class PoolTests : HybridTest
 {
     private static Task<T> Start<T>(LoopThread lt, Func<Threadlet, ValueTask<T>> body, CancellationToken token = default) =>
         lt.OnLoop(() => lt.Loop.Threadlet(body, token).AsTask());

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Kevents.Hybrid.Tests;
 
-public sealed class ShutdownAndWatchdogTests : IClassFixture<FdBaseline>
+public sealed class ShutdownAndWatchdogTests : HybridTest
 {
     [Fact]
     public async Task ShutdownReportsAStuckThreadletWithinTheDeadlineInsteadOfHanging()

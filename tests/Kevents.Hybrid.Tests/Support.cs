@@ -1,67 +1,18 @@
 using System.Collections.Concurrent;
 using Kevents.Native;
+using Kevents.Tests;
 using Microsoft.Extensions.Logging;
 
 namespace Kevents.Hybrid.Tests;
 
-/// <summary>Process fd count (/proc/self/fd). TestUtil will own this; until then the hybrid tests carry their own.</summary>
-internal static class Fds
+/// <summary>
+/// Base of the threadlet tests: the leak gate per test, with the runtime's lazily opened descriptors (thread pool,
+/// timers, the first threadlet file read) opened once before any baseline is taken.
+/// </summary>
+public abstract class HybridTest : GatedTest
 {
-    // The runtime maps assemblies and symbol files, and opens pipes for the test host, whenever it likes (an
-    // exception's first stack trace loads System.Diagnostics.StackTrace and the pdbs): count only the kinds of
-    // descriptor Kevents creates, which are epoll sets, eventfds, sockets and the files and FIFOs tests open.
-    public static int Count() => Entries().Count(IsKeventsKind);
-
-    public static string Describe() => string.Join(", ", Entries().Where(IsKeventsKind));
-
-    private static IEnumerable<string> Entries() => Directory.GetFileSystemEntries("/proc/self/fd")
-        .Select(p => $"{Path.GetFileName(p)}->{SafeTarget(p)}");
-
-    private static string SafeTarget(string link)
+    static HybridTest()
     {
-        try
-        {
-            return new FileInfo(link).LinkTarget ?? string.Empty;
-        }
-        catch (IOException)
-        {
-            return string.Empty; // closed while we looked
-        }
-    }
-
-    private static bool IsKeventsKind(string entry)
-    {
-        string target = entry[(entry.IndexOf("->", StringComparison.Ordinal) + 2)..];
-        return target.StartsWith("anon_inode:", StringComparison.Ordinal)
-            || target.StartsWith("socket:", StringComparison.Ordinal)
-            || target.Contains("kevents-hybrid-tests", StringComparison.Ordinal)
-            || target.StartsWith("/etc/", StringComparison.Ordinal)
-            || target.StartsWith("/sys/", StringComparison.Ordinal);
-    }
-
-    /// <summary>Waits (briefly, for descriptors a finishing thread is closing) until the count is back to <paramref name="baseline"/>.</summary>
-    public static int SettleTo(int baseline)
-    {
-        int count = Count();
-        for (int i = 0; i < 200 && count > baseline; i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            Thread.Sleep(10);
-            count = Count();
-        }
-        return count;
-    }
-}
-
-/// <summary>Class fixture: records the fd count before a test class and checks it after (the reliability gate).</summary>
-public sealed class FdBaseline : IDisposable
-{
-    private readonly int _baseline;
-
-    public FdBaseline()
-    {
-        // Warm up whatever the runtime opens lazily (thread pool, timers) so it does not count against the class.
         using (var loop = new EventLoop())
         {
             var buffer = new byte[16];
@@ -77,13 +28,6 @@ public sealed class FdBaseline : IDisposable
             loop.Run();
         }
         Task.Run(() => 0).Wait();
-        _baseline = Fds.Count();
-    }
-
-    public void Dispose()
-    {
-        int now = Fds.SettleTo(_baseline);
-        Assert.True(now <= _baseline, $"fd count {now} is above the class's baseline {_baseline}: a descriptor leaked. Open: {Fds.Describe()}");
     }
 }
 

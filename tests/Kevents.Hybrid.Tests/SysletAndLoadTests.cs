@@ -4,7 +4,7 @@ using CsCheck;
 
 namespace Kevents.Hybrid.Tests;
 
-public sealed class SysletAndLoadTests : IClassFixture<FdBaseline>
+public sealed class SysletAndLoadTests : HybridTest
 {
     [Fact]
     public async Task SysletChainStopsAtTheFailingStepAndClosesItsFile()

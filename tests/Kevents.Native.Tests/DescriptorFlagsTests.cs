@@ -3,7 +3,7 @@ using Kevents.Tests;
 
 namespace Kevents.Native.Tests;
 
-public sealed class DescriptorFlagsTests : FdGateTest
+public sealed class DescriptorFlagsTests : GatedTest
 {
     [Fact]
     public void EveryDescriptorIsCloseOnExecAndNonBlocking()

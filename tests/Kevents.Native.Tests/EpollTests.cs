@@ -2,7 +2,7 @@ using Kevents.Tests;
 
 namespace Kevents.Native.Tests;
 
-public sealed class EpollTests : FdGateTest
+public sealed class EpollTests : GatedTest
 {
     private const ulong Token = 0xfeed_0000_0000_0001;
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(50);

@@ -2,7 +2,7 @@ using Kevents.Tests;
 
 namespace Kevents.Native.Tests;
 
-public sealed class ErrnoClockAndLimitsTests : FdGateTest
+public sealed class ErrnoClockAndLimitsTests : GatedTest
 {
     [Fact]
     public void ErrnoDescribeNamesTheError()

@@ -3,7 +3,7 @@ using Kevents.Tests;
 
 namespace Kevents.Native.Tests;
 
-public sealed unsafe class IoTests : FdGateTest
+public sealed unsafe class IoTests : GatedTest
 {
     [Fact]
     public void ReadOnEmptyNonBlockingSocketReturnsMinusEagain()

@@ -5,7 +5,7 @@ using Kevents.Tests;
 
 namespace Kevents.Native.Tests;
 
-public sealed unsafe class SocketTests : FdGateTest
+public sealed unsafe class SocketTests : GatedTest
 {
     [Fact]
     public void ConnectToClosedPortReportsConnectionRefused()

@@ -5,31 +5,33 @@ using Microsoft.Extensions.Logging;
 namespace Kevents.Tests;
 
 /// <summary>
-/// Base of the socket tests: a loop running on its own thread, helpers to run code on it, and the descriptor gate
-/// of docs/reliability.md on dispose (loop disposed, fds back to baseline, nothing logged above Information unless a test expects it).
+/// Base of the socket tests: a loop running on its own thread, helpers to run code on it, and the leak gate
+/// on dispose (loop disposed, fds back to baseline, nothing logged above Information unless a test expects it).
 /// </summary>
-public abstract class NetTest : FdGateTest
+public abstract class NetTest : GatedTest
 {
     protected static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
 
     private readonly Task _running;
-    private readonly ILoggerFactory _loggerFactory;
 
     static NetTest() => RuntimeWarmUp.Sockets();
 
     protected NetTest()
     {
-        _loggerFactory = Logs.CreateFactory();
-        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = _loggerFactory, Name = GetType().Name });
+        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = GetType().Name });
         _running = Loop.RunAsync();
     }
 
     protected EventLoop Loop { get; }
 
-    protected CapturingLoggerProvider Logs { get; } = new();
+    protected CapturingLoggerProvider Logs => Gate.Logs;
 
     /// <summary>Set by tests that provoke warnings on purpose (descriptor exhaustion).</summary>
-    protected bool AllowWarnings { get; set; }
+    protected bool AllowWarnings
+    {
+        get => Gate.AllowWarnings;
+        set => Gate.AllowWarnings = value;
+    }
 
     /// <summary>Runs <paramref name="work"/> on the loop thread and returns its result.</summary>
     protected Task<T> OnLoop<T>(Func<T> work) => Loop.InvokeAsync(work);
@@ -105,11 +107,6 @@ public abstract class NetTest : FdGateTest
         Loop.Stop();
         Assert.True(_running.Wait(Limit), "the loop did not stop");
         Loop.Dispose();
-        _loggerFactory.Dispose();
-        if (!AllowWarnings)
-        {
-            Assert.DoesNotContain(Logs.Entries, e => e.Level > LogLevel.Information);
-        }
         base.Dispose();
     }
 }

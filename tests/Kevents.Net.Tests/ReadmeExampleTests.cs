@@ -5,7 +5,7 @@ using Kevents.Net;
 
 namespace Kevents.Tests;
 
-public class ReadmeExampleTests : FdGateTest
+public class ReadmeExampleTests : GatedTest
 {
     [Fact]
     public async Task ReadmePipeEchoServesAsShown()

@@ -7,7 +7,7 @@ using Kevents.Net;
 namespace Kevents.Tests;
 
 /// <summary>UDP on the loop over real loopback sockets: batching, truncation, errors as events, bounded queues.</summary>
-public sealed class UdpTests : FdGateTest
+public sealed class UdpTests : GatedTest
 {
     private readonly List<IDisposable> _owned = new();
 

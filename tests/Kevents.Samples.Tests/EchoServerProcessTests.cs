@@ -10,7 +10,7 @@ using LoadGen;
 namespace Kevents.Samples.Tests;
 
 /// <summary>The EchoServer sample as users run it: a child process on port 0, loaded, then stopped with SIGTERM.</summary>
-public partial class EchoServerProcessTests : FdGateTest
+public partial class EchoServerProcessTests : GatedTest
 {
     static EchoServerProcessTests()
     {

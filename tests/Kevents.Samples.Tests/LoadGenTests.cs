@@ -7,7 +7,7 @@ using LoadGen;
 namespace Kevents.Samples.Tests;
 
 /// <summary>LoadGen end to end against an echo server on a loopback port (or Unix socket) in this process.</summary>
-public class LoadGenTests : FdGateTest
+public class LoadGenTests : GatedTest
 {
     private static LoadOptions Options(IPEndPoint server, double seconds, int connections = 16, int depth = 4) => new()
     {

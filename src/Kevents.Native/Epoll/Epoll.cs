@@ -46,6 +46,10 @@ public static unsafe class Epoll
             // Safety: as in Wait; the timespec lives on this stack frame for the duration of the call.
             fixed (EpollEvent* p = events)
             {
+                if (FaultInjection.Fails(FaultSite.EpollWait, epfd, out int fault))
+                {
+                    return fault == Errno.EINTR ? 0 : -fault;
+                }
                 int rc = Interop.epoll_pwait2(epfd, (epoll_event*)p, events.Length, &timeout, null);
                 if (rc >= 0)
                 {
@@ -78,6 +82,10 @@ public static unsafe class Epoll
         // Safety: EpollEvent wraps exactly one epoll_event, so the span is an array of them; it stays pinned for the call.
         fixed (EpollEvent* p = events)
         {
+            if (FaultInjection.Fails(FaultSite.EpollWait, epfd, out int fault))
+            {
+                return fault == Errno.EINTR ? 0 : -fault;
+            }
             int rc = LibC.epoll_wait(epfd, (epoll_event*)p, events.Length, timeoutMs);
             if (rc >= 0)
             {

@@ -38,6 +38,14 @@ public static unsafe partial class NativeFile
         };
         while (true)
         {
+            if (FaultInjection.Fails(cachedOnly ? FaultSite.FileOpenCached : FaultSite.FileOpen, directoryFd, out int fault))
+            {
+                if (fault == Errno.EINTR)
+                {
+                    continue;
+                }
+                return -fault;
+            }
             int rc = LibC.openat2(directoryFd, name, &how, (size_t)sizeof(open_how));
             if (rc >= 0)
             {

@@ -235,6 +235,14 @@ public static unsafe partial class NativeFile
         };
         while (true)
         {
+            if (FaultInjection.Fails(cachedOnly ? FaultSite.FileOpenCached : FaultSite.FileOpen, -1, out int fault))
+            {
+                if (fault == Errno.EINTR)
+                {
+                    continue;
+                }
+                return -fault;
+            }
             int rc = LibC.openat2(LibC.AT_FDCWD, name, &how, (size_t)sizeof(open_how));
             if (rc >= 0)
             {
@@ -300,6 +308,19 @@ public static unsafe partial class NativeFile
         long position = offset < 0 ? -1 : offset;
         while (true)
         {
+            FaultSite site = noWait ? FaultSite.FileReadNoWait : FaultSite.FileRead;
+            if (!write && FaultInjection.Fails(site, fd, out int fault))
+            {
+                if (fault == Errno.EINTR)
+                {
+                    continue;
+                }
+                return -fault;
+            }
+            if (!write)
+            {
+                segment->iov_len = (size_t)FaultInjection.Length(site, fd, (int)Math.Min(int.MaxValue, (ulong)segment->iov_len));
+            }
             long rc = write
                 ? Interop.pwritev2(fd, segment, 1, position, flags)
                 : Interop.preadv2(fd, segment, 1, position, flags);

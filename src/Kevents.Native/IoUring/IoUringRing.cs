@@ -173,6 +173,12 @@ public sealed unsafe partial class IoUringRing : IDisposable
 
     private static int Setup(uint entries, uint cqSize, ref io_uring_params p, out FileDescriptor? ringFd)
     {
+        if (FaultInjection.Fails(FaultSite.IoUringSetup, -1, out int fault))
+        {
+            p = default;
+            ringFd = null;
+            return -fault;
+        }
         // CLAMP turns an oversized request into the kernel maximum instead of EINVAL. SUBMIT_ALL (5.18) keeps a batch
         // going past a failing entry, so one bad entry cannot strand the ones behind it; older kernels reject the unknown
         // flag with EINVAL, and setup is then retried without it.

@@ -20,7 +20,9 @@ public static unsafe partial class NativeSocket
         {
             while (true)
             {
-                long rc = Errno.Result(LibC.send(fd, p, (size_t)buffer.Length, flags));
+                long rc = FaultInjection.Fails(FaultSite.Send, fd, out int fault)
+                    ? -fault
+                    : Errno.Result(LibC.send(fd, p, (size_t)FaultInjection.Length(FaultSite.Send, fd, buffer.Length), flags));
                 if (rc != -Errno.EINTR)
                 {
                     return rc;

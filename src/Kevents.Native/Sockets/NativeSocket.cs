@@ -64,6 +64,14 @@ public static unsafe partial class NativeSocket
     {
         while (true)
         {
+            if (FaultInjection.Fails(FaultSite.Accept, fd, out int fault))
+            {
+                if (fault == Errno.EINTR || fault == Errno.ECONNABORTED)
+                {
+                    continue;
+                }
+                return -fault;
+            }
             int rc = LibC.accept4(fd, null, null, LibC.SOCK_CLOEXEC | LibC.SOCK_NONBLOCK);
             if (rc >= 0)
             {
@@ -158,7 +166,9 @@ public static unsafe partial class NativeSocket
         {
             while (true)
             {
-                long rc = Errno.Result(LibC.recv(fd, p, (size_t)buffer.Length, 0));
+                long rc = FaultInjection.Fails(FaultSite.Receive, fd, out int fault)
+                    ? -fault
+                    : Errno.Result(LibC.recv(fd, p, (size_t)FaultInjection.Length(FaultSite.Receive, fd, buffer.Length), 0));
                 if (rc != -Errno.EINTR)
                 {
                     return rc;
@@ -175,7 +185,9 @@ public static unsafe partial class NativeSocket
         {
             while (true)
             {
-                long rc = Errno.Result(LibC.send(fd, p, (size_t)buffer.Length, MsgNoSignal));
+                long rc = FaultInjection.Fails(FaultSite.Send, fd, out int fault)
+                    ? -fault
+                    : Errno.Result(LibC.send(fd, p, (size_t)FaultInjection.Length(FaultSite.Send, fd, buffer.Length), MsgNoSignal));
                 if (rc != -Errno.EINTR)
                 {
                     return rc;
@@ -189,10 +201,11 @@ public static unsafe partial class NativeSocket
     {
         msghdr msg = default;
         msg.msg_iov = (iovec*)segments;
-        msg.msg_iovlen = count;
         while (true)
         {
-            long rc = Errno.Result(LibC.sendmsg(fd, &msg, MsgNoSignal));
+            // A short gather send under fault injection sends fewer segments, each whole.
+            msg.msg_iovlen = FaultInjection.Length(FaultSite.Send, fd, count);
+            long rc = FaultInjection.Fails(FaultSite.Send, fd, out int fault) ? -fault : Errno.Result(LibC.sendmsg(fd, &msg, MsgNoSignal));
             if (rc != -Errno.EINTR)
             {
                 return rc;
