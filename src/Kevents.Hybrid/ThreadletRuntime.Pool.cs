@@ -21,18 +21,30 @@ public sealed partial class ThreadletRuntime
             _metrics.Offloaded++;
         }
         op.QueuedAt = now;
+        // The caller's token is registered before the op is queued: queued, a worker may take it at once.
+        op.WatchCancellation(owner.CallerToken);
         WorkerGroup group = Group(op.WorkClass);
-        if (!group.TryEnqueue(op))
+        EnqueueResult result = group.TryEnqueue(op);
+        if (result == EnqueueResult.Queued)
         {
-            _metrics.Rejected++;
-            int limit = op.WorkClass == WorkClass.Short ? _options.MaxQueuedShort : _options.MaxQueuedLong;
-            op.Refuse(IsShuttingDown
-                ? new OperationCanceledException($"The loop '{Loop.Name}' is shutting down.", ShutdownToken)
-                : new ThreadletQueueFullException(op.WorkClass, limit));
+            AfterQueuedForTest?.Invoke(op);
             return;
         }
-        op.WatchCancellation(owner.CallerToken);
+        if (result == EnqueueResult.Cancelled)
+        {
+            Interlocked.Increment(ref _metrics.Cancelled);
+            op.Refuse(new OperationCanceledException(owner.CallerToken));
+            return;
+        }
+        _metrics.Rejected++;
+        int limit = op.WorkClass == WorkClass.Short ? _options.MaxQueuedShort : _options.MaxQueuedLong;
+        op.Refuse(result == EnqueueResult.Stopping || IsShuttingDown
+            ? new OperationCanceledException($"The loop '{Loop.Name}' is shutting down.", ShutdownToken)
+            : new ThreadletQueueFullException(op.WorkClass, limit));
     }
+
+    /// <summary>Test hook: runs on the loop thread right after an op entered its queue.</summary>
+    internal Action<PendingOp>? AfterQueuedForTest { get; set; }
 
     internal void OnCancelledWhileQueued(PendingOp op)
     {

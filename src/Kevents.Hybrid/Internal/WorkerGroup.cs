@@ -54,18 +54,22 @@ internal sealed class WorkerGroup
 
     public int Busy => Volatile.Read(ref _busy);
 
-    /// <summary>Queues <paramref name="op"/>, starting a thread if none is free. False when the queue is full and the policy rejects.</summary>
-    public bool TryEnqueue(PendingOp op)
+    /// <summary>Queues <paramref name="op"/>, starting a thread if none is free; or says why it did not.</summary>
+    public EnqueueResult TryEnqueue(PendingOp op)
     {
         lock (_lock)
         {
             if (_stopping)
             {
-                return false;
+                return EnqueueResult.Stopping;
             }
             if (_queued >= _queueLimit && _policy == QueueFullPolicy.Reject)
             {
-                return false;
+                return EnqueueResult.Full;
+            }
+            if (!op.TryMarkQueued())
+            {
+                return EnqueueResult.Cancelled;
             }
             _queue.Enqueue(op);
             _queued++;
@@ -82,7 +86,7 @@ internal sealed class WorkerGroup
                     StartThread();
                 }
             }
-            return true;
+            return EnqueueResult.Queued;
         }
     }
 
@@ -242,4 +246,17 @@ internal sealed class WorkerGroup
             }
         }
     }
+}
+
+/// <summary>What <see cref="WorkerGroup.TryEnqueue"/> did with an op.</summary>
+internal enum EnqueueResult
+{
+    /// <summary>In line for a thread.</summary>
+    Queued,
+    /// <summary>Refused: the queue is at its limit and the policy rejects.</summary>
+    Full,
+    /// <summary>Refused: the runtime is shutting down.</summary>
+    Stopping,
+    /// <summary>Not queued: the caller's token was cancelled before the op could enter the queue.</summary>
+    Cancelled,
 }
