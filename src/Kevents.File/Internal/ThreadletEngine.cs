@@ -1,3 +1,4 @@
+using Kevents.Hybrid.Internal;
 using Kevents.Hybrid;
 using Kevents.Native;
 
@@ -153,13 +154,10 @@ internal sealed class ThreadletEngine : AioEngine
         }
     }
 
-    private static int ErrnoOf(Exception exception) => exception switch
-    {
-        OperationCanceledException => Errno.ECANCELED,
-        ThreadletQueueFullException => Errno.EAGAIN,
-        ObjectDisposedException => Errno.ECANCELED,
-        _ => Errno.EIO,
-    };
+    // A loop disposed under the threadlet is a cancellation; the rest as threadlets report it (EMFILE when no
+    // cache-miss thread could start near the descriptor limit, EAGAIN for a full queue).
+    private static int ErrnoOf(Exception exception) =>
+        exception is ObjectDisposedException ? Errno.ECANCELED : FileErrors.ErrnoOf(exception);
 
     /// <summary>The form that cannot block, on the loop thread. -EAGAIN when the kernel would have to wait.</summary>
     private static int RunCached(AioOperation op)

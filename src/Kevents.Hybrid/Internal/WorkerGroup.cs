@@ -67,6 +67,17 @@ internal sealed class WorkerGroup
             {
                 return EnqueueResult.Full;
             }
+            // The first thread must exist before the op is queued: if it cannot start (the process is out of
+            // descriptors, which a starting thread needs), the op is refused rather than left with no one to run it.
+            bool mayStart = true;
+            if (_alive == 0 && _maxThreads > 0)
+            {
+                if (!_runtime.CanStartThread() || !StartThread())
+                {
+                    return EnqueueResult.NoThread;
+                }
+                mayStart = false;
+            }
             if (!op.TryMarkQueued())
             {
                 return EnqueueResult.Cancelled;
@@ -81,7 +92,8 @@ internal sealed class WorkerGroup
                 {
                     Monitor.Pulse(_lock);
                 }
-                if (unclaimed > _idle && _alive < _maxThreads)
+                // Near the descriptor limit the pool does not grow: the work waits for the threads it has.
+                if (mayStart && unclaimed > _idle && _alive < _maxThreads && _runtime.CanStartThread())
                 {
                     StartThread();
                 }
@@ -122,17 +134,27 @@ internal sealed class WorkerGroup
         return cancelled;
     }
 
-    private void StartThread()
+    /// <summary>Starts one more worker. False when the runtime could not start it (out of memory or descriptors).</summary>
+    private bool StartThread()
     {
         Debug.Assert(Monitor.IsEntered(_lock));
-        _alive++;
         var thread = new Thread(static state => ((WorkerGroup)state!).WorkerLoop())
         {
             IsBackground = true,
             Name = _threadName,
         };
-        // UnsafeStart: the worker must not inherit the ExecutionContext (AsyncLocals) of whoever queued first.
-        thread.UnsafeStart(this);
+        try
+        {
+            // UnsafeStart: the worker must not inherit the ExecutionContext (AsyncLocals) of whoever queued first.
+            thread.UnsafeStart(this);
+        }
+        catch (Exception ex) when (ex is OutOfMemoryException or ThreadStartException)
+        {
+            _runtime.OnThreadStartFailed(_class, ex);
+            return false;
+        }
+        _alive++;
+        return true;
     }
 
     private void WorkerLoop()
@@ -259,4 +281,6 @@ internal enum EnqueueResult
     Stopping,
     /// <summary>Not queued: the caller's token was cancelled before the op could enter the queue.</summary>
     Cancelled,
+    /// <summary>Refused: the class has no thread and none could start (the process is out of descriptors).</summary>
+    NoThread,
 }
