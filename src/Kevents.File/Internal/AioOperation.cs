@@ -30,6 +30,9 @@ internal abstract class AioOperation
 
     public bool CancelRequested { get; set; }
 
+    /// <summary>True when the operation completed without ever reaching an engine on the loop (the loop was disposed first).</summary>
+    public bool NeverStarted { get; private set; }
+
     public FileDescriptor? File { get; private set; }
 
     public int Fd { get; private set; } = -1;
@@ -169,6 +172,7 @@ internal abstract class AioOperation
     public void Complete(int result, bool shuttingDown = false)
     {
         Debug.Assert(State != AioOperationState.Done, "an operation completes exactly once");
+        NeverStarted = State == AioOperationState.New && shuttingDown;
         State = AioOperationState.Done;
         if (shuttingDown)
         {

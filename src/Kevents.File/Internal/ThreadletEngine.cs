@@ -107,6 +107,7 @@ internal sealed class ThreadletEngine : AioEngine
     /// </summary>
     private void Shutdown()
     {
+        CompleteUnstarted();
         foreach ((AioOperation op, CancellationTokenSource cts) in _offloaded.ToArray())
         {
             _offloaded.Remove(op);

@@ -17,6 +17,7 @@ internal sealed partial class UringEngine
             return;
         }
         _shutDown = true;
+        CompleteUnstarted();
 
         while (_backlog.Count > 0)
         {
