@@ -59,10 +59,13 @@ internal sealed class LoopFiles
                         $"io_uring is unavailable for loop '{_loop.Name}' ({Errno.Describe(-_uringError)}); use AsyncFileEngine.Auto to fall back to threadlets.");
                 }
             }
-            return _threadlets ??= new ThreadletEngine(_loop);
+            return _threadlets ??= new ThreadletEngine(_loop, _options, _logger);
         }
     }
 
     /// <summary>The io_uring engine if it was created, for tests.</summary>
     internal UringEngine? Uring => _uring;
+
+    /// <summary>The threadlet engine if it was created, for tests.</summary>
+    internal ThreadletEngine? Threadlets => _threadlets;
 }
