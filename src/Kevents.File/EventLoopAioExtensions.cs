@@ -82,7 +82,10 @@ public static class EventLoopAioExtensions
         return Start(loop, engine, op, handler);
     }
 
-    /// <summary>Closes <paramref name="fd"/>, which the caller hands over here. Data: 0 or -errno.</summary>
+    /// <summary>
+    /// Closes <paramref name="fd"/>, which the caller hands over here. Data: 0 or -errno; even when cancelled, the
+    /// result says what happened (-ECANCELED only if the close never ran, leaving the descriptor the caller's).
+    /// </summary>
     public static ulong SubmitClose(this EventLoop loop, int fd, ulong userData = 0, KeventHandler? handler = null)
     {
         CheckFd(fd);
@@ -93,8 +96,9 @@ public static class EventLoopAioExtensions
 
     /// <summary>
     /// Cancels the operation <paramref name="id"/> (IORING_OP_ASYNC_CANCEL on io_uring). Its completion still arrives,
-    /// exactly once, with -ECANCELED. False when no such operation is pending (it completed, or never existed).
-    /// Loop thread only.
+    /// exactly once, with -ECANCELED; except a close the kernel already performed (a close cannot be cancelled once
+    /// submitted), which reports its real result: 0 means the descriptor is closed, -ECANCELED that it is still the
+    /// caller's. False when no such operation is pending (it completed, or never existed). Loop thread only.
     /// </summary>
     public static bool CancelAio(this EventLoop loop, ulong id)
     {
