@@ -1,4 +1,5 @@
 using Kevents.File.Internal;
+using Kevents.Hybrid.Internal;
 using Kevents.Native;
 
 namespace Kevents.File;
@@ -53,21 +54,21 @@ public static class EventLoopAioExtensions
         return Start(loop, engine, op, handler);
     }
 
-    /// <summary>Reads up to <paramref name="buffer"/>.Length bytes of <paramref name="fd"/> at <paramref name="offset"/>. Data: bytes read (0 at end of file) or -errno.</summary>
+    /// <summary>Reads up to <paramref name="buffer"/>.Length bytes of <paramref name="fd"/> at <paramref name="offset"/> (-1: at the file position). Data: bytes read (0 at end of file) or -errno.</summary>
     public static ulong SubmitRead(this EventLoop loop, int fd, Memory<byte> buffer, long offset, ulong userData = 0, KeventHandler? handler = null)
     {
         CheckFd(fd);
-        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        FileOffset.Check(offset);
         KeventOperation op = Prepare(loop, userData, handler, out AioEngine engine);
         op.SetRead(null, fd, buffer, offset, null);
         return Start(loop, engine, op, handler);
     }
 
-    /// <summary>Writes <paramref name="buffer"/> to <paramref name="fd"/> at <paramref name="offset"/>. Data: bytes written (possibly fewer) or -errno.</summary>
+    /// <summary>Writes <paramref name="buffer"/> to <paramref name="fd"/> at <paramref name="offset"/> (-1: at the file position). Data: bytes written (possibly fewer) or -errno.</summary>
     public static ulong SubmitWrite(this EventLoop loop, int fd, ReadOnlyMemory<byte> buffer, long offset, ulong userData = 0, KeventHandler? handler = null)
     {
         CheckFd(fd);
-        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        FileOffset.Check(offset);
         KeventOperation op = Prepare(loop, userData, handler, out AioEngine engine);
         op.SetWrite(null, fd, buffer, offset, null);
         return Start(loop, engine, op, handler);

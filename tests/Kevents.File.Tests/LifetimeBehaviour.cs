@@ -1,3 +1,4 @@
+using Kevents.Tests;
 using Kevents.Native;
 
 namespace Kevents.File.Tests;
@@ -94,5 +95,60 @@ public abstract partial class AsyncFileBehaviour
 
         file.Dispose();
         Assert.False(IsOpenOn(fd, path), "the dropped read kept a reference on the descriptor");
+    }
+}
+
+// Issue 8 item 31: one offset rule for AsyncFile and threadlets, and what Dispose does to reads in flight.
+public abstract partial class AsyncFileBehaviour
+{
+    [Fact]
+    public void OffsetMinusOneReadsAndWritesAtTheCurrentPositionAndOtherNegativesAreRejected()
+    {
+        byte[] data = CreateFile("pos.bin", 100);
+        RunOnLoop(async loop =>
+        {
+            await using AsyncFile file = await Open(loop, PathOf("pos.bin"), FileOpenFlags.ReadWrite);
+            var first = new byte[40];
+            var second = new byte[40];
+            await file.ReadExactlyAsync(first, -1);
+            await file.ReadExactlyAsync(second, -1);
+            Assert.Equal(data[..40], first);
+            Assert.Equal(data[40..80], second);
+            Assert.Equal(5, await file.WriteAsync(new byte[] { 1, 2, 3, 4, 5 }, -1));
+            Assert.Equal(15, await file.ReadAsync(new byte[40], -1));
+
+            var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await file.ReadAsync(new byte[4], -2));
+            Assert.Contains("-1", error.Message);
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await file.WriteAsync(new byte[4], long.MinValue));
+        });
+        Assert.Equal(new byte[] { 1, 2, 3, 4, 5 }, System.IO.File.ReadAllBytes(PathOf("pos.bin"))[80..85]);
+    }
+
+    [Fact]
+    public void DisposingTheFileLetsAReadInFlightFinishAndRefusesNewOnes()
+    {
+        string fifo = PathOf("fifo");
+        TestUtil.Ok(NativeFile.CreateFifo(fifo, UnixFileMode.UserRead | UnixFileMode.UserWrite), "mkfifo");
+        RunOnLoop(async loop =>
+        {
+            AsyncFile reader = await Open(loop, fifo);
+            int fd = reader.Descriptor.Fd;
+            TestUtil.Ok(NativeFile.Open(fifo, FileOpenFlags.WriteOnly, 0, cachedOnly: false, out FileDescriptor? writer), "open writer");
+            using (writer)
+            {
+                var buffer = new byte[8];
+                Task<int> read = reader.ReadAsync(buffer, 0).AsTask();
+                await Task.Delay(50);
+                Assert.False(read.IsCompleted);
+                reader.Dispose();
+                await Assert.ThrowsAsync<ObjectDisposedException>(async () => await reader.ReadAsync(new byte[8], 0));
+                Assert.True(IsOpenOn(fd, fifo), "the descriptor closed under a read in flight");
+                Assert.False(read.IsCompleted, "disposing the file completed a read in flight");
+                Assert.Equal(5, Io.Write(writer!.Fd, "hello"u8));
+                Assert.Equal(5, await read.WaitAsync(TimeSpan.FromSeconds(10)));
+                Assert.Equal("hello"u8.ToArray(), buffer[..5]);
+                Assert.False(IsOpenOn(fd, fifo), "the descriptor stayed open after the last read completed");
+            }
+        });
     }
 }

@@ -96,3 +96,45 @@ public sealed class DescriptorLimitTests : IClassFixture<FdBaseline>
         Assert.Equal(2, await Start(lt, async t => await t.Blocking(() => 2)).WaitAsync(TimeSpan.FromSeconds(10)));
     }
 }
+
+// Issue 8 item 31: a threadlet offset is a byte position, or -1 for the file position; other negatives are rejected
+// (as AsyncFile does), instead of silently reading at the file position.
+public sealed class ThreadletOffsetTests : IClassFixture<FdBaseline>
+{
+    [Fact]
+    public async Task OffsetsBelowMinusOneAreRejectedAndMinusOneReadsAtThePosition()
+    {
+        using var lt = new LoopThread();
+        string path = Path.Combine(TempFiles.Directory, $"offsets-{Guid.NewGuid():N}.bin");
+        System.IO.File.WriteAllBytes(path, Enumerable.Range(0, 100).Select(i => (byte)i).ToArray());
+        try
+        {
+            var buffer = new byte[10];
+            int n = await lt.OnLoop(() => lt.Loop.Threadlet(async t =>
+            {
+                using ThreadletFile file = await t.OpenAsync(path);
+                await t.ReadAsync(file, buffer, -1);
+                return await t.ReadAsync(file, buffer, -1);
+            }).AsTask());
+            Assert.Equal(10, n);
+            Assert.Equal(Enumerable.Range(10, 10).Select(i => (byte)i).ToArray(), buffer);
+
+            var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => lt.OnLoop(() => lt.Loop.Threadlet(async t =>
+            {
+                using ThreadletFile file = await t.OpenAsync(path);
+                return await t.ReadAsync(file, buffer, -2);
+            }).AsTask()));
+            Assert.Contains("-1", error.Message);
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => lt.OnLoop(() => lt.Loop.Threadlet(async t =>
+            {
+                using ThreadletFile file = await t.OpenAsync(path, FileOpenFlags.WriteOnly);
+                return await t.WriteAsync(file, buffer, long.MinValue);
+            }).AsTask()));
+            Assert.Throws<ArgumentOutOfRangeException>(() => Syslet.Open(path).Read(buffer, -7));
+        }
+        finally
+        {
+            System.IO.File.Delete(path);
+        }
+    }
+}
