@@ -121,4 +121,26 @@ public sealed class ThreadletEngineShutdownTests : FileTest
         Assert.True(read!.IsCanceled);
         file!.Dispose();
     }
+
+    [Fact]
+    public void AReadThatNeedsAThreadWhenNoneCanStartFailsWithEmfile()
+    {
+        // Issue 8 item 3: near the descriptor limit the cache-miss pool starts no thread; a file operation that needs
+        // one fails with EMFILE (not EIO, and not a process abort), and works again once descriptors are free.
+        CreateFile("limit.bin", 100);
+        RunOnLoop(async loop =>
+        {
+            ThreadletRuntime runtime = loop.UseThreadlets(new ThreadletOptions { SimulateBlocking = SimulatedBlocking.Read });
+            var options = new AsyncFileOptions { Engine = AsyncFileEngine.Threadlet };
+            await using AsyncFile file = await AsyncFile.OpenAsync(loop, PathOf("limit.bin"), options: options);
+            runtime.DescriptorHeadroomForTest = () => false;
+            var error = await Assert.ThrowsAsync<IOException>(async () => await file.ReadAsync(new byte[10], 0));
+            Assert.Contains("EMFILE", error.Message);
+            Assert.Contains("limit.bin", error.Message);
+            Assert.Equal(0, runtime.ThreadsAlive(WorkClass.Short));
+
+            runtime.DescriptorHeadroomForTest = null;
+            Assert.Equal(10, await file.ReadAsync(new byte[10], 0));
+        });
+    }
 }
