@@ -5,7 +5,9 @@ namespace Kevents.Hybrid.Internal;
 // One class of cache-miss threads (Short or Long) and its queue.
 //
 // Threads are started on demand: when work is queued and there are fewer idle threads than queued items, one more
-// thread starts, up to the bound. A thread that finds the queue empty waits up to the idle timeout and then exits.
+// thread starts, up to the bound; but never while the process is out of descriptors (a starting thread needs some,
+// and the runtime aborts the process when it finds none): then the work waits for the threads there are, or, with
+// none, is refused with EMFILE. A thread that finds the queue empty waits up to the idle timeout and then exits.
 // Everything here is guarded by one lock; the lock is held only to move items, never while work runs.
 // Counts: _queued counts live items in line (cancelled ones leave at once, though they stay in _queue as
 // tombstones that workers skip); _alive counts threads that have started and not exited; _busy those running work.
