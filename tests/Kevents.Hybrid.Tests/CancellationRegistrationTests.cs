@@ -7,8 +7,10 @@ namespace Kevents.Hybrid.Tests;
 // never reach the op once it was recycled for another threadlet.
 public sealed class CancellationRegistrationTests : IClassFixture<FdBaseline>
 {
+    // Awaited on the loop thread, as a loop's own code awaits it: the handle then goes back to the pool on the loop,
+    // together with its finished op, for the next threadlet to reuse.
     private static Task<T> Start<T>(LoopThread lt, Func<Threadlet, ValueTask<T>> body, CancellationToken token = default) =>
-        lt.OnLoop(() => lt.Loop.Threadlet(body, token).AsTask());
+        lt.OnLoop(async () => await lt.Loop.Threadlet(body, token));
 
     [Fact]
     public async Task CancellingAFinishedThreadletsTokenNeverCancelsItsRecycledOperation()
@@ -20,19 +22,24 @@ public sealed class CancellationRegistrationTests : IClassFixture<FdBaseline>
         using var firstToken = new CancellationTokenSource();
         var queuedOps = new List<PendingOp>();
 
-        // The worker takes the first threadlet's op (and runs it to the end) before the loop thread goes on past
-        // queueing it: the interleaving in which a late registration would outlive the op.
+        // The worker takes the first threadlet's op before the loop thread goes on past queueing it: the interleaving
+        // in which a late registration would outlive the op. The work then finishes only once the loop has finished
+        // starting the threadlet (a posted item runs after the current one), so the threadlet completes the usual way
+        // and its handle, with the op, goes back to the pool.
+        using var proceed = new ManualResetEventSlim();
         lt.Runtime.AfterQueuedForTest = op =>
         {
             queuedOps.Add(op);
             if (queuedOps.Count == 1)
             {
                 Assert.True(firstRan.Wait(TimeSpan.FromSeconds(10)));
+                lt.Loop.Post(proceed.Set);
             }
         };
         Func<int> first = () =>
         {
             firstRan.Set();
+            proceed.Wait(TimeSpan.FromSeconds(10));
             return 1;
         };
         Assert.Equal(1, await Start(lt, async t => await t.Blocking(first), firstToken.Token).WaitAsync(TimeSpan.FromSeconds(10)));
