@@ -65,4 +65,27 @@ public sealed class CancellationRegistrationTests : IClassFixture<FdBaseline>
         Assert.Equal(0, lt.Runtime.CancelledWhileQueued);
         Assert.NotEqual(0UL, blocker);
     }
+
+    [Fact]
+    public async Task ATokenCancelledBeforeTheOpIsQueuedCancelsItOnceWithoutRunningIt()
+    {
+        using var lt = new LoopThread(threadlets: new ThreadletOptions { MaxShortThreads = 1 });
+        using var cts = new CancellationTokenSource();
+        int ran = 0;
+        // The op is created while the token is live and awaited (queued) after it was cancelled: the registration,
+        // made before queueing, fires at once and the op must not enter the queue.
+        Task<int> task = Start(lt, async t =>
+        {
+            ThreadletOperation<int> op = t.Blocking(() => Interlocked.Increment(ref ran));
+            cts.Cancel();
+            return await op;
+        }, cts.Token);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => task.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, Volatile.Read(ref ran));
+        Assert.Equal(0, lt.Runtime.QueueDepth(WorkClass.Short));
+        Assert.Equal(1, lt.Runtime.CancelledWhileQueued);
+
+        // The runtime goes on as before.
+        Assert.Equal(5, await Start(lt, async t => await t.Blocking(() => 5)).WaitAsync(TimeSpan.FromSeconds(10)));
+    }
 }
