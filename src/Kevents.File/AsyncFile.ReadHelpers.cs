@@ -1,3 +1,5 @@
+using Kevents.Hybrid.Internal;
+
 namespace Kevents.File;
 
 // Reads that keep going after a short read: the kernel may return fewer bytes than asked (a signal, a file that is
@@ -22,16 +24,17 @@ public sealed partial class AsyncFile
     {
         ArgumentOutOfRangeException.ThrowIfNegative(minimumBytes);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(minimumBytes, buffer.Length);
+        FileOffset.Check(offset);
         int total = 0;
         while (total < minimumBytes)
         {
-            int n = await ReadAsync(buffer[total..], offset + total, cancellationToken).ConfigureAwait(false);
+            int n = await ReadAsync(buffer[total..], FileOffset.Advance(offset, total), cancellationToken).ConfigureAwait(false);
             if (n == 0)
             {
                 if (throwOnEndOfFile)
                 {
                     throw new EndOfStreamException(
-                        $"'{Path}' ended at offset {offset + total}: read {total} of the {minimumBytes} bytes wanted from offset {offset}.");
+                        $"'{Path}' ended at offset {FileOffset.Advance(offset, total)}: read {total} of the {minimumBytes} bytes wanted from offset {offset}.");
                 }
                 break;
             }

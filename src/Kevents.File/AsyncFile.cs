@@ -15,19 +15,24 @@ namespace Kevents.File;
 /// completion is handled; code awaiting elsewhere resumes on its own context or the thread pool.</para>
 /// <para><b>Buffers.</b> A buffer passed to a read or write belongs to the operation until its task completes: it is
 /// pinned until then, and the kernel may write into a read buffer until then, even after cancellation is requested.</para>
-/// <para><b>Offsets.</b> Every operation names its offset; the file has no position. Several operations may be in
-/// flight at once and complete in any order.</para>
+/// <para><b>Offsets.</b> Every operation names its offset: a byte position (0 or more), or -1 for the file's current
+/// position (for pipes and FIFOs, or strictly sequential use: operations at -1 must not overlap). Any other negative
+/// offset throws <see cref="ArgumentOutOfRangeException"/>; threadlet reads and writes follow the same rule. Operations
+/// at explicit offsets may be in flight at once and complete in any order.</para>
 /// <para><b>Cancellation.</b> Cancelling a token cancels the operation (io_uring: <c>IORING_OP_ASYNC_CANCEL</c>). The
 /// task then always ends with <see cref="OperationCanceledException"/>, even when the kernel had already finished
 /// the work: a cancelled write may have written, a cancelled read may have filled the buffer, and a cancelled open's
 /// descriptor is closed, never leaked.</para>
-/// <para><b>Close.</b> <see cref="Dispose"/> closes the descriptor; operations still in flight keep it open until
-/// they complete (the descriptor number is not reused under them).</para>
+/// <para><b>Close.</b> <see cref="Dispose"/> closes the descriptor; operations still in flight are not cancelled and
+/// keep it open until they complete (the descriptor number is not reused under them); operations started after it
+/// throw <see cref="ObjectDisposedException"/>.</para>
 /// </remarks>
 public sealed partial class AsyncFile : IAsyncDisposable, IDisposable
 {
     private readonly AioEngine _engine;
     private readonly FileDescriptor _file;
+    // The SafeHandle stays open (not IsClosed) while operations in flight hold references; this says Dispose was called.
+    private bool _disposed;
 
     private AsyncFile(AioEngine engine, FileDescriptor file, string path)
     {
@@ -129,7 +134,7 @@ public sealed partial class AsyncFile : IAsyncDisposable, IDisposable
     /// </summary>
     public ValueTask<int> ReadAsync(Memory<byte> buffer, long offset, CancellationToken cancellationToken = default)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        FileOffset.Check(offset);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<int>(cancellationToken);
@@ -145,17 +150,17 @@ public sealed partial class AsyncFile : IAsyncDisposable, IDisposable
     /// </summary>
     public async ValueTask<int> WriteAsync(ReadOnlyMemory<byte> buffer, long offset, CancellationToken cancellationToken = default)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        FileOffset.Check(offset);
         int written = 0;
         while (written < buffer.Length)
         {
             cancellationToken.ThrowIfCancellationRequested();
             AwaitableOperation op = NewOperation();
-            op.SetWrite(CheckOpen(), -1, buffer[written..], offset + written, Path);
+            op.SetWrite(CheckOpen(), -1, buffer[written..], FileOffset.Advance(offset, written), Path);
             int n = await Run(op, cancellationToken).ConfigureAwait(false);
             if (n == 0)
             {
-                throw new IOException($"Could not write to '{Path}': the kernel accepted 0 bytes at offset {offset + written}.");
+                throw new IOException($"Could not write to '{Path}': the kernel accepted 0 bytes at offset {FileOffset.Advance(offset, written)}.");
             }
             written += n;
         }
@@ -191,8 +196,17 @@ public sealed partial class AsyncFile : IAsyncDisposable, IDisposable
     public async ValueTask<long> GetLengthAsync(CancellationToken cancellationToken = default) =>
         (await StatAsync(cancellationToken).ConfigureAwait(false)).Length;
 
-    /// <summary>Closes the descriptor (at once when no operation is in flight, else when the last one completes).</summary>
-    public void Dispose() => _file.Dispose();
+    /// <summary>
+    /// Closes the descriptor: at once when no operation is in flight, else when the last one completes. Operations in
+    /// flight are not cancelled: they run to completion on the still-open descriptor (a read fills its buffer and
+    /// returns its count); cancel them with their token first if their result is no longer wanted. Every operation
+    /// started after Dispose throws <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    public void Dispose()
+    {
+        Volatile.Write(ref _disposed, true);
+        _file.Dispose();
+    }
 
     /// <summary>Closes the descriptor, as <see cref="Dispose"/> does: closing a local file does not block.</summary>
     public ValueTask DisposeAsync()
@@ -215,7 +229,7 @@ public sealed partial class AsyncFile : IAsyncDisposable, IDisposable
 
     private FileDescriptor CheckOpen()
     {
-        if (_file.IsClosed)
+        if (Volatile.Read(ref _disposed) || _file.IsClosed)
         {
             throw new ObjectDisposedException(nameof(AsyncFile), $"The file '{Path}' is closed; open it again with AsyncFile.OpenAsync.");
         }

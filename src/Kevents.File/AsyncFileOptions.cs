@@ -27,8 +27,10 @@ public sealed class AsyncFileOptions
         UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
     /// <summary>
-    /// How long disposing the loop waits for io_uring operations still in flight to finish or be cancelled, so their
-    /// buffers can be released and descriptors they opened closed. Default 5 s.
+    /// How long disposing the loop waits for operations still in flight to finish or be cancelled, so their buffers can
+    /// be released and descriptors they opened closed: io_uring operations, and threadlet operations inside their
+    /// system call. Disposing never waits longer; an operation still running then keeps its buffer pinned and its
+    /// descriptor referenced, and completes (cancelled) when its system call returns. Default 5 s.
     /// </summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(5);
 

@@ -1,4 +1,5 @@
 using Kevents.File.Internal;
+using Kevents.Hybrid.Internal;
 using Kevents.Native;
 
 namespace Kevents.File;
@@ -53,21 +54,21 @@ public static class EventLoopAioExtensions
         return Start(loop, engine, op, handler);
     }
 
-    /// <summary>Reads up to <paramref name="buffer"/>.Length bytes of <paramref name="fd"/> at <paramref name="offset"/>. Data: bytes read (0 at end of file) or -errno.</summary>
+    /// <summary>Reads up to <paramref name="buffer"/>.Length bytes of <paramref name="fd"/> at <paramref name="offset"/> (-1: at the file position). Data: bytes read (0 at end of file) or -errno.</summary>
     public static ulong SubmitRead(this EventLoop loop, int fd, Memory<byte> buffer, long offset, ulong userData = 0, KeventHandler? handler = null)
     {
         CheckFd(fd);
-        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        FileOffset.Check(offset);
         KeventOperation op = Prepare(loop, userData, handler, out AioEngine engine);
         op.SetRead(null, fd, buffer, offset, null);
         return Start(loop, engine, op, handler);
     }
 
-    /// <summary>Writes <paramref name="buffer"/> to <paramref name="fd"/> at <paramref name="offset"/>. Data: bytes written (possibly fewer) or -errno.</summary>
+    /// <summary>Writes <paramref name="buffer"/> to <paramref name="fd"/> at <paramref name="offset"/> (-1: at the file position). Data: bytes written (possibly fewer) or -errno.</summary>
     public static ulong SubmitWrite(this EventLoop loop, int fd, ReadOnlyMemory<byte> buffer, long offset, ulong userData = 0, KeventHandler? handler = null)
     {
         CheckFd(fd);
-        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        FileOffset.Check(offset);
         KeventOperation op = Prepare(loop, userData, handler, out AioEngine engine);
         op.SetWrite(null, fd, buffer, offset, null);
         return Start(loop, engine, op, handler);
@@ -82,7 +83,10 @@ public static class EventLoopAioExtensions
         return Start(loop, engine, op, handler);
     }
 
-    /// <summary>Closes <paramref name="fd"/>, which the caller hands over here. Data: 0 or -errno.</summary>
+    /// <summary>
+    /// Closes <paramref name="fd"/>, which the caller hands over here. Data: 0 or -errno; even when cancelled, the
+    /// result says what happened (-ECANCELED only if the close never ran, leaving the descriptor the caller's).
+    /// </summary>
     public static ulong SubmitClose(this EventLoop loop, int fd, ulong userData = 0, KeventHandler? handler = null)
     {
         CheckFd(fd);
@@ -93,8 +97,9 @@ public static class EventLoopAioExtensions
 
     /// <summary>
     /// Cancels the operation <paramref name="id"/> (IORING_OP_ASYNC_CANCEL on io_uring). Its completion still arrives,
-    /// exactly once, with -ECANCELED. False when no such operation is pending (it completed, or never existed).
-    /// Loop thread only.
+    /// exactly once, with -ECANCELED; except a close the kernel already performed (a close cannot be cancelled once
+    /// submitted), which reports its real result: 0 means the descriptor is closed, -ECANCELED that it is still the
+    /// caller's. False when no such operation is pending (it completed, or never existed). Loop thread only.
     /// </summary>
     public static bool CancelAio(this EventLoop loop, ulong id)
     {

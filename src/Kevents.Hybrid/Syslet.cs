@@ -41,10 +41,18 @@ public sealed class Syslet
     public Syslet Stat() => Add(new Step(SysletStepKind.Stat, default, default, 0));
 
     /// <summary>Adds a read into <paramref name="buffer"/> at <paramref name="offset"/>; bytes add up in <see cref="SysletResult.BytesRead"/>.</summary>
-    public Syslet Read(Memory<byte> buffer, long offset = 0) => Add(new Step(SysletStepKind.Read, buffer, default, offset));
+    public Syslet Read(Memory<byte> buffer, long offset = 0)
+    {
+        Internal.FileOffset.Check(offset);
+        return Add(new Step(SysletStepKind.Read, buffer, default, offset));
+    }
 
     /// <summary>Adds a write of <paramref name="data"/> at <paramref name="offset"/> (-1: at the file position).</summary>
-    public Syslet Write(ReadOnlyMemory<byte> data, long offset = -1) => Add(new Step(SysletStepKind.Write, default, data, offset));
+    public Syslet Write(ReadOnlyMemory<byte> data, long offset = -1)
+    {
+        Internal.FileOffset.Check(offset);
+        return Add(new Step(SysletStepKind.Write, default, data, offset));
+    }
 
     /// <summary>Adds the close. A chain without one still closes its file when it ends.</summary>
     public Syslet Close() => Add(new Step(SysletStepKind.Close, default, default, 0));

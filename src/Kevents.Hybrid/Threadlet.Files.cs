@@ -44,13 +44,15 @@ public sealed partial class Threadlet
     }
 
     /// <summary>
-    /// Reads into <paramref name="buffer"/> at <paramref name="offset"/> (-1: at the file position, for pipes). On the
+    /// Reads into <paramref name="buffer"/> at <paramref name="offset"/> (-1: at the file position, for pipes; other
+    /// negative offsets throw <see cref="ArgumentOutOfRangeException"/>, as <c>AsyncFile</c> does). On the
     /// loop: <c>preadv2(RWF_NOWAIT)</c>, answered from the page cache; a read that would wait for the disk, or for a
     /// pipe's writer, continues on a cache-miss thread. Returns the bytes read; 0 at end of file.
     /// </summary>
     /// <remarks>The buffer must stay untouched until the read completes.</remarks>
     public ThreadletOperation<int> ReadAsync(ThreadletFile file, Memory<byte> buffer, long offset = -1)
     {
+        FileOffset.Check(offset);
         FileDescriptor descriptor = file.CheckOpen();
         ThrowIfCancelled();
         if (!IsOnLoop)
@@ -73,12 +75,13 @@ public sealed partial class Threadlet
     }
 
     /// <summary>
-    /// Writes <paramref name="buffer"/> at <paramref name="offset"/> (-1: at the file position). On the loop:
+    /// Writes <paramref name="buffer"/> at <paramref name="offset"/> (-1: at the file position; other negatives throw). On the loop:
     /// <c>pwritev2(RWF_NOWAIT)</c>; a write that would block continues on a cache-miss thread. Returns the bytes
     /// written, which for a pipe may be fewer than asked.
     /// </summary>
     public ThreadletOperation<int> WriteAsync(ThreadletFile file, ReadOnlyMemory<byte> buffer, long offset = -1)
     {
+        FileOffset.Check(offset);
         FileDescriptor descriptor = file.CheckOpen();
         ThrowIfCancelled();
         if (!IsOnLoop)

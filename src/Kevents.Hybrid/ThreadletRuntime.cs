@@ -73,7 +73,7 @@ public sealed partial class ThreadletRuntime
     /// <summary>Threadlets that continued on (or started on) a cache-miss thread.</summary>
     public long Offloaded => Volatile.Read(ref _metrics.Offloaded);
 
-    /// <summary>Blocking operations refused because their queue was full.</summary>
+    /// <summary>Blocking operations refused because their queue was full, or because no thread could start (out of descriptors).</summary>
     public long Rejected => Volatile.Read(ref _metrics.Rejected);
 
     /// <summary>Queued blocking operations cancelled before a thread took them.</summary>

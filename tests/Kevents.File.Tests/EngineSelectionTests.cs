@@ -1,6 +1,7 @@
 using Kevents.Hybrid.Internal;
 using Kevents.File.Internal;
 using Kevents.Native;
+using Microsoft.Extensions.Logging;
 
 namespace Kevents.File.Tests;
 
@@ -37,6 +38,32 @@ public sealed class EngineSelectionTests : FileTest
         {
             Environment.SetEnvironmentVariable(IoUringSetupOptions.DisableEnvironmentVariable, before);
         }
+    }
+
+    [Fact]
+    public void TheFallbackLogSaysTheEnvironmentSwitchTurnedIoUringOffNotEperm()
+    {
+        string? before = Environment.GetEnvironmentVariable(IoUringSetupOptions.DisableEnvironmentVariable);
+        Environment.SetEnvironmentVariable(IoUringSetupOptions.DisableEnvironmentVariable, "0");
+        using var logs = new Kevents.Tests.CapturingLoggerProvider();
+        using ILoggerFactory factory = logs.CreateFactory();
+        try
+        {
+            using var loop = new EventLoop(new EventLoopOptions { LoggerFactory = factory });
+            Assert.Equal(AsyncFileEngine.Threadlet, loop.UseAsyncFiles());
+            var options = new AsyncFileOptions { Engine = AsyncFileEngine.IoUring };
+            using var other = new EventLoop(new EventLoopOptions { LoggerFactory = factory });
+            var error = Assert.Throws<NotSupportedException>(() => other.UseAsyncFiles(options));
+            Assert.Contains("KEVENTS_IO_URING=0", error.Message);
+            Assert.DoesNotContain("EPERM", error.Message);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(IoUringSetupOptions.DisableEnvironmentVariable, before);
+        }
+        var fallback = Assert.Single(logs.Entries, e => e.EventId.Name == "FellBackToThreadlets");
+        Assert.Contains("KEVENTS_IO_URING=0", fallback.Message);
+        Assert.DoesNotContain("EPERM", fallback.Message);
     }
 
     [Fact]

@@ -98,6 +98,86 @@ public sealed class IoUringAsyncFileTests : AsyncFileBehaviour
             Assert.True(open.IsCanceled || open.IsFaulted);
         }
     }
+    [Fact]
+    public void EveryOpenBlockedInTheKernelGetsItsCancelAtShutdownEvenWithATinyRing()
+    {
+        // Two SQ entries and two CQ entries: the shutdown's cancels do not fit at once, completions pile up as they
+        // are submitted, and the first submission is refused with EBUSY. Every blocked open must still get its cancel
+        // and complete (an open left without one stays blocked in the kernel until the ring is torn down).
+        string fifo = PathOf("fifo");
+        TestUtil.Ok(NativeFile.CreateFifo(fifo, UnixFileMode.UserRead | UnixFileMode.UserWrite), "mkfifo");
+        int blockingReadOnly = (NativeFile.ToNativeOpenFlags(FileOpenFlags.ReadOnly) & ~0x800) | 0x40;
+        var options = new AsyncFileOptions
+        {
+            Engine = AsyncFileEngine.IoUring,
+            RingEntries = 2,
+            IoUringSetup = new IoUringSetupOptions { CompletionQueueSize = 2 },
+            ShutdownTimeout = TimeSpan.FromSeconds(3),
+        };
+        const int count = 16;
+        var opens = new List<Task<AsyncFile>>();
+        RunOnLoop(async loop =>
+        {
+            for (int i = 0; i < count; i++)
+            {
+                opens.Add(AsyncFile.OpenWithNativeFlagsAsync(loop, fifo, blockingReadOnly, options, default).AsTask());
+            }
+            UringEngine engine = LoopFiles.Of(loop).Uring!;
+            var until = DateTime.UtcNow.AddSeconds(10);
+            while (engine.Ring.PendingSubmissions > 0 && DateTime.UtcNow < until)
+            {
+                await Task.Delay(10);
+            }
+            await Task.Delay(100);
+            Assert.Equal(count, engine.InFlight);
+            Assert.All(opens, o => Assert.False(o.IsCompleted));
+            // The kernel answers the shutdown's first submission with EBUSY ("reap completions first").
+            int busy = 1;
+            engine.BusyForTest = () => Interlocked.Exchange(ref busy, 0) == 1;
+            loop.Dispose();
+        }, disposeFromBody: true);
+        foreach (Task<AsyncFile> open in opens)
+        {
+            Assert.True(WaitQuietly(open), "an open blocked in the kernel never completed after shutdown");
+            Assert.True(open.IsCanceled || open.IsFaulted);
+        }
+    }
+
+    [Fact]
+    public void ACancelledCloseTheKernelPerformedReportsItsRealResult()
+    {
+        CreateFile("closing.bin", 10);
+        using var loop = new EventLoop(new EventLoopOptions { Name = "file-test-close" });
+        Assert.Equal(AsyncFileEngine.IoUring, loop.UseAsyncFiles(Options));
+        TestUtil.Ok(NativeFile.Open(PathOf("closing.bin"), FileOpenFlags.ReadOnly, default, cachedOnly: false, out FileDescriptor? file), "open");
+        int fd = file!.Fd;
+        file.SetHandleAsInvalid(); // handed over to the close below
+        Kevent? done = null;
+        ulong id = loop.SubmitClose(fd, userData: 7, handler: (in Kevent ev) => done = ev);
+        // In the same turn: the close is prepared, not yet submitted, when its cancel is prepared behind it. A close
+        // cannot be cancelled once the kernel has it; it runs, and its completion must say so.
+        Assert.True(loop.CancelAio(id));
+        var events = new Kevent[4];
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (done is null && DateTime.UtcNow < until)
+        {
+            loop.Poll(events, TimeSpan.FromMilliseconds(20));
+        }
+        Assert.NotNull(done);
+        bool stillOpen = System.IO.File.Exists($"/proc/self/fd/{fd}") && new FileInfo($"/proc/self/fd/{fd}").LinkTarget == PathOf("closing.bin");
+        if (done!.Value.IsError)
+        {
+            // Only a close the kernel never ran may say "cancelled", and then the descriptor is still the caller's.
+            Assert.Equal(-Errno.ECANCELED, done.Value.Data);
+            Assert.True(stillOpen, "the close reported cancelled although the kernel closed the descriptor");
+            Io.Close(fd);
+        }
+        else
+        {
+            Assert.Equal(0, done.Value.Data);
+            Assert.False(stillOpen);
+        }
+    }
 }
 
 /// <summary>The behaviour suite on threadlets (the fallback engine).</summary>

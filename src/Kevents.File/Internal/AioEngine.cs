@@ -1,3 +1,5 @@
+using Kevents.Native;
+
 namespace Kevents.File.Internal;
 
 /// <summary>
@@ -9,10 +11,16 @@ internal abstract class AioEngine
     private readonly Action<object?> _startOnLoop;
     private readonly Action<object?> _cancelOnLoop;
 
+    // Operations whose start is posted to the loop and has not run yet. The loop may be disposed before it runs them
+    // (dropping posted work); the shutdown hook then completes them here, so each still completes exactly once and
+    // releases its pin and descriptor reference. Guarded by itself; _closed is set by the hook.
+    private readonly HashSet<AioOperation> _posted = new();
+    private bool _closed;
+
     protected AioEngine(EventLoop loop)
     {
         Loop = loop;
-        _startOnLoop = state => StartOnLoop((AioOperation)state!);
+        _startOnLoop = state => StartPosted((AioOperation)state!);
         _cancelOnLoop = state => CancelOnLoop((AioOperation)state!);
     }
 
@@ -20,17 +28,66 @@ internal abstract class AioEngine
 
     public abstract AsyncFileEngine Kind { get; }
 
-    /// <summary>Starts <paramref name="op"/>. From another thread (or before the loop runs) it is posted to the loop.</summary>
+    /// <summary>
+    /// Starts <paramref name="op"/>. From another thread (or before the loop runs) it is posted to the loop; on a loop
+    /// that is disposed (or is disposed before it runs the start) it completes with "the loop was disposed".
+    /// </summary>
     public void Start(AioOperation op)
     {
         op.Acquire();
         if (Loop.IsOnLoopThread)
         {
             StartOnLoop(op);
+            return;
         }
-        else
+        lock (_posted)
         {
-            Loop.Post(_startOnLoop, op);
+            if (!_closed)
+            {
+                _posted.Add(op);
+                try
+                {
+                    Loop.Post(_startOnLoop, op);
+                    return;
+                }
+                catch (ObjectDisposedException)
+                {
+                    // Disposed before its shutdown hook ran for this engine (or the engine came after it).
+                    _posted.Remove(op);
+                }
+            }
+        }
+        op.Complete(-Errno.ECANCELED, shuttingDown: true);
+    }
+
+    private void StartPosted(AioOperation op)
+    {
+        lock (_posted)
+        {
+            if (!_posted.Remove(op))
+            {
+                return; // completed by the shutdown hook already
+            }
+        }
+        StartOnLoop(op);
+    }
+
+    /// <summary>
+    /// Shutdown hook, first step: no more posted starts; those still waiting complete as "the loop was disposed". The
+    /// loop has stopped, so none of them can be running.
+    /// </summary>
+    protected void CompleteUnstarted()
+    {
+        AioOperation[] waiting;
+        lock (_posted)
+        {
+            _closed = true;
+            waiting = [.. _posted];
+            _posted.Clear();
+        }
+        foreach (AioOperation op in waiting)
+        {
+            op.Complete(-Errno.ECANCELED, shuttingDown: true);
         }
     }
 

@@ -14,6 +14,7 @@ namespace Kevents.File.Internal;
 //
 // Cancellation wins: once CancelRequested is set, the operation reports -ECANCELED whatever the kernel answered. A
 // descriptor that an open produced anyway is closed here, so a cancelled or abandoned open never leaks (tokio #7979).
+// Close is the exception: it reports its real result once the kernel performed it (see Complete).
 internal abstract class AioOperation
 {
     private MemoryHandle _pin;
@@ -29,6 +30,9 @@ internal abstract class AioOperation
     public ulong Id { get; set; }
 
     public bool CancelRequested { get; set; }
+
+    /// <summary>True when the operation completed without ever reaching an engine on the loop (the loop was disposed first).</summary>
+    public bool NeverStarted { get; private set; }
 
     public FileDescriptor? File { get; private set; }
 
@@ -169,6 +173,7 @@ internal abstract class AioOperation
     public void Complete(int result, bool shuttingDown = false)
     {
         Debug.Assert(State != AioOperationState.Done, "an operation completes exactly once");
+        NeverStarted = State == AioOperationState.New && shuttingDown;
         State = AioOperationState.Done;
         if (shuttingDown)
         {
@@ -186,7 +191,10 @@ internal abstract class AioOperation
         {
             Status = NativeFile.ParseStatx(statx);
         }
-        if (CancelRequested || (shuttingDown && Kind == AioKind.Open))
+        // A close is the exception to "cancellation wins": once the kernel has it, it cannot be undone, and a caller
+        // told "cancelled" would believe it still owns the number and might close it again after it was reused. So a
+        // close reports what happened: -ECANCELED only when it never ran.
+        if ((CancelRequested || (shuttingDown && Kind == AioKind.Open)) && Kind != AioKind.Close)
         {
             result = -Errno.ECANCELED;
         }

@@ -1,3 +1,5 @@
+using Kevents.Native;
+
 namespace Kevents.File.Internal;
 
 /// <summary>
@@ -31,6 +33,18 @@ internal sealed class KeventOperation(EventLoop loop, ulong userData, PendingKev
             file.SetHandleAsInvalid();
             OpenedFile = null;
         }
-        loop.Complete(new Kevent(KeventId, KeventFilter.Aio, flags, 0, result, userData));
+        try
+        {
+            loop.Complete(new Kevent(KeventId, KeventFilter.Aio, flags, 0, result, userData));
+        }
+        catch (ObjectDisposedException)
+        {
+            // A threadlet result delivered off the loop while it was being disposed: nobody will see the kevent, so
+            // a descriptor it carried is closed here rather than leaked.
+            if (Kind == AioKind.Open && result >= 0)
+            {
+                new FileDescriptor(result).Dispose();
+            }
+        }
     }
 }

@@ -46,7 +46,7 @@ internal sealed class LoopFiles
                     _uringError = UringEngine.TryCreate(_loop, _options, _logger, out _uring);
                     if (_uringError < 0 && requested == AsyncFileEngine.Auto)
                     {
-                        Log.FellBackToThreadlets(_logger, _loop.Name, Errno.Describe(-_uringError));
+                        Log.FellBackToThreadlets(_logger, _loop.Name, UnavailableReason());
                     }
                 }
                 if (_uring is not null)
@@ -56,13 +56,26 @@ internal sealed class LoopFiles
                 if (requested == AsyncFileEngine.IoUring)
                 {
                     throw new NotSupportedException(
-                        $"io_uring is unavailable for loop '{_loop.Name}' ({Errno.Describe(-_uringError)}); use AsyncFileEngine.Auto to fall back to threadlets.");
+                        $"io_uring is unavailable for loop '{_loop.Name}' ({UnavailableReason()}); use AsyncFileEngine.Auto to fall back to threadlets.");
                 }
             }
-            return _threadlets ??= new ThreadletEngine(_loop);
+            return _threadlets ??= new ThreadletEngine(_loop, _options, _logger);
         }
     }
 
+    /// <summary>
+    /// Why io_uring could not be used. The environment switch makes ring setup answer EPERM like a seccomp refusal;
+    /// saying "EPERM" then would send an operator hunting for a sandbox that is not there.
+    /// </summary>
+    private string UnavailableReason() =>
+        _uringError == -Errno.EPERM && _options?.IoUringSetup is not { SimulateSetupError: not 0 }
+            && Environment.GetEnvironmentVariable(IoUringSetupOptions.DisableEnvironmentVariable) == "0"
+            ? $"switched off by the environment: {IoUringSetupOptions.DisableEnvironmentVariable}=0"
+            : Errno.Describe(-_uringError);
+
     /// <summary>The io_uring engine if it was created, for tests.</summary>
     internal UringEngine? Uring => _uring;
+
+    /// <summary>The threadlet engine if it was created, for tests.</summary>
+    internal ThreadletEngine? Threadlets => _threadlets;
 }

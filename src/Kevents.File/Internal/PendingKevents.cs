@@ -2,7 +2,10 @@ using System.Runtime.CompilerServices;
 
 namespace Kevents.File.Internal;
 
-/// <summary>A loop's kevent-form operations that have not completed, by the id their kevent will carry. Loop thread only.</summary>
+/// <summary>
+/// A loop's kevent-form operations that have not completed, by the id their kevent will carry. Loop thread, except
+/// that at shutdown an operation whose system call outlived the hook completes (and leaves) from its worker: locked.
+/// </summary>
 internal sealed class PendingKevents
 {
     private static readonly ConditionalWeakTable<EventLoop, PendingKevents> s_table = new();
@@ -12,24 +15,45 @@ internal sealed class PendingKevents
 
     public static PendingKevents Of(EventLoop loop) => s_table.GetValue(loop, static _ => new PendingKevents());
 
-    public int Count => _pending.Count;
+    public int Count
+    {
+        get
+        {
+            lock (_pending)
+            {
+                return _pending.Count;
+            }
+        }
+    }
 
     public ulong Add(AioEngine engine, KeventOperation op)
     {
-        ulong id = ++_lastId;
-        op.KeventId = id;
-        _pending.Add(id, (engine, op));
-        return id;
+        lock (_pending)
+        {
+            ulong id = ++_lastId;
+            op.KeventId = id;
+            _pending.Add(id, (engine, op));
+            return id;
+        }
     }
 
-    public void Remove(ulong id) => _pending.Remove(id);
+    public void Remove(ulong id)
+    {
+        lock (_pending)
+        {
+            _pending.Remove(id);
+        }
+    }
 
     public bool TryGet(ulong id, out AioEngine? engine, out KeventOperation? op)
     {
-        if (_pending.TryGetValue(id, out var entry))
+        lock (_pending)
         {
-            (engine, op) = entry;
-            return true;
+            if (_pending.TryGetValue(id, out var entry))
+            {
+                (engine, op) = entry;
+                return true;
+            }
         }
         engine = null;
         op = null;

@@ -1,3 +1,4 @@
+using Kevents.Hybrid.Internal;
 using Kevents.Hybrid;
 using Kevents.Native;
 
@@ -11,6 +12,14 @@ namespace Kevents.File.Internal;
 // Cancellation: an operation still on the loop completes as cancelled at once; one queued for a thread is taken out
 // of the queue by the threadlet runtime; one already running finishes, and AioOperation turns its result into
 // -ECANCELED, closing a descriptor an open produced.
+//
+// Shutdown. The loop is disposed and will not deliver threadlet results again, so the shutdown hook completes every
+// offloaded operation itself, but never one whose system call may still be running: until that call returns, the
+// kernel may write into the pinned buffer or use the descriptor number, which releasing the reference could let the
+// process reuse. Each offloaded operation has a phase, moved by CAS: Waiting -> InCall -> CallDone on its worker;
+// the hook claims Waiting ones (Waiting -> Claimed: the worker then skips the call), waits up to ShutdownTimeout for
+// InCall ones to reach CallDone, and hands the rest over (InCall -> HandedOver): the worker completes such an
+// operation as soon as its call returns. Exactly one party completes each operation (the Completed flag).
 internal sealed class ThreadletEngine : AioEngine
 {
     // A thread blocked on a non-blocking descriptor (a FIFO) waits in slices this long, so it notices cancellation.
@@ -19,11 +28,40 @@ internal sealed class ThreadletEngine : AioEngine
     // ESPIPE: an offset given for a file that has none (a pipe or FIFO). Errno does not name it.
     private const int Espipe = 29;
 
-    private readonly Dictionary<AioOperation, CancellationTokenSource> _offloaded = new();
+    private const int Waiting = 0;
+    private const int InCall = 1;
+    private const int CallDone = 2;
+    private const int Claimed = 3;
+    private const int HandedOver = 4;
 
-    public ThreadletEngine(EventLoop loop) : base(loop)
+    private readonly AsyncFileOptions _options;
+    private readonly Microsoft.Extensions.Logging.ILogger _logger;
+    // Loop thread, and the shutdown hook or a finishing thread at shutdown: guarded by itself.
+    private readonly Dictionary<AioOperation, Offloaded> _offloaded = new();
+    // Pulsed whenever an operation leaves its system call, for the shutdown hook waiting on them.
+    private readonly object _callsLeft = new();
+    // Set by the shutdown hook: a result arriving later has no loop to go to.
+    private bool _shuttingDown;
+
+    public ThreadletEngine(EventLoop loop, AsyncFileOptions options, Microsoft.Extensions.Logging.ILogger logger) : base(loop)
     {
+        _options = options;
+        _logger = logger;
         loop.AddShutdownHook(Shutdown);
+    }
+
+    /// <summary>Test hook: runs on the worker inside an operation's system-call phase, before the call.</summary>
+    internal Action<AioOperation>? InSystemCallForTest { get; set; }
+
+    /// <summary>One offloaded operation's hand-off state.</summary>
+    private sealed class Offloaded
+    {
+        public readonly CancellationTokenSource Cancellation = new();
+        public int Phase;
+        private int _completed;
+
+        /// <summary>True for the one party that completes the operation.</summary>
+        public bool TryClaimCompletion() => Interlocked.Exchange(ref _completed, 1) == 0;
     }
 
     public override AsyncFileEngine Kind => AsyncFileEngine.Threadlet;
@@ -52,10 +90,12 @@ internal sealed class ThreadletEngine : AioEngine
             return;
         }
         op.CancelRequested = true;
-        if (_offloaded.TryGetValue(op, out CancellationTokenSource? cts))
+        Offloaded? entry;
+        lock (_offloaded)
         {
-            cts.Cancel();
+            _offloaded.TryGetValue(op, out entry);
         }
+        entry?.Cancellation.Cancel();
     }
 
     /// <summary>The threadlet runtime's test switch: operations it marks as "would block" skip the inline attempt.</summary>
@@ -75,12 +115,15 @@ internal sealed class ThreadletEngine : AioEngine
 
     private void Offload(AioOperation op)
     {
-        var cts = new CancellationTokenSource();
-        _offloaded.Add(op, cts);
+        var entry = new Offloaded();
+        lock (_offloaded)
+        {
+            _offloaded.Add(op, entry);
+        }
         ValueTask<int> task;
         try
         {
-            task = Loop.Threadlet(t => RunOffloaded(t, op), cts.Token);
+            task = Loop.Threadlet(t => RunOffloaded(t, op, entry), entry.Cancellation.Token);
         }
         catch (Exception ex)
         {
@@ -97,48 +140,132 @@ internal sealed class ThreadletEngine : AioEngine
         awaiter.UnsafeOnCompleted(() => Finish(op, ResultOf(task)));
     }
 
-    private static async ValueTask<int> RunOffloaded(Threadlet threadlet, AioOperation op) =>
-        await threadlet.Blocking(token => RunBlocking(op, token));
+    private async ValueTask<int> RunOffloaded(Threadlet threadlet, AioOperation op, Offloaded entry) =>
+        await threadlet.Blocking(token => RunGuarded(op, entry, token));
+
+    /// <summary>The worker's side of the shutdown protocol around the blocking call.</summary>
+    private int RunGuarded(AioOperation op, Offloaded entry, CancellationToken token)
+    {
+        if (Interlocked.CompareExchange(ref entry.Phase, InCall, Waiting) != Waiting)
+        {
+            return -Errno.ECANCELED; // the shutdown hook completed it: its buffer and descriptor are gone
+        }
+        int rc = -Errno.EIO;
+        try
+        {
+            InSystemCallForTest?.Invoke(op);
+            rc = RunBlocking(op, token);
+        }
+        finally
+        {
+            if (Interlocked.CompareExchange(ref entry.Phase, CallDone, InCall) == HandedOver && entry.TryClaimCompletion())
+            {
+                // Shutdown stopped waiting for this call; now that it returned, nothing uses the buffer or descriptor.
+                op.Complete(-Errno.ECANCELED, shuttingDown: true);
+            }
+            lock (_callsLeft)
+            {
+                Monitor.PulseAll(_callsLeft);
+            }
+        }
+        return rc;
+    }
 
     /// <summary>
-    /// The loop is being disposed: results of operations still on cache-miss threads would be posted to a loop that
-    /// never runs again, so they complete here, as cancelled; a descriptor an open produces later is closed by its thread.
+    /// The loop is being disposed: results of offloaded operations would go to a loop that never runs again, so they
+    /// complete here, as cancelled, each once its system call (if it started one) has returned; a call still running
+    /// after ShutdownTimeout completes its operation when it returns.
     /// </summary>
     private void Shutdown()
     {
-        foreach ((AioOperation op, CancellationTokenSource cts) in _offloaded.ToArray())
+        Volatile.Write(ref _shuttingDown, true);
+        CompleteUnstarted();
+        KeyValuePair<AioOperation, Offloaded>[] entries;
+        lock (_offloaded)
         {
-            _offloaded.Remove(op);
+            // Left in the table: a result arriving meanwhile finds its entry, and the completion claim decides.
+            entries = [.. _offloaded];
+        }
+        foreach ((_, Offloaded entry) in entries)
+        {
             try
             {
-                cts.Cancel();
+                // Wakes calls that wait for readiness (a FIFO) and takes queued ones out of line.
+                entry.Cancellation.Cancel();
             }
             catch (AggregateException)
             {
                 // A threadlet's cancellation callback failed; the operation is completed below regardless.
             }
-            cts.Dispose();
-            if (op.State != AioOperationState.Done)
+        }
+
+        var running = new List<(AioOperation Op, Offloaded Entry)>();
+        foreach ((AioOperation op, Offloaded entry) in entries)
+        {
+            if (Interlocked.CompareExchange(ref entry.Phase, Claimed, Waiting) is Waiting or CallDone)
             {
-                op.Complete(-Errno.ECANCELED, shuttingDown: true);
+                CompleteAtShutdown(op, entry);
             }
+            else
+            {
+                running.Add((op, entry));
+            }
+        }
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        lock (_callsLeft)
+        {
+            while (running.Exists(r => Volatile.Read(ref r.Entry.Phase) == InCall) && clock.Elapsed < _options.ShutdownTimeout)
+            {
+                TimeSpan left = _options.ShutdownTimeout - clock.Elapsed;
+                Monitor.Wait(_callsLeft, left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            }
+        }
+
+        int handedOver = 0;
+        foreach ((AioOperation op, Offloaded entry) in running)
+        {
+            if (Interlocked.CompareExchange(ref entry.Phase, HandedOver, InCall) == InCall)
+            {
+                handedOver++;
+            }
+            else
+            {
+                CompleteAtShutdown(op, entry);
+            }
+        }
+        if (handedOver > 0)
+        {
+            Log.OperationsStillInSystemCall(_logger, Loop.Name, handedOver, _options.ShutdownTimeout);
         }
     }
 
+    private static void CompleteAtShutdown(AioOperation op, Offloaded entry)
+    {
+        if (entry.TryClaimCompletion())
+        {
+            op.Complete(-Errno.ECANCELED, shuttingDown: true);
+        }
+    }
+
+    /// <summary>
+    /// The threadlet's result: on the loop thread normally; on another thread when the threadlet runtime hands results
+    /// over at shutdown, where after this engine's hook the loop can no longer take a completion.
+    /// </summary>
     private void Finish(AioOperation op, int result)
     {
-        if (op.State == AioOperationState.Done)
+        Offloaded? entry;
+        lock (_offloaded)
         {
-            // Completed by the shutdown hook; only a descriptor may be left to close.
-            op.OpenedFile?.Dispose();
-            op.OpenedFile = null;
-            return;
+            _offloaded.Remove(op, out entry);
         }
-        if (_offloaded.Remove(op, out CancellationTokenSource? cts))
+        if (entry is null || !entry.TryClaimCompletion())
         {
-            cts.Dispose();
+            return; // completed at shutdown (a descriptor an open produced was closed then)
         }
-        op.Complete(result);
+        entry.Cancellation.Dispose();
+        bool shuttingDown = Volatile.Read(ref _shuttingDown);
+        op.Complete(shuttingDown ? -Errno.ECANCELED : result, shuttingDown);
     }
 
     private static int ResultOf(ValueTask<int> task)
@@ -153,13 +280,10 @@ internal sealed class ThreadletEngine : AioEngine
         }
     }
 
-    private static int ErrnoOf(Exception exception) => exception switch
-    {
-        OperationCanceledException => Errno.ECANCELED,
-        ThreadletQueueFullException => Errno.EAGAIN,
-        ObjectDisposedException => Errno.ECANCELED,
-        _ => Errno.EIO,
-    };
+    // A loop disposed under the threadlet is a cancellation; the rest as threadlets report it (EMFILE when no
+    // cache-miss thread could start near the descriptor limit, EAGAIN for a full queue).
+    private static int ErrnoOf(Exception exception) =>
+        exception is ObjectDisposedException ? Errno.ECANCELED : FileErrors.ErrnoOf(exception);
 
     /// <summary>The form that cannot block, on the loop thread. -EAGAIN when the kernel would have to wait.</summary>
     private static int RunCached(AioOperation op)

@@ -17,6 +17,7 @@ internal sealed partial class UringEngine
             return;
         }
         _shutDown = true;
+        CompleteUnstarted();
 
         while (_backlog.Count > 0)
         {
@@ -24,15 +25,12 @@ internal sealed partial class UringEngine
             _inFlight.Remove(op.Id);
             op.Complete(-Errno.ECANCELED, shuttingDown: true);
         }
+        // Every operation in flight gets a cancel, however small the ring: those that do not fit (the SQ is full, or
+        // the kernel answers EBUSY until completions are reaped) are prepared on a later round, after a submission or
+        // a reap made room. A cancel sent twice is harmless (the second finds nothing: ENOENT/EALREADY).
         _cancelBacklog.Clear();
-
-        foreach (ulong id in _inFlight.Keys.ToArray())
-        {
-            if (!TryPrepareCancel(id))
-            {
-                break; // the kernel is busy; whatever is left completes on its own or is reported below.
-            }
-        }
+        var needCancel = new Queue<ulong>(_inFlight.Keys);
+        PrepareCancels(needCancel);
         SubmitNow();
 
         var clock = Stopwatch.StartNew();
@@ -48,13 +46,14 @@ internal sealed partial class UringEngine
             {
                 break;
             }
+            PrepareCancels(needCancel);
+            // Cancels that did not fit before, and anything still queued, go out now.
+            SubmitNow();
             if (!any)
             {
                 NativeFile.WaitReady(_ring.CompletionEventFd, write: false, timeoutMs: 20);
                 EventFd.Drain(_ring.CompletionEventFd);
             }
-            // Cancels that did not fit the first time, and anything still queued, go out now.
-            SubmitNow();
         }
 
         if (_inFlight.Count > 0)
@@ -71,5 +70,25 @@ internal sealed partial class UringEngine
         {
         }
         _ring.Dispose();
+    }
+
+    /// <summary>Prepares cancels for the ids in <paramref name="targets"/> still in flight, until the ring has no room.</summary>
+    private void PrepareCancels(Queue<ulong> targets)
+    {
+        while (targets.Count > 0)
+        {
+            ulong id = targets.Peek();
+            if (!_inFlight.ContainsKey(id) || _ring.PrepareCancel(id, id | CancelTag))
+            {
+                targets.Dequeue();
+                continue;
+            }
+            // The SQ is full: send it. If the kernel is busy, or that made no room, try again after the next reap.
+            if (SubmitNow() < 0 || !_ring.PrepareCancel(id, id | CancelTag))
+            {
+                return;
+            }
+            targets.Dequeue();
+        }
     }
 }

@@ -28,4 +28,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 106, EventName = "QueuedWorkCancelledAtShutdown", Level = LogLevel.Information,
         Message = "Loop {Loop} shut down with {Count} threadlet operations still queued; they were cancelled")]
     public static partial void QueuedWorkCancelledAtShutdown(ILogger logger, string loop, int count);
+
+    [LoggerMessage(EventId = 107, EventName = "ThreadStartFailed", Level = LogLevel.Warning,
+        Message = "Loop {Loop}: a {WorkClass} cache-miss thread could not start; queued work waits for the threads already running, or is refused when there are none")]
+    public static partial void ThreadStartFailed(ILogger logger, string loop, string workClass, Exception exception);
 }

@@ -5,16 +5,23 @@ namespace Kevents.Hybrid.Internal;
 // One piece of blocking work handed to a cache-miss thread: the rest of a threadlet after a primitive said EAGAIN,
 // or a whole threadlet routed straight to a thread.
 //
-// Protocol. State starts Queued when the work enters a queue. Exactly one of two parties moves it on, by CAS:
-//   a worker (Queued -> Running): it runs the blocking call, then resumes the threadlet on its own thread;
+// Protocol. State starts Idle. The caller's token is registered while the op is still Idle, before it is queued,
+// so no worker can have started it yet and the registration always belongs to this use of the op. Under its group's
+// lock the op moves Idle -> Queued and enters the queue; a token cancelled before that moves it Idle -> Cancelled
+// instead and the submitting loop thread refuses it. Once Queued, exactly one of two parties moves it on, by CAS:
+//   a worker (Queued -> Running): it drops the registration, runs the blocking call, then resumes the threadlet on
+//   its own thread;
 //   cancellation or shutdown (Queued -> Cancelled): the worker will skip it, and the threadlet resumes with an
 //   OperationCanceledException (on the loop when it can, else on the .NET thread pool).
-// Running work is never interrupted; it observes the threadlet's token between and inside blocking calls.
+// Running work is never interrupted; it observes the threadlet's token between and inside blocking calls. An op is
+// recycled only when its registration was removed before any callback could run, so a late cancel of an old token
+// never reaches the op's next use.
 internal abstract class PendingOp
 {
-    private const int StateQueued = 0;
-    private const int StateRunning = 1;
-    private const int StateCancelled = 2;
+    private const int StateIdle = 0;
+    private const int StateQueued = 1;
+    private const int StateRunning = 2;
+    private const int StateCancelled = 3;
 
     private int _state;
     private Action? _continuation;
@@ -44,7 +51,7 @@ internal abstract class PendingOp
     /// <summary>Makes a finished op ready to be queued again, as new.</summary>
     protected void ResetForReuse(WorkClass workClass)
     {
-        _state = StateQueued;
+        _state = StateIdle;
         _continuation = null;
         _cancellation = default;
         _registered = false;
@@ -74,7 +81,10 @@ internal abstract class PendingOp
         Owner.Runtime.Submit(this);
     }
 
-    /// <summary>Called by the pool once the op is queued: cancellation may now take it out of line.</summary>
+    /// <summary>
+    /// Loop thread, before the op is queued: lets <paramref name="token"/> take the op out of line. Registering first
+    /// means no worker can have claimed the op yet, so the registration cannot outlive this use of it.
+    /// </summary>
     /// <remarks>
     /// Only the caller's token needs a registration: shutdown cancels everything queued by itself
     /// (<see cref="WorkerGroup.StopAndCancelQueued"/>), so the common case (no caller token) registers nothing.
@@ -85,6 +95,19 @@ internal abstract class PendingOp
         {
             _cancellation = token.UnsafeRegister(static (state, token) => ((PendingOp)state!).TryCancel(new OperationCanceledException(token)), this);
             _registered = true;
+        }
+    }
+
+    /// <summary>Under the group's lock: the op enters the queue. False when its token was cancelled first.</summary>
+    public bool TryMarkQueued() => Interlocked.CompareExchange(ref _state, StateQueued, StateIdle) == StateIdle;
+
+    /// <summary>The op will not run (refused or cancelled): its token no longer needs to reach it.</summary>
+    private void DropRegistration()
+    {
+        if (_registered)
+        {
+            // Unregister, not Dispose: this may run inside the callback itself.
+            _cancellation.Unregister();
         }
     }
 
@@ -125,17 +148,33 @@ internal abstract class PendingOp
     /// <summary>Continues the threadlet where it awaited this op, on the calling thread.</summary>
     protected virtual void Resume() => _continuation!();
 
-    /// <summary>Takes the op out of line before a worker starts it. False when a worker already has it.</summary>
+    /// <summary>
+    /// Takes the op out of line before a worker starts it. False when a worker already has it. An op not queued yet is
+    /// only marked: the loop thread that is submitting it sees the mark and refuses it (see <see cref="TryMarkQueued"/>).
+    /// </summary>
     public bool TryCancel(Exception reason)
     {
-        if (Interlocked.CompareExchange(ref _state, StateCancelled, StateQueued) != StateQueued)
+        while (true)
         {
-            return false;
+            int state = Volatile.Read(ref _state);
+            if (state == StateIdle)
+            {
+                if (Interlocked.CompareExchange(ref _state, StateCancelled, StateIdle) == StateIdle)
+                {
+                    return true;
+                }
+                continue;
+            }
+            if (state != StateQueued || Interlocked.CompareExchange(ref _state, StateCancelled, StateQueued) != StateQueued)
+            {
+                return false;
+            }
+            Error = reason;
+            DropRegistration();
+            Owner.Runtime.OnCancelledWhileQueued(this);
+            ResumeAfterCancel();
+            return true;
         }
-        Error = reason;
-        Owner.Runtime.OnCancelledWhileQueued(this);
-        ResumeAfterCancel();
-        return true;
     }
 
     /// <summary>Resumes a threadlet whose op never ran: back on the loop, which is where it was suspended.</summary>
@@ -151,6 +190,7 @@ internal abstract class PendingOp
     /// <summary>Resumes a threadlet whose op was refused (queue full): on the loop, never inside the await itself.</summary>
     public void Refuse(Exception reason)
     {
+        DropRegistration();
         Error = reason;
         ResumeAfterCancel();
     }

@@ -5,7 +5,9 @@ namespace Kevents.Hybrid.Internal;
 // One class of cache-miss threads (Short or Long) and its queue.
 //
 // Threads are started on demand: when work is queued and there are fewer idle threads than queued items, one more
-// thread starts, up to the bound. A thread that finds the queue empty waits up to the idle timeout and then exits.
+// thread starts, up to the bound; but never while the process is out of descriptors (a starting thread needs some,
+// and the runtime aborts the process when it finds none): then the work waits for the threads there are, or, with
+// none, is refused with EMFILE. A thread that finds the queue empty waits up to the idle timeout and then exits.
 // Everything here is guarded by one lock; the lock is held only to move items, never while work runs.
 // Counts: _queued counts live items in line (cancelled ones leave at once, though they stay in _queue as
 // tombstones that workers skip); _alive counts threads that have started and not exited; _busy those running work.
@@ -54,18 +56,33 @@ internal sealed class WorkerGroup
 
     public int Busy => Volatile.Read(ref _busy);
 
-    /// <summary>Queues <paramref name="op"/>, starting a thread if none is free. False when the queue is full and the policy rejects.</summary>
-    public bool TryEnqueue(PendingOp op)
+    /// <summary>Queues <paramref name="op"/>, starting a thread if none is free; or says why it did not.</summary>
+    public EnqueueResult TryEnqueue(PendingOp op)
     {
         lock (_lock)
         {
             if (_stopping)
             {
-                return false;
+                return EnqueueResult.Stopping;
             }
             if (_queued >= _queueLimit && _policy == QueueFullPolicy.Reject)
             {
-                return false;
+                return EnqueueResult.Full;
+            }
+            // The first thread must exist before the op is queued: if it cannot start (the process is out of
+            // descriptors, which a starting thread needs), the op is refused rather than left with no one to run it.
+            bool mayStart = true;
+            if (_alive == 0 && _maxThreads > 0)
+            {
+                if (!_runtime.CanStartThread() || !StartThread())
+                {
+                    return EnqueueResult.NoThread;
+                }
+                mayStart = false;
+            }
+            if (!op.TryMarkQueued())
+            {
+                return EnqueueResult.Cancelled;
             }
             _queue.Enqueue(op);
             _queued++;
@@ -77,12 +94,13 @@ internal sealed class WorkerGroup
                 {
                     Monitor.Pulse(_lock);
                 }
-                if (unclaimed > _idle && _alive < _maxThreads)
+                // Near the descriptor limit the pool does not grow: the work waits for the threads it has.
+                if (mayStart && unclaimed > _idle && _alive < _maxThreads && _runtime.CanStartThread())
                 {
                     StartThread();
                 }
             }
-            return true;
+            return EnqueueResult.Queued;
         }
     }
 
@@ -118,17 +136,27 @@ internal sealed class WorkerGroup
         return cancelled;
     }
 
-    private void StartThread()
+    /// <summary>Starts one more worker. False when the runtime could not start it (out of memory or descriptors).</summary>
+    private bool StartThread()
     {
         Debug.Assert(Monitor.IsEntered(_lock));
-        _alive++;
         var thread = new Thread(static state => ((WorkerGroup)state!).WorkerLoop())
         {
             IsBackground = true,
             Name = _threadName,
         };
-        // UnsafeStart: the worker must not inherit the ExecutionContext (AsyncLocals) of whoever queued first.
-        thread.UnsafeStart(this);
+        try
+        {
+            // UnsafeStart: the worker must not inherit the ExecutionContext (AsyncLocals) of whoever queued first.
+            thread.UnsafeStart(this);
+        }
+        catch (Exception ex) when (ex is OutOfMemoryException or ThreadStartException)
+        {
+            _runtime.OnThreadStartFailed(_class, ex);
+            return false;
+        }
+        _alive++;
+        return true;
     }
 
     private void WorkerLoop()
@@ -242,4 +270,19 @@ internal sealed class WorkerGroup
             }
         }
     }
+}
+
+/// <summary>What <see cref="WorkerGroup.TryEnqueue"/> did with an op.</summary>
+internal enum EnqueueResult
+{
+    /// <summary>In line for a thread.</summary>
+    Queued,
+    /// <summary>Refused: the queue is at its limit and the policy rejects.</summary>
+    Full,
+    /// <summary>Refused: the runtime is shutting down.</summary>
+    Stopping,
+    /// <summary>Not queued: the caller's token was cancelled before the op could enter the queue.</summary>
+    Cancelled,
+    /// <summary>Refused: the class has no thread and none could start (the process is out of descriptors).</summary>
+    NoThread,
 }
