@@ -5,7 +5,7 @@ namespace Kevents.Hybrid.Tests;
 // RELIABILITY #6: a cancellation registration belongs to one use of a pooled operation. A worker may take an op the
 // moment it is queued; whatever the interleaving, cancelling the token of a threadlet that already finished must
 // never reach the op once it was recycled for another threadlet.
-public sealed class CancellationRegistrationTests : IClassFixture<FdBaseline>
+public sealed class CancellationRegistrationTests : HybridTest
 {
     // Awaited on the loop thread, as a loop's own code awaits it: the handle then goes back to the pool on the loop,
     // together with its finished op, for the next threadlet to reuse.

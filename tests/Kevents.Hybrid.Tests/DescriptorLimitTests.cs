@@ -6,7 +6,7 @@ namespace Kevents.Hybrid.Tests;
 // Issue 8 item 3: starting a thread needs descriptors, and the runtime aborts the process when it finds none. The
 // cache-miss pool therefore never starts a thread while the process is out of descriptors: work waits for the
 // threads already running, or, when there are none, fails with EMFILE.
-public sealed class DescriptorLimitTests : IClassFixture<FdBaseline>
+public sealed class DescriptorLimitTests : HybridTest
 {
     private static Task<T> Start<T>(LoopThread lt, Func<Threadlet, ValueTask<T>> body) =>
         lt.OnLoop(() => lt.Loop.Threadlet(body).AsTask());
@@ -99,7 +99,7 @@ public sealed class DescriptorLimitTests : IClassFixture<FdBaseline>
 
 // Issue 8 item 31: a threadlet offset is a byte position, or -1 for the file position; other negatives are rejected
 // (as AsyncFile does), instead of silently reading at the file position.
-public sealed class ThreadletOffsetTests : IClassFixture<FdBaseline>
+public sealed class ThreadletOffsetTests : HybridTest
 {
     [Fact]
     public async Task OffsetsBelowMinusOneAreRejectedAndMinusOneReadsAtThePosition()
