@@ -158,10 +158,19 @@ public abstract partial class Connection : ILoopTimerTarget
         new(reason is null ? $"Connection {Id} was aborted." : $"Connection {Id} was aborted: {reason}.");
 
     /// <summary>
-    /// Lets a test make the loop refuse a new connection's registration (the -errno it returns, e.g. -ENOSPC from
-    /// epoll_ctl at max_user_watches), a failure that cannot be provoked safely on a shared machine.
+    /// Lets a test make the loop refuse a connection's registration of a filter (the -errno it returns, e.g. -ENOSPC
+    /// from epoll_ctl at max_user_watches), a failure that cannot be provoked safely on a shared machine.
     /// </summary>
-    internal static Func<Connection, int>? RegisterFaultForTests;
+    internal static Func<Connection, KeventFilter, int>? RegisterFaultForTests;
+
+    private void InjectRegisterFault(KeventFilter filter)
+    {
+        int fault = RegisterFaultForTests?.Invoke(this, filter) ?? 0;
+        if (fault < 0)
+        {
+            throw NetErrors.ToSocketException(fault, $"Cannot watch connection {Id} for {filter}");
+        }
+    }
 
     /// <summary>
     /// Starts watching the socket: called once the connection is set up, on the loop thread. When the loop refuses
@@ -178,11 +187,7 @@ public abstract partial class Connection : ILoopTimerTarget
             {
                 ArmTimer(_lastActivityNs + idle);
             }
-            int fault = RegisterFaultForTests?.Invoke(this) ?? 0;
-            if (fault < 0)
-            {
-                throw NetErrors.ToSocketException(fault, $"Cannot watch connection {Id}");
-            }
+            InjectRegisterFault(KeventFilter.Read);
             _loop.Register(Kevent.Read(_socket!.Fd), _onReadable);
             _readRegistered = true;
             _readEnabled = true;
@@ -236,6 +241,10 @@ public abstract partial class Connection : ILoopTimerTarget
         {
             return;
         }
+        if (watch)
+        {
+            InjectRegisterFault(KeventFilter.Write);
+        }
         _writeRegistered = watch;
         if (watch)
         {
@@ -287,7 +296,7 @@ public abstract partial class Connection : ILoopTimerTarget
         catch (Exception ex)
         {
             // The descriptor is closed below whatever happened here; say why the loop refused.
-            NetLog.ConnectionFailed(_logger, Id, ex);
+            LogFailureOnce(ex);
         }
         ReleaseSocket(socket, error, reset);
         if (deferNotification)
@@ -357,7 +366,7 @@ public abstract partial class Connection : ILoopTimerTarget
         }
         catch (Exception ex)
         {
-            NetLog.ConnectionFailed(_logger, Id, ex);
+            LogFailureOnce(ex);
         }
         if (error is ConnectionResetException)
         {
@@ -391,9 +400,13 @@ public abstract partial class Connection : ILoopTimerTarget
         {
             OnClosed(error);
         }
+        catch (ObjectDisposedException) when (!_loop.IsRunning)
+        {
+            // A pipe continuation had nowhere to go: its loop is gone, and nothing could run it any more.
+        }
         catch (Exception ex)
         {
-            NetLog.ConnectionFailed(_logger, Id, ex);
+            LogFailureOnce(ex);
         }
         if (_closedSource is not { } source)
         {
@@ -429,11 +442,7 @@ public abstract partial class Connection : ILoopTimerTarget
     {
         try
         {
-            if (!_failureLogged)
-            {
-                _failureLogged = true;
-                NetLog.ConnectionFailed(_logger, Id, error);
-            }
+            LogFailureOnce(error);
             if (!IsClosed)
             {
                 CloseSocket(new ConnectionAbortedException($"Connection {Id} was aborted: Kevents.Net failed while serving it ({error.Message}).", error), reset: true);
@@ -442,6 +451,15 @@ public abstract partial class Connection : ILoopTimerTarget
         catch (Exception)
         {
             // CloseSocket never throws; this only guards the logger.
+        }
+    }
+
+    private void LogFailureOnce(Exception error)
+    {
+        if (!_failureLogged)
+        {
+            _failureLogged = true;
+            NetLog.ConnectionFailed(_logger, Id, error);
         }
     }
 

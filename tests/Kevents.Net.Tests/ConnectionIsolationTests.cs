@@ -89,6 +89,56 @@ public class ConnectionIsolationTests : NetTest
     }
 
     [Fact]
+    public async Task FailureWhileSendingAbortsOnlyThatConnectionAndIsLoggedOnceAsKeventsFailure()
+    {
+        // Issue 8 item 1, the rule itself: a failure in the transport (here the loop refusing the Write filter when
+        // the peer's window fills) aborts that connection, is logged once with its id as Kevents.Net's failure (not
+        // as "posted work threw", not as the application's), and every other connection goes on.
+        AllowWarnings = true;
+        long failedId = -1;
+        SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), async c =>
+        {
+            ReadResult first = await c.Input.ReadAsync();
+            bool big = first.Buffer.FirstSpan[0] == (byte)'b';
+            c.Input.AdvanceTo(big ? first.Buffer.End : first.Buffer.Start);
+            if (!big)
+            {
+                await PipeEcho.RunAsync(c);
+                return;
+            }
+            failedId = c.Id;
+            c.Output.Write(new byte[4 * 1024 * 1024]);
+            await c.Output.FlushAsync();
+            await Task.Delay(Timeout.Infinite, c.ConnectionClosed).ContinueWith(_ => { });
+        }, NoTimeouts));
+        const int ENOSPC = 28;
+        Connection.RegisterFaultForTests = (_, filter) => filter == KeventFilter.Write ? -ENOSPC : 0;
+        try
+        {
+            using Socket good = await ConnectClientAsync(server.LocalEndPoint);
+            using Socket stalled = await ConnectClientAsync(server.LocalEndPoint);
+            stalled.ReceiveBufferSize = 4096;
+            await stalled.SendAsync("b"u8.ToArray());
+            await WaitUntilAsync(() => OnLoop(() => server.ConnectionCount == 1), "the failed connection left the count");
+            (_, bool reset) = await ReceiveToEndAsync(stalled);
+            Assert.True(reset);
+            await good.SendAsync("ok"u8.ToArray());
+            Assert.Equal("ok"u8.ToArray(), await ReceiveExactlyAsync(good, 2));
+        }
+        finally
+        {
+            Connection.RegisterFaultForTests = null;
+        }
+        long id = await OnLoop(() => failedId);
+        var failures = Logs.Entries.Where(e => e.Level >= LogLevel.Warning).ToList();
+        var failure = Assert.Single(failures);
+        Assert.Equal("ConnectionFailed", failure.EventId.Name);
+        Assert.Contains($"Connection {id}:", failure.Message);
+        Assert.IsType<SocketException>(failure.Exception);
+        await OnLoop(server.Dispose);
+    }
+
+    [Fact]
     public async Task ApplicationOutputCompletedWithErrorResetsAtOnce()
     {
         // Issue 8 item 2: the application completes Output with an error while its queued output waits for a peer
@@ -299,7 +349,7 @@ public class ConnectionIsolationTests : NetTest
             }, NoTimeouts)
             : Loop.ListenTcp(TestUtil.AnyLoopback(), new CallbackHandler(onConnected: _ => applicationStarted = true), NoTimeouts));
         const int ENOSPC = 28; // what epoll_ctl returns past fs.epoll.max_user_watches
-        Connection.RegisterFaultForTests = _ => -ENOSPC;
+        Connection.RegisterFaultForTests = (_, _) => -ENOSPC;
         try
         {
             Assert.True(await ConnectExpectingResetAsync(server.LocalEndPoint));
