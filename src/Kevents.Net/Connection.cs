@@ -9,7 +9,7 @@ namespace Kevents.Net;
 /// <summary>
 /// A connected stream socket on a loop: TCP or Unix. Everything about it happens on its loop's thread; only
 /// <see cref="Abort"/> may also be called from another thread, at any time (it posts itself to the loop, or closes the
-/// socket itself once the loop no longer runs).
+/// socket itself once the loop is disposed).
 /// </summary>
 /// <remarks>
 /// Lifecycle: open, then closed exactly once, by the peer (FIN then the application's close, or a reset), by the
@@ -110,8 +110,9 @@ public abstract partial class Connection : ILoopTimerTarget
     public abstract void Close();
 
     /// <summary>
-    /// Closes at once, discarding queued output; the peer sees a reset. Safe from any thread at any time, also after
-    /// the loop stopped or was disposed (the socket is then closed here, exactly once). It never runs application code
+    /// Closes at once, discarding queued output; the peer sees a reset. Safe from any thread at any time: from another
+    /// thread it posts itself to the loop, and once the loop is disposed it closes the socket itself, exactly once
+    /// however many threads call it. It never runs application code
     /// before it returns: the application learns of the abort (pipes completed, <see cref="IStreamHandler.OnClosed"/>)
     /// in a later step on the loop, so aborting connections while iterating over them is safe.
     /// </summary>
@@ -126,21 +127,20 @@ public abstract partial class Connection : ILoopTimerTarget
         {
             return;
         }
-        if (_loop.IsRunning)
+        try
         {
-            try
+            // Also when the loop is between Poll calls or stopped: it aborts when it runs again (and a server closes
+            // its connections if the loop is disposed first).
+            _loop.Post(static s =>
             {
-                _loop.Post(static s =>
-                {
-                    var (connection, why) = ((Connection, string?))s!;
-                    connection.AbortNow(why, deferNotification: true);
-                }, (this, reason));
-                return;
-            }
-            catch (ObjectDisposedException)
-            {
-                // Disposed between the check and the post: nothing will run the item, so close here.
-            }
+                var (connection, why) = ((Connection, string?))s!;
+                connection.AbortNow(why, deferNotification: true);
+            }, (this, reason));
+            return;
+        }
+        catch (ObjectDisposedException)
+        {
+            // The loop is gone and nothing will run posted work: close here.
         }
         CloseDetached(AbortedError(reason));
     }
@@ -310,7 +310,7 @@ public abstract partial class Connection : ILoopTimerTarget
     }
 
     /// <summary>
-    /// The close path for a loop that no longer runs (stopped or disposed), from any thread: claims the close like
+    /// The close path once the loop is disposed (or being disposed), from any thread: claims the close like
     /// <see cref="CloseSocket"/>, so two callers never both run it, and closes the descriptor here instead of leaving
     /// it to the finalizer. The application is told on a thread-pool thread, never inside the caller.
     /// </summary>
@@ -323,7 +323,7 @@ public abstract partial class Connection : ILoopTimerTarget
         }
         try
         {
-            // A stopped loop may run again: leave its tables clean. A disposed one refuses, which is fine.
+            // A loop being disposed still takes these (its shutdown hooks run before it releases); a disposed one refuses.
             _loop.StopTimer(ref _timer);
             if (_readRegistered)
             {

@@ -109,22 +109,20 @@ public sealed class PipeConnection : Connection, IDuplexPipe
 
     private void ApplicationEnded(Task application)
     {
-        if (_loop.IsOnLoopThread || _loop.IsRunning)
+        try
         {
-            try
+            // Also when the loop is between Poll calls or stopped: it runs the item when it runs again.
+            _loop.Post(static s =>
             {
-                _loop.Post(static s =>
-                {
-                    var (connection, task) = ((PipeConnection, Task))s!;
-                    connection.OnApplicationCompleted(task);
-                }, (this, application));
-                return;
-            }
-            catch (ObjectDisposedException)
-            {
-            }
+                var (connection, task) = ((PipeConnection, Task))s!;
+                connection.OnApplicationCompleted(task);
+            }, (this, application));
+            return;
         }
-        // The loop no longer runs: nothing can send the rest, so close now rather than leave it to the finalizer.
+        catch (ObjectDisposedException)
+        {
+        }
+        // The loop is gone: nothing can send the rest, so close now rather than leave it to the finalizer.
         if (application.IsFaulted)
         {
             NetLog.ApplicationFailed(_logger, Id, application.Exception!.InnerException ?? application.Exception);
