@@ -112,9 +112,9 @@ public abstract partial class Connection : ILoopTimerTarget
     /// <summary>
     /// Closes at once, discarding queued output; the peer sees a reset. Safe from any thread at any time: from another
     /// thread it posts itself to the loop, and once the loop is disposed it closes the socket itself, exactly once
-    /// however many threads call it. It never runs application code
-    /// before it returns: the application learns of the abort (pipes completed, <see cref="IStreamHandler.OnClosed"/>)
-    /// in a later step on the loop, so aborting connections while iterating over them is safe.
+    /// however many threads call it. It never runs application code before it returns: the application learns of the
+    /// abort (pipes completed, <see cref="IStreamHandler.OnClosed"/>) in a later step on the loop, so aborting
+    /// connections while iterating over them is safe.
     /// </summary>
     public void Abort(string? reason = null)
     {
@@ -144,6 +144,13 @@ public abstract partial class Connection : ILoopTimerTarget
         }
         CloseDetached(AbortedError(reason));
     }
+
+    /// <summary>
+    /// Closes the connection while its loop is being disposed (from the loop's shutdown hooks, on the disposing
+    /// thread): posted work would be dropped now, so the socket is closed here and the application told on the
+    /// thread pool.
+    /// </summary>
+    internal void CloseForLoopDisposal() => CloseDetached(AbortedError("its loop was disposed"));
 
     /// <summary>Aborts on the loop thread; <paramref name="deferNotification"/> when called from application code.</summary>
     internal void AbortNow(string? reason, bool deferNotification)
@@ -243,15 +250,14 @@ public abstract partial class Connection : ILoopTimerTarget
         }
         if (watch)
         {
+            // Marked only once the loop took it: a refused registration leaves nothing to unregister.
             InjectRegisterFault(KeventFilter.Write);
-        }
-        _writeRegistered = watch;
-        if (watch)
-        {
             _loop.Register(Kevent.Write(_socket.Fd), _onWritable);
+            _writeRegistered = true;
         }
         else
         {
+            _writeRegistered = false;
             _loop.Unregister((ulong)_socket.Fd, KeventFilter.Write);
         }
     }
@@ -279,25 +285,7 @@ public abstract partial class Connection : ILoopTimerTarget
         {
             return;
         }
-        try
-        {
-            _loop.StopTimer(ref _timer);
-            if (_readRegistered)
-            {
-                _readRegistered = false;
-                _loop.Unregister((ulong)socket.Fd, KeventFilter.Read);
-            }
-            if (_writeRegistered)
-            {
-                _writeRegistered = false;
-                _loop.Unregister((ulong)socket.Fd, KeventFilter.Write);
-            }
-        }
-        catch (Exception ex)
-        {
-            // The descriptor is closed below whatever happened here; say why the loop refused.
-            LogFailureOnce(ex);
-        }
+        LeaveLoop(socket.Fd, loopGone: false);
         ReleaseSocket(socket, error, reset);
         if (deferNotification)
         {
@@ -321,34 +309,51 @@ public abstract partial class Connection : ILoopTimerTarget
         {
             return;
         }
-        try
-        {
-            // A loop being disposed still takes these (its shutdown hooks run before it releases); a disposed one refuses.
-            _loop.StopTimer(ref _timer);
-            if (_readRegistered)
-            {
-                _readRegistered = false;
-                _loop.Unregister((ulong)socket.Fd, KeventFilter.Read);
-            }
-            if (_writeRegistered)
-            {
-                _writeRegistered = false;
-                _loop.Unregister((ulong)socket.Fd, KeventFilter.Write);
-            }
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        catch (InvalidOperationException)
-        {
-            // The loop started running again meanwhile; its registration for this number goes when the number is reused.
-        }
+        LeaveLoop(socket.Fd, loopGone: true);
         ReleaseSocket(socket, error, reset: true);
         ThreadPool.UnsafeQueueUserWorkItem(static s =>
         {
             var (connection, why) = ((Connection, Exception))s!;
             connection.NotifyClosed(why, cancelInline: true);
         }, (this, error), preferLocal: false);
+    }
+
+    /// <summary>
+    /// Stops the timer and unregisters both filters, each step on its own so one refusal does not leave the others
+    /// behind. A loop being disposed still takes them (its shutdown hooks run before it releases); a disposed one
+    /// refuses, which is expected when <paramref name="loopGone"/>. Otherwise a refusal is logged: the descriptor is
+    /// closed all the same.
+    /// </summary>
+    private void LeaveLoop(int fd, bool loopGone)
+    {
+        for (int step = 0; step < 3; step++)
+        {
+            try
+            {
+                switch (step)
+                {
+                    case 0:
+                        _loop.StopTimer(ref _timer);
+                        break;
+                    case 1 when _readRegistered:
+                        _readRegistered = false;
+                        _loop.Unregister((ulong)fd, KeventFilter.Read);
+                        break;
+                    case 2 when _writeRegistered:
+                        _writeRegistered = false;
+                        _loop.Unregister((ulong)fd, KeventFilter.Write);
+                        break;
+                }
+            }
+            catch (Exception ex) when (loopGone && ex is ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                LogFailureOnce(ex);
+            }
+        }
     }
 
     private void ReleaseSocket(FileDescriptor socket, Exception? error, bool reset)

@@ -138,7 +138,14 @@ public sealed partial class SocketServer : IDisposable
 
     private void OnLoopDisposed()
     {
-        if (_listener is not null || _connectionCount > 0)
+        // The loop has stopped and is about to drop its posted work: close everything here, on the disposing thread.
+        for (Connection? c = _firstLive; c is not null;)
+        {
+            Connection? next = c.NextLive;
+            c.CloseForLoopDisposal();
+            c = next;
+        }
+        if (_listener is not null)
         {
             Dispose();
         }

@@ -317,6 +317,41 @@ public class ConnectionIsolationTests : NetTest
     }
 
     [Fact]
+    public async Task DisposingTheLoopUnderALiveServerClosesItsConnectionsAndListener()
+    {
+        // Issue 8 item 6, the same rule from the other side: a loop disposed while its server still serves must not
+        // leave the sockets to the finalizer (the peer would see nothing until a GC).
+        int closed = 0;
+        Exception? closeError = null;
+        var handler = new CallbackHandler(onClosed: (_, e) =>
+        {
+            closeError = e;
+            Interlocked.Increment(ref closed);
+        });
+        var loop = new EventLoop(new EventLoopOptions { Name = "disposed-under-server" });
+        Task running = loop.RunAsync();
+        SocketServer server = await loop.InvokeAsync(() => loop.ListenTcp(TestUtil.AnyLoopback(), handler, NoTimeouts));
+        using Socket client = await ConnectClientAsync(server.LocalEndPoint);
+        await WaitUntilAsync(() => loop.InvokeAsync(() => server.ConnectionCount == 1), "accepted");
+        loop.Stop();
+        await running.WaitAsync(Limit);
+        loop.Dispose();
+
+        (_, bool reset) = await ReceiveToEndAsync(client);
+        Assert.True(reset, "the connection must be closed when its loop is disposed, not by a finalizer some day");
+        Assert.Equal(0, server.ConnectionCount);
+        Assert.False(server.IsListening);
+        var deadline = DateTime.UtcNow + Limit;
+        while (Volatile.Read(ref closed) == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(5);
+        }
+        Assert.Equal(1, Volatile.Read(ref closed));
+        Assert.IsType<ConnectionAbortedException>(closeError);
+        server.Dispose();
+    }
+
+    [Fact]
     public async Task ConnectionWhoseOnConnectedThrowsClosesAndLeavesTheCountAtOnce()
     {
         // Issue 8 item 7: a failure after the server counted the connection used to leave it open and counted until
