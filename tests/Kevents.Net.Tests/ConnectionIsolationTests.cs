@@ -295,12 +295,12 @@ public class ConnectionIsolationTests : NetTest
         loop.Dispose();
 
         using var start = new Barrier(2);
-        var aborters = Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+        Thread[] aborters = Enumerable.Range(0, 2).Select(_ => StartThread(() =>
         {
             start.SignalAndWait();
             connection.Abort("after dispose");
         })).ToArray();
-        await Task.WhenAll(aborters).WaitAsync(Limit);
+        JoinAll(aborters);
 
         Assert.True(connection.IsClosed);
         Assert.Equal(-1, connection.Descriptor);
@@ -314,6 +314,61 @@ public class ConnectionIsolationTests : NetTest
         await Task.Delay(50);
         Assert.Equal(1, Volatile.Read(ref closed));
         Assert.IsType<ConnectionAbortedException>(closeError);
+    }
+
+    [Fact]
+    public async Task AbortsFromManyThreadsRacingLoopDisposeCloseEachSocketOnce()
+    {
+        // Abort "from any thread at any time": four threads abort every connection while the loop is being disposed.
+        // No call may throw, every peer sees a reset, and no handler hears of its close twice.
+        const int Connections = 24;
+        var closes = new System.Collections.Concurrent.ConcurrentDictionary<StreamConnection, int>();
+        var live = new System.Collections.Concurrent.ConcurrentQueue<StreamConnection>();
+        var handler = new CallbackHandler(
+            onConnected: c => live.Enqueue(c),
+            onClosed: (c, _) => closes.AddOrUpdate(c, 1, (_, n) => n + 1));
+        var loop = new EventLoop(new EventLoopOptions { Name = "aborts-racing-dispose" });
+        Task running = loop.RunAsync();
+        SocketServer server = await loop.InvokeAsync(() => loop.ListenTcp(TestUtil.AnyLoopback(), handler, NoTimeouts));
+        var clients = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < Connections; i++)
+            {
+                clients.Add(await ConnectClientAsync(server.LocalEndPoint));
+            }
+            await WaitUntilAsync(() => Task.FromResult(live.Count == Connections), "all accepted");
+            StreamConnection[] all = live.ToArray();
+            using var start = new Barrier(5);
+            Thread[] aborters = Enumerable.Range(0, 4).Select(t => StartThread(() =>
+            {
+                start.SignalAndWait();
+                for (int i = 0; i < all.Length; i++)
+                {
+                    all[(i + t * 7) % all.Length].Abort("racing dispose");
+                }
+            })).ToArray();
+            start.SignalAndWait();
+            loop.Stop();
+            await running.WaitAsync(Limit);
+            loop.Dispose();
+            JoinAll(aborters);
+
+            Assert.All(all, c => Assert.True(c.IsClosed));
+            Assert.Equal(0, server.ConnectionCount);
+            foreach (Socket client in clients)
+            {
+                (_, bool reset) = await ReceiveToEndAsync(client);
+                Assert.True(reset);
+            }
+            await Task.Delay(100);
+            Assert.All(closes.Values, n => Assert.Equal(1, n));
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+            server.Dispose();
+        }
     }
 
     [Fact]
@@ -399,6 +454,22 @@ public class ConnectionIsolationTests : NetTest
         using Socket next = await ConnectClientAsync(server.LocalEndPoint);
         await WaitUntilAsync(() => OnLoop(() => server.ConnectionCount == 1), "the next connection is served");
         await OnLoop(server.Dispose);
+    }
+
+    /// <summary>Dedicated threads: blocking barrier waits on pool threads would starve a 2-core pool for seconds.</summary>
+    private static Thread StartThread(Action body)
+    {
+        var thread = new Thread(() => body()) { IsBackground = true };
+        thread.Start();
+        return thread;
+    }
+
+    private static void JoinAll(Thread[] threads)
+    {
+        foreach (Thread thread in threads)
+        {
+            Assert.True(thread.Join(Limit), "an aborting thread did not finish");
+        }
     }
 
     /// <summary>
