@@ -81,7 +81,17 @@ public abstract partial class Connection
         }
         Action<Connection>? callback = _writableCallback;
         _writableCallback = null;
-        callback?.Invoke(this);
+        try
+        {
+            callback?.Invoke(this);
+        }
+        catch (Exception ex)
+        {
+            // The application's callback failed: that connection ends, the loop goes on.
+            Internal.NetLog.ApplicationFailed(_logger, Id, ex);
+            AbortNow("the application's writable callback failed", deferNotification: false);
+            return;
+        }
         if (!_writeRegistered)
         {
             // The callback sent what it had without waiting again, and no queue waits either: the stall is over.

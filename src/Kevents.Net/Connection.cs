@@ -8,13 +8,16 @@ namespace Kevents.Net;
 
 /// <summary>
 /// A connected stream socket on a loop: TCP or Unix. Everything about it happens on its loop's thread; only
-/// <see cref="Abort"/> may also be called from another thread (it posts itself to the loop).
+/// <see cref="Abort"/> may also be called from another thread, at any time (it posts itself to the loop, or closes the
+/// socket itself once the loop is disposed).
 /// </summary>
 /// <remarks>
 /// Lifecycle: open, then closed exactly once, by the peer (FIN then the application's close, or a reset), by the
 /// application (<see cref="Close"/> or <see cref="Abort"/>), by the idle timeout, by the peer taking queued output
 /// more slowly than <see cref="ConnectionOptions.MinResponseDataRate"/>, or by server shutdown. After it is closed
 /// no handler of this connection runs, its descriptor is closed and its buffers are back in their pools.
+/// A failure inside Kevents.Net while serving one connection aborts that connection (logged once, with its
+/// <see cref="Id"/>); it never reaches the loop, the thread pool, or the other connections.
 /// </remarks>
 public abstract partial class Connection : ILoopTimerTarget
 {
@@ -30,6 +33,12 @@ public abstract partial class Connection : ILoopTimerTarget
     private bool _readEnabled;
     private bool _writeRegistered;
     private LoopTimer _timer;
+    private int _closeClaimed;
+    private bool _failureLogged;
+
+    // The error epoll reported with the last readiness (-errno), kept because the loop's SO_ERROR read cleared it in
+    // the socket: a read that then returns 0 is the end of a reset connection, not the peer's FIN.
+    private protected int PeerError;
     private long _timerDueNs;
     private long _lastActivityNs;
     private CancellationTokenSource? _closedSource;
@@ -50,8 +59,8 @@ public abstract partial class Connection : ILoopTimerTarget
         _logger = server?.Logger ?? loop.LoggerFactory.CreateLogger("Kevents.Net");
         Id = Interlocked.Increment(ref s_nextId);
         NetBuffers.ConnectionOpened();
-        _onReadable = OnReadable;
-        _onWritable = OnWritable;
+        _onReadable = OnReadableGuarded;
+        _onWritable = OnWritableGuarded;
     }
 
     /// <summary>Bytes read from the socket so far.</summary>
@@ -102,42 +111,109 @@ public abstract partial class Connection : ILoopTimerTarget
     public abstract void Close();
 
     /// <summary>
-    /// Closes at once, discarding queued output; the peer sees a reset. Safe from any thread (posts itself to the
-    /// loop when called elsewhere).
+    /// Closes at once, discarding queued output; the peer sees a reset. Safe from any thread at any time: from another
+    /// thread it posts itself to the loop, and once the loop is disposed it closes the socket itself, exactly once
+    /// however many threads call it. It never runs application code before it returns: the application learns of the
+    /// abort (pipes completed, <see cref="IStreamHandler.OnClosed"/>) in a later step on the loop, so aborting
+    /// connections while iterating over them is safe.
     /// </summary>
     public void Abort(string? reason = null)
     {
-        if (!_loop.IsOnLoopThread && _loop.IsRunning)
+        if (_loop.IsOnLoopThread)
         {
+            AbortNow(reason, deferNotification: true);
+            return;
+        }
+        if (IsClosed)
+        {
+            return;
+        }
+        try
+        {
+            // Also when the loop is between Poll calls or stopped: it aborts when it runs again (and a server closes
+            // its connections if the loop is disposed first).
             _loop.Post(static s =>
             {
                 var (connection, why) = ((Connection, string?))s!;
-                connection.Abort(why);
+                connection.AbortNow(why, deferNotification: true);
             }, (this, reason));
             return;
         }
+        catch (ObjectDisposedException)
+        {
+            // The loop is gone and nothing will run posted work: close here.
+        }
+        CloseDetached(AbortedError(reason));
+    }
+
+    /// <summary>
+    /// Closes the connection while its loop is being disposed (from the loop's shutdown hooks, on the disposing
+    /// thread): posted work would be dropped now, so the socket is closed here and the application told on the
+    /// thread pool.
+    /// </summary>
+    internal void CloseForLoopDisposal() => CloseDetached(AbortedError("its loop was disposed"));
+
+    /// <summary>Aborts on the loop thread; <paramref name="deferNotification"/> when called from application code.</summary>
+    internal void AbortNow(string? reason, bool deferNotification)
+    {
         if (!IsClosed)
         {
-            CloseSocket(new ConnectionAbortedException(reason ?? $"Connection {Id} was aborted."), reset: true);
+            CloseSocket(AbortedError(reason), reset: true, deferNotification);
         }
     }
 
-    /// <summary>Starts watching the socket: called once the connection is set up, on the loop thread.</summary>
-    private protected void Start()
+    private ConnectionAbortedException AbortedError(string? reason) =>
+        new(reason is null ? $"Connection {Id} was aborted." : $"Connection {Id} was aborted: {reason}.");
+
+    /// <summary>
+    /// Lets a test make the loop refuse a connection's registration of a filter (the -errno it returns, e.g. -ENOSPC
+    /// from epoll_ctl at max_user_watches), a failure that cannot be provoked safely on a shared machine.
+    /// </summary>
+    internal static Func<Connection, KeventFilter, int>? RegisterFaultForTests;
+
+    private void InjectRegisterFault(KeventFilter filter)
     {
-        _lastActivityNs = _loop.NowNanoseconds;
-        long idle = _options.IdleTimeoutNs;
-        if (idle > 0)
+        int fault = RegisterFaultForTests?.Invoke(this, filter) ?? 0;
+        if (fault < 0)
         {
-            ArmTimer(_lastActivityNs + idle);
+            throw NetErrors.ToSocketException(fault, $"Cannot watch connection {Id} for {filter}");
         }
-        _loop.Register(Kevent.Read(_socket!.Fd), _onReadable);
-        _readRegistered = true;
-        _readEnabled = true;
+    }
+
+    /// <summary>
+    /// Starts watching the socket: called once the connection is set up, on the loop thread. When the loop refuses
+    /// (no room for another watch, say) the connection is closed at once, leaving the server's count, and false is
+    /// returned: a connection nobody watches would otherwise stay open and counted until its idle timeout.
+    /// </summary>
+    private protected bool TryStart()
+    {
+        try
+        {
+            _lastActivityNs = _loop.NowNanoseconds;
+            long idle = _options.IdleTimeoutNs;
+            if (idle > 0)
+            {
+                ArmTimer(_lastActivityNs + idle);
+            }
+            InjectRegisterFault(KeventFilter.Read);
+            _loop.Register(Kevent.Read(_socket!.Fd), _onReadable);
+            _readRegistered = true;
+            _readEnabled = true;
+            return true;
+        }
+        catch (Exception ex)
+        {
+            NetLog.ConnectionStartFailed(_logger, Id, ex.Message, ex);
+            CloseSocket(new ConnectionAbortedException($"Connection {Id} was closed: it could not be watched ({ex.Message}).", ex), reset: true);
+            return false;
+        }
     }
 
     /// <summary>Notes traffic for the idle timeout: one store, no timer work (the timer checks it when it fires).</summary>
     private protected void MarkActive() => _lastActivityNs = _loop.NowNanoseconds;
+
+    /// <summary>True while the Read filter is registered and enabled.</summary>
+    private protected bool ReadingActive => _readRegistered && _readEnabled;
 
     private protected void PauseReading()
     {
@@ -173,13 +249,16 @@ public abstract partial class Connection : ILoopTimerTarget
         {
             return;
         }
-        _writeRegistered = watch;
         if (watch)
         {
+            // Marked only once the loop took it: a refused registration leaves nothing to unregister.
+            InjectRegisterFault(KeventFilter.Write);
             _loop.Register(Kevent.Write(_socket.Fd), _onWritable);
+            _writeRegistered = true;
         }
         else
         {
+            _writeRegistered = false;
             _loop.Unregister((ulong)_socket.Fd, KeventFilter.Write);
         }
     }
@@ -196,26 +275,90 @@ public abstract partial class Connection : ILoopTimerTarget
 
     /// <summary>
     /// Closes the socket exactly once: stops the timer, unregisters both filters (so no handler runs after this),
-    /// closes the descriptor, leaves the server's list, then tells the subclass and the ConnectionClosed token.
+    /// closes the descriptor, leaves the server's list, then tells the subclass and the ConnectionClosed token, at
+    /// once or, with <paramref name="deferNotification"/> (a close the application asked for), as posted work so that
+    /// application code never runs inside the application's own call. Loop thread only. Never throws.
     /// </summary>
-    private protected void CloseSocket(Exception? error, bool reset = false)
+    private protected void CloseSocket(Exception? error, bool reset = false, bool deferNotification = false)
     {
         FileDescriptor? socket = _socket;
-        if (socket is null)
+        if (socket is null || Interlocked.Exchange(ref _closeClaimed, 1) != 0)
         {
             return;
         }
-        _loop.StopTimer(ref _timer);
-        if (_readRegistered)
+        LeaveLoop(socket.Fd, loopGone: false);
+        ReleaseSocket(socket, error, reset);
+        if (deferNotification)
         {
-            _loop.Unregister((ulong)socket.Fd, KeventFilter.Read);
-            _readRegistered = false;
+            PostNotification(error);
         }
-        if (_writeRegistered)
+        else
         {
-            _loop.Unregister((ulong)socket.Fd, KeventFilter.Write);
-            _writeRegistered = false;
+            NotifyClosed(error);
         }
+    }
+
+    /// <summary>
+    /// The close path once the loop is disposed (or being disposed), from any thread: claims the close like
+    /// <see cref="CloseSocket"/>, so two callers never both run it, and closes the descriptor here instead of leaving
+    /// it to the finalizer. The application is told on a thread-pool thread, never inside the caller.
+    /// </summary>
+    private void CloseDetached(Exception error)
+    {
+        FileDescriptor? socket = _socket;
+        if (socket is null || Interlocked.Exchange(ref _closeClaimed, 1) != 0)
+        {
+            return;
+        }
+        LeaveLoop(socket.Fd, loopGone: true);
+        ReleaseSocket(socket, error, reset: true);
+        ThreadPool.UnsafeQueueUserWorkItem(static s =>
+        {
+            var (connection, why) = ((Connection, Exception))s!;
+            connection.NotifyClosed(why, cancelInline: true);
+        }, (this, error), preferLocal: false);
+    }
+
+    /// <summary>
+    /// Stops the timer and unregisters both filters, each step on its own so one refusal does not leave the others
+    /// behind. A loop being disposed still takes them (its shutdown hooks run before it releases); a disposed one
+    /// refuses, which is expected when <paramref name="loopGone"/>. Otherwise a refusal is logged: the descriptor is
+    /// closed all the same.
+    /// </summary>
+    private void LeaveLoop(int fd, bool loopGone)
+    {
+        for (int step = 0; step < 3; step++)
+        {
+            try
+            {
+                switch (step)
+                {
+                    case 0:
+                        _loop.StopTimer(ref _timer);
+                        break;
+                    case 1 when _readRegistered:
+                        _readRegistered = false;
+                        _loop.Unregister((ulong)fd, KeventFilter.Read);
+                        break;
+                    case 2 when _writeRegistered:
+                        _writeRegistered = false;
+                        _loop.Unregister((ulong)fd, KeventFilter.Write);
+                        break;
+                }
+            }
+            catch (Exception ex) when (loopGone && ex is ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                LogFailureOnce(ex);
+            }
+        }
+    }
+
+    private void ReleaseSocket(FileDescriptor socket, Exception? error, bool reset)
+    {
         if (reset)
         {
             // SO_LINGER 0: close sends RST, so the peer learns at once that nothing more will come.
@@ -224,16 +367,134 @@ public abstract partial class Connection : ILoopTimerTarget
         _socket = null;
         socket.Dispose();
         NetBuffers.ConnectionClosed();
-        Server?.OnConnectionClosed(this);
+        try
+        {
+            Server?.OnConnectionClosed(this);
+        }
+        catch (Exception ex)
+        {
+            LogFailureOnce(ex);
+        }
         if (error is ConnectionResetException)
         {
             NetLog.ConnectionReset(_logger, Id, error.Message);
         }
-        OnClosed(error);
-        if (_closedSource is { } source)
+    }
+
+    private void PostNotification(Exception? error)
+    {
+        try
         {
-            // Token callbacks are application code: run them as posted work, never inside our close path.
-            _loop.Post(static s => ((CancellationTokenSource)s!).Cancel(), source);
+            _loop.Post(static s =>
+            {
+                var (connection, why) = ((Connection, Exception?))s!;
+                connection.NotifyClosed(why);
+            }, (this, error));
+        }
+        catch (ObjectDisposedException)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static s =>
+            {
+                var (connection, why) = ((Connection, Exception?))s!;
+                connection.NotifyClosed(why, cancelInline: true);
+            }, (this, error), preferLocal: false);
+        }
+    }
+
+    private void NotifyClosed(Exception? error, bool cancelInline = false)
+    {
+        try
+        {
+            OnClosed(error);
+        }
+        catch (ObjectDisposedException) when (!_loop.IsRunning)
+        {
+            // A pipe continuation had nowhere to go: its loop is gone, and nothing could run it any more.
+        }
+        catch (Exception ex)
+        {
+            LogFailureOnce(ex);
+        }
+        if (_closedSource is not { } source)
+        {
+            return;
+        }
+        if (!cancelInline)
+        {
+            try
+            {
+                // Token callbacks are application code: run them as posted work, never inside our close path.
+                _loop.Post(static s => ((CancellationTokenSource)s!).Cancel(), source);
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+        try
+        {
+            source.Cancel();
+        }
+        catch (AggregateException ex)
+        {
+            NetLog.ApplicationFailed(_logger, Id, ex);
+        }
+    }
+
+    /// <summary>
+    /// Kevents.Net itself failed while serving this connection (a bug, or a system call that cannot fail in practice):
+    /// the connection is aborted and the failure logged once, and nothing reaches the loop or the thread pool.
+    /// </summary>
+    private protected void OnInternalFailure(Exception error)
+    {
+        try
+        {
+            LogFailureOnce(error);
+            if (!IsClosed)
+            {
+                CloseSocket(new ConnectionAbortedException($"Connection {Id} was aborted: Kevents.Net failed while serving it ({error.Message}).", error), reset: true);
+            }
+        }
+        catch (Exception)
+        {
+            // CloseSocket never throws; this only guards the logger.
+        }
+    }
+
+    private void LogFailureOnce(Exception error)
+    {
+        if (!_failureLogged)
+        {
+            _failureLogged = true;
+            NetLog.ConnectionFailed(_logger, Id, error);
+        }
+    }
+
+    private void OnReadableGuarded(in Kevent ev)
+    {
+        try
+        {
+            if (ev.IsError && PeerError == 0)
+            {
+                PeerError = (int)ev.Data;
+            }
+            OnReadable(ev);
+        }
+        catch (Exception ex)
+        {
+            OnInternalFailure(ex);
+        }
+    }
+
+    private void OnWritableGuarded(in Kevent ev)
+    {
+        try
+        {
+            OnWritable(ev);
+        }
+        catch (Exception ex)
+        {
+            OnInternalFailure(ex);
         }
     }
 
@@ -255,6 +516,18 @@ public abstract partial class Connection : ILoopTimerTarget
     // One timer serves the idle timeout and the response rate check. It is armed for whichever is due first and,
     // when it fires, re-armed for whatever is still pending; traffic only stores a timestamp (MarkActive).
     void ILoopTimerTarget.OnTimer()
+    {
+        try
+        {
+            OnTimerCore();
+        }
+        catch (Exception ex)
+        {
+            OnInternalFailure(ex);
+        }
+    }
+
+    private void OnTimerCore()
     {
         _timer = default;
         if (IsClosed)

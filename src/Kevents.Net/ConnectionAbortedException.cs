@@ -10,4 +10,9 @@ public sealed class ConnectionAbortedException : OperationCanceledException
     public ConnectionAbortedException(string message) : base(message)
     {
     }
+
+    /// <summary>Creates the exception with a message and the failure that caused the abort.</summary>
+    public ConnectionAbortedException(string message, Exception innerException) : base(message, innerException)
+    {
+    }
 }

@@ -27,7 +27,10 @@ public interface IStreamHandler
 
     /// <summary>
     /// The connection is closed (exactly once). <paramref name="error"/> is null after an orderly close, else why it
-    /// ended: <see cref="ConnectionResetException"/> or <see cref="ConnectionAbortedException"/>.
+    /// ended: <see cref="ConnectionResetException"/> (the peer reset it, also after sending data: never reported as an
+    /// orderly end) or <see cref="ConnectionAbortedException"/>. When the application itself closes or aborts the
+    /// connection (<see cref="Connection.Close"/>, <see cref="Connection.Abort"/>, a failed
+    /// <see cref="StreamConnection.Write"/>), this runs in a later step on the loop, never inside that call.
     /// </summary>
     void OnClosed(StreamConnection connection, Exception? error)
     {

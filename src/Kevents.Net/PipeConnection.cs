@@ -17,8 +17,10 @@ namespace Kevents.Net;
 /// <see cref="ConnectionOptions.MaxOutputBufferSize"/> bytes are unsent and resumes at
 /// <see cref="ConnectionOptions.ResumeOutputBufferSize"/>.</para>
 /// <para>The peer's FIN completes <see cref="Input"/> (ReadResult.IsCompleted) while <see cref="Output"/> keeps working
-/// (half-close). A reset completes <see cref="Input"/> with <see cref="ConnectionResetException"/>. Completing
-/// <see cref="Output"/> sends the rest, then FIN; the socket closes once the application is done with both pipes.</para>
+/// (half-close). A reset completes <see cref="Input"/> with <see cref="ConnectionResetException"/> (after the bytes that
+/// did arrive), so a truncated upload never looks complete. Completing <see cref="Output"/> sends the rest, then FIN;
+/// the socket closes once the application is done with both pipes. Completing <see cref="Output"/> or
+/// <see cref="Input"/> with an exception resets the connection at once (the queued output is dropped).</para>
 /// </remarks>
 public sealed class PipeConnection : Connection, IDuplexPipe
 {
@@ -28,6 +30,8 @@ public sealed class PipeConnection : Connection, IDuplexPipe
 
     private readonly Pipe _input;
     private readonly Pipe _output;
+    private readonly ApplicationReader _applicationInput;
+    private readonly ApplicationWriter _applicationOutput;
     private readonly Action _onFlushed;
     private readonly Action _onOutputReady;
     private ValueTaskAwaiter<FlushResult> _flushAwaiter;
@@ -54,17 +58,28 @@ public sealed class PipeConnection : Connection, IDuplexPipe
             useSynchronizationContext: false));
         _onFlushed = OnInputFlushed;
         _onOutputReady = ContinueSending;
+        _applicationInput = new ApplicationReader(this, _input.Reader);
+        _applicationOutput = new ApplicationWriter(this, _output.Writer);
     }
 
-    /// <summary>What the peer sent. Complete it when the application wants no more input.</summary>
-    public PipeReader Input => _input.Reader;
+    /// <summary>
+    /// What the peer sent. Complete it when the application wants no more input; complete it with an exception to
+    /// reset the connection.
+    /// </summary>
+    public PipeReader Input => _applicationInput;
 
-    /// <summary>What to send. Flush to send; complete it to send FIN after the rest.</summary>
-    public PipeWriter Output => _output.Writer;
+    /// <summary>
+    /// What to send. Flush to send; complete it to send FIN after the rest; complete it with an exception to reset
+    /// the connection at once.
+    /// </summary>
+    public PipeWriter Output => _applicationOutput;
 
     internal void Begin(Func<PipeConnection, Task>? application)
     {
-        Start();
+        if (!TryStart())
+        {
+            return;
+        }
         ContinueSending();
         if (application is null)
         {
@@ -85,22 +100,56 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         }
         else
         {
-            // The loop's synchronization context brings the continuation back to the loop thread.
-            running.GetAwaiter().UnsafeOnCompleted(() => OnApplicationCompleted(running));
+            // Not through the awaiter: an exception from a continuation run by the awaiter machinery is rethrown on
+            // the thread pool, which ends the process. The loop runs OnApplicationCompleted as posted work instead,
+            // after the application's own code has unwound.
+            running.ContinueWith(static (t, s) => ((PipeConnection)s!).ApplicationEnded(t), this,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
-    /// <summary>Completes both pipes from the application's side: what is flushed is sent, then the socket closes.</summary>
-    public override void Close()
+    private void ApplicationEnded(Task application)
     {
-        if (IsClosed)
+        try
         {
+            // Also when the loop is between Poll calls or stopped: it runs the item when it runs again.
+            _loop.Post(static s =>
+            {
+                var (connection, task) = ((PipeConnection, Task))s!;
+                connection.OnApplicationCompleted(task);
+            }, (this, application));
             return;
         }
+        catch (ObjectDisposedException)
+        {
+        }
+        // The loop is gone: nothing can send the rest, so close now rather than leave it to the finalizer.
+        if (application.IsFaulted)
+        {
+            NetLog.ApplicationFailed(_logger, Id, application.Exception!.InnerException ?? application.Exception);
+        }
+        Abort("the application finished after its loop stopped");
+    }
+
+    /// <summary>Completes both pipes from the application's side: what is flushed is sent, then the socket closes. Loop thread only.</summary>
+    public override void Close()
+    {
+        CompleteApplicationEnds();
+        if (!IsClosed)
+        {
+            ContinueSending();
+        }
+    }
+
+    /// <summary>
+    /// Completes the application's ends of both pipes. A pipe gives its segments back to the pool only once both of
+    /// its ends are complete, so this runs however the connection ended, including after the socket is closed.
+    /// </summary>
+    private void CompleteApplicationEnds()
+    {
         _applicationDone = true;
         _input.Reader.Complete();
         _output.Writer.Complete();
-        ContinueSending();
     }
 
     internal override void RequestShutdown()
@@ -112,19 +161,38 @@ public sealed class PipeConnection : Connection, IDuplexPipe
 
     private void OnApplicationCompleted(Task application)
     {
-        if (application.IsFaulted)
+        try
         {
-            Exception error = application.Exception!.InnerException ?? application.Exception;
-            if (IsClosed && error is ConnectionResetException or ConnectionAbortedException)
+            if (application.IsFaulted)
             {
-                // The application only saw the connection end under it (reset, timeout, abort): not its failure.
+                Exception error = application.Exception!.InnerException ?? application.Exception;
+                if (IsClosed && error is ConnectionResetException or ConnectionAbortedException)
+                {
+                    // The application only saw the connection end under it (reset, timeout, abort): not its failure.
+                    CompleteApplicationEnds();
+                    return;
+                }
+                NetLog.ApplicationFailed(_logger, Id, error);
+                AbortNow("the application handler failed", deferNotification: false);
+                CompleteApplicationEnds();
                 return;
             }
-            NetLog.ApplicationFailed(_logger, Id, error);
-            Abort("the application handler failed");
-            return;
+            Close();
         }
-        Close();
+        catch (Exception ex)
+        {
+            OnInternalFailure(ex);
+        }
+    }
+
+    /// <summary>
+    /// The application completed <see cref="Input"/> or <see cref="Output"/> with an exception: reset the connection
+    /// at once (the peer must not take what was sent as complete). Called from the application, on any thread.
+    /// </summary>
+    private void OnApplicationCompletedWithError(string pipe, Exception error)
+    {
+        NetLog.ApplicationCompletedWithError(_logger, Id, pipe, error);
+        Abort($"the application completed its {pipe} with an error ({error.Message})");
     }
 
     private protected override void OnReadable(in Kevent ev)
@@ -161,28 +229,37 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         {
             return;
         }
-        if (n == 0)
+        if (n == 0 && PeerError == 0)
         {
             StopInput(null);
             CloseIfFinished();
             return;
         }
-        Fail(NetErrors.Reset(Id, (int)n));
+        // A read error, or the end of a connection epoll reported as failed (the loop read and so cleared its
+        // SO_ERROR, so the read returns 0): a reset. Input fails with it after the bytes that arrived.
+        Fail(NetErrors.Reset(Id, n < 0 ? (int)n : PeerError));
     }
 
     private void OnInputFlushed()
     {
-        if (IsClosed || _inputDone)
+        try
         {
-            return;
+            if (IsClosed || _inputDone)
+            {
+                return;
+            }
+            FlushResult result = _flushAwaiter.GetResult();
+            if (result.IsCompleted)
+            {
+                StopInput(null);
+                return;
+            }
+            ResumeReading();
         }
-        FlushResult result = _flushAwaiter.GetResult();
-        if (result.IsCompleted)
+        catch (Exception ex)
         {
-            StopInput(null);
-            return;
+            OnInternalFailure(ex);
         }
-        ResumeReading();
     }
 
     private void StopInput(Exception? error)
@@ -198,6 +275,22 @@ public sealed class PipeConnection : Connection, IDuplexPipe
 
     private protected override void OnWritable(in Kevent ev)
     {
+        if (ev.IsError && !IsClosed)
+        {
+            if (PeerError == 0)
+            {
+                PeerError = (int)ev.Data;
+            }
+            WatchWritable(false);
+            if (!_inputDone && ReadingActive)
+            {
+                // The read side reports the reset after the bytes the kernel still holds; sending is over either way.
+                _waitingForWritable = true;
+                return;
+            }
+            Fail(NetErrors.Reset(Id, PeerError));
+            return;
+        }
         _waitingForWritable = false;
         WatchWritable(false);
         ContinueSending();
@@ -208,6 +301,20 @@ public sealed class PipeConnection : Connection, IDuplexPipe
     /// asking for write readiness only when the socket buffer is full.
     /// </summary>
     private void ContinueSending()
+    {
+        try
+        {
+            ContinueSendingCore();
+        }
+        catch (Exception ex)
+        {
+            // Every path here (posted work, a pipe callback, Close from the application's completion) would otherwise
+            // carry the exception to the loop or the thread pool.
+            OnInternalFailure(ex);
+        }
+    }
+
+    private void ContinueSendingCore()
     {
         if (IsClosed || _outputDone || _waitingForWritable)
         {
@@ -302,16 +409,98 @@ public sealed class PipeConnection : Connection, IDuplexPipe
 
     private protected override void OnClosed(Exception? error)
     {
-        // Wake the application with the reason (reset or abort) and return every pipe buffer to its pool.
-        if (!_inputDone)
+        // Wake the application with the reason (reset or abort) and return every pipe buffer to its pool. Both run
+        // even if the first fails (a pipe scheduler whose loop is gone).
+        try
         {
-            _inputDone = true;
-            _input.Writer.Complete(error);
+            if (!_inputDone)
+            {
+                _inputDone = true;
+                _input.Writer.Complete(error);
+            }
         }
-        if (!_outputDone)
+        finally
         {
-            _outputDone = true;
-            _output.Reader.Complete(error);
+            if (!_outputDone)
+            {
+                _outputDone = true;
+                _output.Reader.Complete(error);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The application's view of <see cref="Input"/>: the pipe's reader, except that completing it with an exception
+    /// resets the connection at once instead of failing the transport's next flush with the application's exception.
+    /// </summary>
+    private sealed class ApplicationReader(PipeConnection connection, PipeReader inner) : PipeReader
+    {
+        public override bool TryRead(out ReadResult result) => inner.TryRead(out result);
+
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) => inner.ReadAsync(cancellationToken);
+
+        protected override ValueTask<ReadResult> ReadAtLeastAsyncCore(int minimumSize, CancellationToken cancellationToken) =>
+            inner.ReadAtLeastAsync(minimumSize, cancellationToken);
+
+        public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null)
+        {
+            if (exception is not null)
+            {
+                connection.OnApplicationCompletedWithError("Input", exception);
+            }
+            inner.Complete();
+        }
+
+        public override ValueTask CompleteAsync(Exception? exception = null)
+        {
+            Complete(exception);
+            return default;
+        }
+    }
+
+    /// <summary>
+    /// The application's view of <see cref="Output"/>: the pipe's writer, except that completing it with an exception
+    /// resets the connection at once, even while queued output waits for a peer that stopped reading.
+    /// </summary>
+    private sealed class ApplicationWriter(PipeConnection connection, PipeWriter inner) : PipeWriter
+    {
+        public override void Advance(int bytes) => inner.Advance(bytes);
+
+        public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
+
+        public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default) =>
+            inner.WriteAsync(source, cancellationToken);
+
+        public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
+
+        public override long UnflushedBytes => inner.UnflushedBytes;
+
+        public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+        public override void Complete(Exception? exception = null)
+        {
+            if (exception is not null)
+            {
+                // Abort first: the completion below schedules a send of the rest, which must find the socket closed.
+                connection.OnApplicationCompletedWithError("Output", exception);
+            }
+            inner.Complete();
+        }
+
+        public override ValueTask CompleteAsync(Exception? exception = null)
+        {
+            Complete(exception);
+            return default;
         }
     }
 }

@@ -45,6 +45,8 @@ public sealed partial class SocketServer : IDisposable
         _loop.Register(Kevent.Read(_listener.Fd), _onAcceptable);
         NetLog.Listening(Logger, NetErrors.Describe(LocalEndPoint));
         CreateMetrics();
+        // A loop disposed under a live server must not leave sockets to the finalizer.
+        _loop.AddShutdownHook(OnLoopDisposed);
     }
 
     internal ILogger Logger { get; }
@@ -110,13 +112,22 @@ public sealed partial class SocketServer : IDisposable
         public void OnTimer() => server.AbortAll(deadline: true);
     }
 
-    /// <summary>Stops listening and aborts every connection now. Safe from any thread.</summary>
+    /// <summary>
+    /// Stops listening and aborts every connection now. Safe from any thread, also after the loop stopped or was
+    /// disposed. The applications hear of the aborts after this call returns, never inside it.
+    /// </summary>
     public void Dispose()
     {
         if (!_loop.IsOnLoopThread && _loop.IsRunning)
         {
-            _loop.Post(Dispose);
-            return;
+            try
+            {
+                _loop.Post(Dispose);
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+            }
         }
         StopListening();
         AbortAll(deadline: false);
@@ -125,16 +136,41 @@ public sealed partial class SocketServer : IDisposable
         DisposeMetrics();
     }
 
+    private void OnLoopDisposed()
+    {
+        // The loop has stopped and is about to drop its posted work: close everything here, on the disposing thread.
+        for (Connection? c = _firstLive; c is not null;)
+        {
+            Connection? next = c.NextLive;
+            c.CloseForLoopDisposal();
+            c = next;
+        }
+        if (_listener is not null)
+        {
+            Dispose();
+        }
+    }
+
     private void AbortAll(bool deadline)
     {
         if (deadline && _connectionCount > 0)
         {
             NetLog.ShutdownDeadline(Logger, NetErrors.Describe(LocalEndPoint), _connectionCount);
         }
+        string reason = deadline ? "the server's shutdown deadline passed" : "the server was disposed";
+        bool onLoop = _loop.IsOnLoopThread;
         for (Connection? c = _firstLive; c is not null;)
         {
             Connection? next = c.NextLive;
-            c.Abort(deadline ? "the server's shutdown deadline passed" : "the server was disposed");
+            if (onLoop)
+            {
+                // Deferred: Dispose may be called from application code, which must not be re-entered here.
+                c.AbortNow(reason, deferNotification: true);
+            }
+            else
+            {
+                c.Abort(reason);
+            }
             c = next;
         }
     }
@@ -145,8 +181,15 @@ public sealed partial class SocketServer : IDisposable
         {
             return;
         }
-        _loop.StopTimer(ref _resumeTimer);
-        _loop.Unregister((ulong)_listener.Fd, KeventFilter.Read);
+        try
+        {
+            _loop.StopTimer(ref _resumeTimer);
+            _loop.Unregister((ulong)_listener.Fd, KeventFilter.Read);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The loop is gone; the listener is closed below all the same.
+        }
         _listener.Dispose();
         _listener = null;
         if (_unixPath is not null)

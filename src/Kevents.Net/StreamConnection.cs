@@ -44,8 +44,25 @@ public sealed class StreamConnection : Connection
 
     internal void Begin()
     {
-        Start();
-        _handler.OnConnected(this);
+        if (!TryStart())
+        {
+            return;
+        }
+        try
+        {
+            _handler.OnConnected(this);
+        }
+        catch (Exception ex)
+        {
+            ApplicationFailed(ex);
+        }
+    }
+
+    /// <summary>The handler threw: only this connection ends (reset), and the failure is logged as the application's.</summary>
+    private void ApplicationFailed(Exception error)
+    {
+        NetLog.ApplicationFailed(_logger, Id, error);
+        AbortNow("the stream handler failed", deferNotification: false);
     }
 
     /// <summary>
@@ -76,7 +93,8 @@ public sealed class StreamConnection : Connection
             }
             if (sent < 0 && sent != -Errno.EAGAIN)
             {
-                CloseSocket(NetErrors.Reset(Id, (int)sent), reset: false);
+                // Called by the application: it hears of the close after this call, not inside it.
+                CloseSocket(NetErrors.Reset(Id, (int)sent), reset: false, deferNotification: true);
                 return false;
             }
             data = data[(int)Math.Max(0, sent)..];
@@ -101,7 +119,7 @@ public sealed class StreamConnection : Connection
         }
         if (_pendingCount == 0)
         {
-            CloseSocket(null);
+            CloseSocket(null, deferNotification: true);
             return;
         }
         _closeWhenDrained = true;
@@ -120,14 +138,27 @@ public sealed class StreamConnection : Connection
             NativeSocket.Shutdown(_socket!.Fd, System.Net.Sockets.SocketShutdown.Send);
             if (_inputDone)
             {
-                CloseSocket(null);
+                CloseSocket(null, deferNotification: true);
             }
             return;
         }
         _shutdownWhenDrained = true;
     }
 
-    internal override void RequestShutdown() => Close();
+    internal override void RequestShutdown()
+    {
+        if (IsClosed)
+        {
+            return;
+        }
+        if (_pendingCount == 0)
+        {
+            CloseSocket(null);
+            return;
+        }
+        _closeWhenDrained = true;
+        StopReading();
+    }
 
     private void Enqueue(ReadOnlySpan<byte> data)
     {
@@ -166,7 +197,10 @@ public sealed class StreamConnection : Connection
             {
                 MarkActive();
                 BytesRead += n;
-                _handler.OnData(this, buffer.AsSpan(0, (int)n));
+                if (!Deliver(buffer.AsSpan(0, (int)n)))
+                {
+                    return;
+                }
                 if (n < buffer.Length || _writerPaused || _closeWhenDrained)
                 {
                     return;
@@ -177,15 +211,38 @@ public sealed class StreamConnection : Connection
             {
                 return;
             }
-            if (n == 0)
+            if (n == 0 && PeerError == 0)
             {
                 _inputDone = true;
                 StopReading();
-                _handler.OnEndOfStream(this);
+                try
+                {
+                    _handler.OnEndOfStream(this);
+                }
+                catch (Exception ex)
+                {
+                    ApplicationFailed(ex);
+                }
                 return;
             }
-            CloseSocket(NetErrors.Reset(Id, (int)n));
+            // A read error, or the end of a connection epoll reported as failed (its SO_ERROR is in PeerError): a
+            // reset, never a clean end of stream.
+            CloseSocket(NetErrors.Reset(Id, n < 0 ? (int)n : PeerError));
             return;
+        }
+    }
+
+    private bool Deliver(ReadOnlySpan<byte> data)
+    {
+        try
+        {
+            _handler.OnData(this, data);
+            return true;
+        }
+        catch (Exception ex)
+        {
+            ApplicationFailed(ex);
+            return false;
         }
     }
 
@@ -257,7 +314,14 @@ public sealed class StreamConnection : Connection
         {
             ResumeReading();
         }
-        _handler.OnDrained(this);
+        try
+        {
+            _handler.OnDrained(this);
+        }
+        catch (Exception ex)
+        {
+            ApplicationFailed(ex);
+        }
     }
 
     private protected override void OnClosed(Exception? error)
@@ -268,6 +332,14 @@ public sealed class StreamConnection : Connection
             _pending = null;
             _pendingCount = 0;
         }
-        _handler.OnClosed(this, error);
+        try
+        {
+            _handler.OnClosed(this, error);
+        }
+        catch (Exception ex)
+        {
+            // The connection is already closed; the failure is the application's and ends there.
+            NetLog.ApplicationFailed(_logger, Id, ex);
+        }
     }
 }

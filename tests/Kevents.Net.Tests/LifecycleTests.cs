@@ -135,7 +135,14 @@ public class LifecycleTests : NetTest
             onClosed: (_, _) => closes++);
         SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), handler, new ServerOptions()));
         using Socket client = await ConnectClientAsync(server.LocalEndPoint);
-        await client.SendAsync(new byte[200_000]);
+        try
+        {
+            await client.SendAsync(new byte[200_000]);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown)
+        {
+            // On a loaded machine the server's abort (a reset) can arrive before the client has handed over every byte.
+        }
         await WaitUntilAsync(() => OnLoop(() => closes == 1), "the connection closed");
         await Task.Delay(100);
         Assert.Equal(1, await OnLoop(() => dataCalls));

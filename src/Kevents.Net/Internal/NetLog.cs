@@ -35,4 +35,16 @@ internal static partial class NetLog
     [LoggerMessage(EventId = 108, EventName = "ResponseRateTooLow", Level = LogLevel.Debug,
         Message = "Connection {Id}: the peer took {Rate} B/s of queued output over {WindowMs} ms, below the minimum of {Minimum} B/s (ConnectionOptions.MinResponseDataRate); aborted")]
     public static partial void ResponseRateTooLow(ILogger logger, long id, long rate, long windowMs, long minimum);
+
+    [LoggerMessage(EventId = 109, EventName = "ConnectionFailed", Level = LogLevel.Error,
+        Message = "Connection {Id}: Kevents.Net failed while serving it; the connection is aborted and the others go on")]
+    public static partial void ConnectionFailed(ILogger logger, long id, Exception exception);
+
+    [LoggerMessage(EventId = 110, EventName = "ApplicationCompletedWithError", Level = LogLevel.Debug,
+        Message = "Connection {Id}: the application completed its {Pipe} with an error; the connection is reset")]
+    public static partial void ApplicationCompletedWithError(ILogger logger, long id, string pipe, Exception exception);
+
+    [LoggerMessage(EventId = 111, EventName = "ConnectionStartFailed", Level = LogLevel.Warning,
+        Message = "Connection {Id} could not be set up on the loop and was closed: {Error}")]
+    public static partial void ConnectionStartFailed(ILogger logger, long id, string error, Exception exception);
 }
