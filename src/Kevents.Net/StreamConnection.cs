@@ -164,7 +164,7 @@ public sealed class StreamConnection : Connection
             long n = Io.Read(_socket!.Fd, buffer);
             if (n > 0)
             {
-                MarkActive();
+                MarkInput();
                 BytesRead += n;
                 _handler.OnData(this, buffer.AsSpan(0, (int)n));
                 if (n < buffer.Length || _writerPaused || _closeWhenDrained)

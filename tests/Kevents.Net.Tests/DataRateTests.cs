@@ -186,6 +186,123 @@ public class DataRateTests : NetTest
     }
 
     [Fact]
+    public async Task ReadersAtTwiceTheMinimumAreKeptAndAtHalfAreAbortedWhateverTheKernelBuffers()
+    {
+        // Three downloads on one server, read at 0.5x, 2x and 20x the minimum. The server's send buffer is as large as
+        // the system lets an unprivileged process make it, so the kernel holds far more than a window's worth of bytes
+        // and writable edges come seconds apart for the slow readers: counting only what the kernel accepted (the old
+        // rule) judged the 2x reader to take 0 B/s and aborted it after the first window.
+        const double Minimum = 16 * 1024;
+        const int Download = 4 * 1024 * 1024;
+        var closedByPort = new System.Collections.Concurrent.ConcurrentDictionary<int, TaskCompletionSource<Exception?>>();
+        TaskCompletionSource<Exception?> ClosedOf(int port) =>
+            closedByPort.GetOrAdd(port, _ => new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var kernelHeld = new System.Collections.Concurrent.ConcurrentBag<int>();
+        var conns = new System.Collections.Concurrent.ConcurrentBag<StreamConnection>();
+        _ = Task.Run(async () =>
+        {
+            for (int i = 0; i < 40; i++)
+            {
+                await Task.Delay(500);
+                string line = await OnLoop(() => string.Join(" | ", conns.Select(c => $"{c.State} w={c.BytesWritten} q={c.QueuedOutput} outq={Kevents.Native.NativeSocket.GetUnacknowledgedBytes(c.Descriptor)} closed={c.IsClosed}")));
+                File.AppendAllText("/tmp/rate.log", $"{i * 0.5}: {line}\n");
+            }
+        });
+        var handler = new CallbackHandler(
+            onConnected: c =>
+            {
+                int port = ((IPEndPoint)c.RemoteEndPoint!).Port;
+                c.State = port;
+                conns.Add(c);
+                Assert.Equal(0, Kevents.Native.NativeSocket.SetSendBufferSize(c.Descriptor, 8 * 1024 * 1024));
+                c.Write(new byte[Download]);
+                kernelHeld.Add(Kevents.Native.NativeSocket.GetUnacknowledgedBytes(c.Descriptor));
+            },
+            onData: (_, _) => { },
+            onClosed: (c, error) => ClosedOf((int)c.State!).TrySetResult(error));
+        var options = new ServerOptions
+        {
+            Connection = new ConnectionOptions
+            {
+                MinResponseDataRate = Minimum,
+                MinResponseDataRateGracePeriod = TimeSpan.FromSeconds(1),
+                IdleTimeout = TimeSpan.FromSeconds(30),
+            },
+        };
+        SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), handler, options));
+        using Socket half = await ConnectWideAreaClientAsync(server.LocalEndPoint);
+        using Socket twice = await ConnectWideAreaClientAsync(server.LocalEndPoint);
+        using Socket fast = await ConnectWideAreaClientAsync(server.LocalEndPoint);
+
+        using var stop = new CancellationTokenSource();
+        Task<bool> halfReset = ReadAtRateAsync(half, Minimum * 0.5, stop.Token);
+        Task<bool> twiceReset = ReadAtRateAsync(twice, Minimum * 2, stop.Token);
+        Task<bool> fastReset = ReadAtRateAsync(fast, Minimum * 20, stop.Token);
+
+        // The 0.5x reader goes within a few windows; the others must outlive at least three windows.
+        var clock = Stopwatch.StartNew();
+        Exception? halfError = await ClosedOf(((IPEndPoint)half.LocalEndPoint!).Port).Task.WaitAsync(Limit);
+        TimeSpan atLeast = TimeSpan.FromSeconds(3.5) - clock.Elapsed;
+        if (atLeast > TimeSpan.Zero)
+        {
+            await Task.Delay(atLeast);
+        }
+        Assert.False(ClosedOf(((IPEndPoint)twice.LocalEndPoint!).Port).Task.IsCompleted, "the 2x reader was aborted");
+        Assert.False(ClosedOf(((IPEndPoint)fast.LocalEndPoint!).Port).Task.IsCompleted, "the 20x reader was aborted");
+        stop.Cancel();
+        Assert.True(await halfReset, "the 0.5x reader was not reset");
+        Assert.False(await twiceReset);
+        Assert.False(await fastReset);
+        Assert.Contains("too slowly", Assert.IsType<ConnectionAbortedException>(halfError).Message);
+        Assert.All(kernelHeld, held => Assert.True(held > 256 * 1024, $"the kernel held only {held} bytes: the case is not exercised"));
+        await OnLoop(server.Dispose);
+    }
+
+    /// <summary>A client with a real network's segment size (1460 bytes), not loopback's 64 KiB.</summary>
+    private static async Task<Socket> ConnectWideAreaClientAsync(EndPoint endPoint)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        const int IpProtoTcp = 6, TcpMaxSeg = 2;
+        socket.SetRawSocketOption(IpProtoTcp, TcpMaxSeg, BitConverter.GetBytes(1460));
+        await socket.ConnectAsync(endPoint).WaitAsync(Limit);
+        return socket;
+    }
+
+    /// <summary>
+    /// Reads at <paramref name="bytesPerSecond"/> on average (catching up after a late wake-up, so a loaded machine does
+    /// not slow it) until cancelled; true when the server reset the connection.
+    /// </summary>
+    private static async Task<bool> ReadAtRateAsync(Socket socket, double bytesPerSecond, CancellationToken stop)
+    {
+        var clock = Stopwatch.StartNew();
+        byte[] buffer = new byte[64 * 1024];
+        long received = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            long allowed = (long)(clock.Elapsed.TotalSeconds * bytesPerSecond) - received;
+            if (allowed < 512)
+            {
+                await Task.Delay(10);
+                continue;
+            }
+            try
+            {
+                int n = await socket.ReceiveAsync(buffer.AsMemory(0, (int)Math.Min(allowed, buffer.Length)), SocketFlags.None).AsTask().WaitAsync(Limit);
+                if (n == 0)
+                {
+                    return false;
+                }
+                received += n;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    [Fact]
     public async Task IdleConnectionWithNothingQueuedIsGovernedOnlyByTheIdleTimeout()
     {
         // The rate check's window (250 ms) is far shorter than the idle timeout: with nothing queued it must not act.
