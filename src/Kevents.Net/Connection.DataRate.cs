@@ -16,18 +16,23 @@ namespace Kevents.Net;
 // megabytes and reports the socket writable only after a third of it has drained, so a peer reading steadily at many
 // times the minimum could go a whole window without a writable edge and look like it took nothing.
 //
-// Even acknowledged bytes move in steps: a TCP receiver reopens its window as it frees whole receive buffers (tens of
-// KiB, up to 64 KiB with GRO or on loopback), and a Unix socket frees a send buffer (up to about 36 KiB) only once the
-// peer has read all of it. So a window lasts at least the grace period and at least as long as the minimum rate takes
-// to add up to 2.5 such steps (S): in it a peer reading at twice the minimum shows at least 5S - S = 4S (one step may
-// still be pending), enough; one reading at half the minimum at most 1.25S + S = 2.25S, too little.
+// Even acknowledged bytes arrive in steps (S): a Linux receiver frees its receive buffer a whole packet buffer at a
+// time (up to 64 KiB of data, about 93 KiB of memory, with GRO or on loopback) and keeps its window shut until at
+// least a sixteenth of the buffer is free, so a peer reading steadily is seen to take nothing, then about 90 KiB at
+// once. A Unix socket likewise frees a send buffer (up to about 36 KiB) only when the peer has read all of it. We
+// take S = 128 KiB. A window therefore lasts at least the grace period and at least 1.25 S / minimum, so that
+// - a peer reading at twice the minimum shows at least 2 * 1.25 S - S = 1.5 S per window (what it read, less at most
+//   one step not yet announced), more than the 1.25 S required: it is never aborted;
+// - one reading at half the minimum shows at most 0.625 S k + S over k windows, so at least one of any two
+//   consecutive windows falls short: it is aborted within two windows, and one that reads nothing after the first.
+// No sender can tell a slow reader from a stopped one sooner than a step takes to show; the window is that cost.
 //
 // Windows rather than one average over the whole stall: a peer that read fast for an hour could otherwise stop
 // reading and keep its buffers pinned for hours more before the average sank below the minimum.
 public abstract partial class Connection
 {
-    /// <summary>The largest step in which the kernel reports a peer's progress (see the remarks above).</summary>
-    internal const int ProgressStepBytes = 64 * 1024;
+    /// <summary>The largest step in which the kernel is assumed to report a peer's progress (see the remarks above).</summary>
+    internal const int ProgressStepBytes = 128 * 1024;
 
     private bool _outputStalled;
     private long _rateWindowStartNs;
@@ -37,18 +42,16 @@ public abstract partial class Connection
     /// <summary>Output started waiting for writability. Idempotent: a stall already being measured goes on.</summary>
     private protected void BeginOutputStall()
     {
-        if (_outputStalled || _options.MinResponseRate <= 0 || IsClosed)
+        // A window that never ends (the check is off, or the grace period is infinite) judges nothing: leave the
+        // connection to the idle timeout.
+        if (_outputStalled || IsClosed || _options.MinResponseRateWindowNs == Durations.Never)
         {
             return;
         }
         _outputStalled = true;
         _rateWindowStartNs = _loop.NowNanoseconds;
         _rateWindowStartTaken = PeerTaken();
-        long due = Durations.After(_rateWindowStartNs, _options.MinResponseRateWindowNs);
-        if (due != Durations.Never)
-        {
-            ArmTimer(due);
-        }
+        ArmTimer(Durations.After(_rateWindowStartNs, _options.MinResponseRateWindowNs));
     }
 
     /// <summary>

@@ -59,18 +59,19 @@ public sealed class ConnectionOptions
     /// <see cref="Connection.NotifyWritable"/> wait (bytes sent on the descriptor count when reported with
     /// <see cref="Connection.ReportSent"/>). A connection with nothing queued is never judged by it; the idle
     /// timeout governs that case.</para>
-    /// <para>The bytes counted are those the peer took: on TCP, what it acknowledged (bytes the kernel accepted minus
-    /// what it still holds, SIOCOUTQ), so a large or autotuned kernel send buffer does not hide a steady reader. The
-    /// kernel reports that progress in steps of up to 64 KiB (a receiver reopens its window a receive buffer at a
-    /// time; a Unix socket frees a whole send buffer once it is read), so a window must be long enough for the minimum
-    /// to add up to several steps.</para>
+    /// <para>The bytes counted are those the peer took: what it acknowledged (bytes the kernel accepted minus what it
+    /// still holds, SIOCOUTQ), so a large or autotuned kernel send buffer does not hide a steady reader. The kernel
+    /// shows that progress in steps, typically about 90 KiB (a receiver reopens its window a receive buffer at a time;
+    /// a Unix socket frees a whole send buffer once it is read), so a reader cannot be judged faster than a step takes
+    /// to show.</para>
     /// <para>Measurement runs in windows, the first starting when output begins to wait; each lasts
     /// <see cref="MinResponseDataRateGracePeriod"/> or the time the minimum rate takes to add up to 160 KiB, whichever
-    /// is longer (5 s at 32 KiB/s and above; about 11 minutes at the default 240 B/s). At the end of each window the
-    /// bytes the peer took during it are compared with the minimum: a peer reading at twice the minimum or faster is
-    /// never aborted, one reading at half of it or slower always is, and one that stops reading goes one to two
-    /// windows later, however fast it read before. The check runs on the connection's own timer once per window;
-    /// nothing is done per byte.</para>
+    /// is longer (the grace period of 5 s from 32 KiB/s up; about 11 minutes at the default 240 B/s). At the end of
+    /// each window the bytes the peer took during it are compared with the minimum: a peer reading at twice the minimum
+    /// or faster is never aborted (for progress steps up to 128 KiB), one reading at half of it or slower is aborted
+    /// within two windows, and one that stops reading one to two windows later, however fast it read before. While
+    /// output waits this check, not <see cref="IdleTimeout"/>, judges the connection. The check runs on the
+    /// connection's own timer once per window; nothing is done per byte.</para>
     /// </remarks>
     public double? MinResponseDataRate { get; set; } = 240;
 
@@ -115,8 +116,8 @@ public sealed class ConnectionOptions
     internal double MinResponseRate => MinResponseDataRate ?? 0;
 
     /// <summary>
-    /// The length of a measurement window: the grace period, or the time the minimum takes to add up to 2.5 of the
-    /// kernel's progress steps if that is longer (see Connection.DataRate.cs). Saturates at "never".
+    /// The length of a measurement window: the grace period, or the time the minimum takes to add up to 1.25 of the
+    /// kernel's progress steps if that is longer (see Connection.DataRate.cs). Saturates at "never"; "never" when off.
     /// </summary>
     internal long MinResponseRateWindowNs
     {
@@ -128,7 +129,7 @@ public sealed class ConnectionOptions
             {
                 return Durations.Never;
             }
-            double stepsNs = Connection.ProgressStepBytes * 2.5 / rate * 1e9;
+            double stepsNs = Connection.ProgressStepBytes * 1.25 / rate * 1e9;
             return stepsNs >= Durations.Never ? Durations.Never : Math.Max(grace, (long)stepsNs);
         }
     }

@@ -184,15 +184,17 @@ public class TimeoutEdgeTests : NetTest
         using Socket listener = await ConnectClientAsync(server.LocalEndPoint);
         using Socket speaker = await ConnectClientAsync(server.LocalEndPoint);
         int listenerPort = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        using var stop = new CancellationTokenSource();
-        Task heartbeat = Task.Run(async () =>
+        // A thread of its own, so a busy thread pool cannot make the heartbeat miss the 1 s timeout.
+        using var stop = new ManualResetEventSlim();
+        var heartbeat = new Thread(() =>
         {
-            while (!stop.IsCancellationRequested)
+            do
             {
-                await speaker.SendAsync("beat\n"u8.ToArray());
-                await Task.Delay(50);
+                speaker.Send("beat\n"u8);
             }
-        });
+            while (!stop.Wait(50));
+        }) { IsBackground = true, Name = "heartbeat" };
+        heartbeat.Start();
 
         await WaitUntilAsync(() => Task.FromResult(closed.ContainsKey(listenerPort)), "the silent listener was dropped");
         (Exception? error, long lifetimeNs) = closed[listenerPort];
@@ -204,8 +206,8 @@ public class TimeoutEdgeTests : NetTest
         Assert.True(reset);
         await Task.Delay(500);
         Assert.Single(closed);
-        stop.Cancel();
-        await heartbeat;
+        stop.Set();
+        Assert.True(heartbeat.Join(Limit));
         await OnLoop(() =>
         {
             Loop.Unregister(BroadcastTimer, KeventFilter.Timer);
