@@ -280,6 +280,13 @@ public abstract partial class Connection : ILoopTimerTarget
             next = idleDue;
         }
         long inputDue = Durations.After(_lastInputNs, _options.InputIdleTimeoutNs);
+        if (now >= inputDue && !_readEnabled)
+        {
+            // We are not reading (backpressure, PauseInput, or the peer's FIN ended its input): the silence is not the
+            // peer's. Its clock starts again from now.
+            _lastInputNs = now;
+            inputDue = Durations.After(now, _options.InputIdleTimeoutNs);
+        }
         if (now >= inputDue)
         {
             NetLog.InputIdleTimeout(_logger, Id, (now - _lastInputNs) / 1_000_000);

@@ -41,7 +41,9 @@ public sealed class ConnectionOptions
     /// <summary>
     /// A connection from which nothing arrives for this long is aborted, however much is sent to it (unlike
     /// <see cref="IdleTimeout"/>, output does not count). For protocols whose clients must speak, e.g. send a
-    /// heartbeat, to stay connected. Default <see cref="Timeout.InfiniteTimeSpan"/> (off).
+    /// heartbeat, to stay connected. Time in which the connection is not reading does not count: input paused by
+    /// backpressure or <see cref="Connection.PauseInput"/>, or ended by the peer's FIN. Default
+    /// <see cref="Timeout.InfiniteTimeSpan"/> (off).
     /// </summary>
     public TimeSpan InputIdleTimeout { get; set; } = Timeout.InfiniteTimeSpan;
 

@@ -214,4 +214,40 @@ public class TimeoutEdgeTests : NetTest
             server.Dispose();
         });
     }
+
+    [Fact]
+    public async Task InputIdleTimeoutDoesNotCountTimeTheConnectionIsNotReading()
+    {
+        // One peer half-closes (its input is over, it waits for the reply), the other is not read because the
+        // application paused input: neither silence is the peer's fault, so neither is dropped.
+        var handler = new PatientHandler();
+        var closed = handler.Closed;
+        var options = new ServerOptions { Connection = new ConnectionOptions { InputIdleTimeout = TimeSpan.FromMilliseconds(300) } };
+        SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), handler, options));
+        using Socket halfClosed = await ConnectClientAsync(server.LocalEndPoint);
+        using Socket paused = await ConnectClientAsync(server.LocalEndPoint);
+        halfClosed.Shutdown(SocketShutdown.Send);
+        await paused.SendAsync("x"u8.ToArray());
+        await WaitUntilAsync(() => OnLoop(() => server.ConnectionCount == 2), "both were accepted");
+
+        await Task.Delay(1000);
+        Assert.Empty(closed);
+        Assert.Equal(2, await OnLoop(() => server.ConnectionCount));
+        Assert.DoesNotContain(Logs.Entries, e => e.EventId.Name == "InputIdleTimeout");
+        await OnLoop(server.Dispose);
+    }
+
+    /// <summary>Pauses input at the first byte and keeps a half-closed connection open (it would answer later).</summary>
+    private sealed class PatientHandler : IStreamHandler
+    {
+        public System.Collections.Concurrent.ConcurrentBag<Exception?> Closed { get; } = new();
+
+        public void OnData(StreamConnection connection, ReadOnlySpan<byte> data) => connection.PauseInput();
+
+        public void OnEndOfStream(StreamConnection connection)
+        {
+        }
+
+        public void OnClosed(StreamConnection connection, Exception? error) => Closed.Add(error);
+    }
 }
