@@ -141,7 +141,7 @@ public static unsafe partial class NativeSocket
     /// <summary>
     /// Bytes the socket still holds for its peer (SIOCOUTQ): for TCP, sent or unsent bytes the peer has not
     /// acknowledged; for a Unix stream socket, the memory of what the peer has not finished reading (counted in whole
-    /// kernel buffers of up to about 32 KiB, each freed only when the peer has read all of it). Returns the count or -errno.
+    /// kernel buffers of up to about 36 KiB, each freed only when the peer has read all of it). Returns the count or -errno.
     /// </summary>
     public static int GetUnacknowledgedBytes(int fd)
     {
