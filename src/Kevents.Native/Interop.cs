@@ -46,6 +46,10 @@ internal static unsafe partial class Interop
     [LibraryImport(Libc, SetLastError = true)]
     internal static partial int setrlimit(int resource, Rlimit* rlim);
 
+    // Variadic in C; every request used here passes one int*, which the x64 and arm64 Linux ABIs pass like a fixed argument.
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int ioctl(int fd, nuint request, int* argument);
+
     // posix_fadvise returns the error number instead of setting errno.
     [LibraryImport(Libc)]
     internal static partial int posix_fadvise(int fd, long offset, long len, int advice);

@@ -1,3 +1,4 @@
+using Kevents.Native;
 using Kevents.Net.Internal;
 
 namespace Kevents.Net;
@@ -5,40 +6,89 @@ namespace Kevents.Net;
 // Minimum response data rate (RELIABILITY #16, Kestrel's MinResponseDataRate).
 //
 // A connection is "stalled" while output it holds waits for the socket to become writable: the stream queue, the
-// pipe's unsent flushed bytes, or a NotifyWritable wait. A stall starts a measurement window of the grace period's
-// length and makes sure the connection's timer fires by its end. When the window ends the timer compares the bytes
-// the kernel took during it (BytesWritten, already counted on every send) with the minimum: too few aborts the
-// connection, enough starts the next window. Nothing is done per byte or per writable event.
+// pipe's unsent flushed bytes, or a NotifyWritable wait. A stall starts a measurement window and makes sure the
+// connection's timer fires by its end. When the window ends the timer compares the bytes the peer took during it with
+// the minimum: too few aborts the connection, enough starts the next window. Nothing is done per byte or per
+// writable event; one ioctl at the start and end of each window.
+//
+// What the peer took is what it acknowledged: bytes the kernel accepted minus what it still holds unacknowledged
+// (SIOCOUTQ). Counting only what the kernel accepted is wrong with a large send buffer: Linux autotunes it to several
+// megabytes and reports the socket writable only after a third of it has drained, so a peer reading steadily at many
+// times the minimum could go a whole window without a writable edge and look like it took nothing.
+//
+// Even acknowledged bytes arrive in steps (S): a Linux receiver frees its receive buffer a whole packet buffer at a
+// time (up to 64 KiB of data, about 93 KiB of memory, with GRO or on loopback) and keeps its window shut until at
+// least a sixteenth of the buffer is free, so a peer reading steadily is seen to take nothing, then about 90 KiB at
+// once. A Unix socket likewise frees a send buffer (up to about 36 KiB) only when the peer has read all of it. We
+// take S = 128 KiB. A window therefore lasts at least the grace period and at least 1.25 S / minimum, so that
+// - a peer reading at twice the minimum shows at least 2 * 1.25 S - S = 1.5 S per window (what it read, less at most
+//   one step not yet announced), more than the 1.25 S required: it is never aborted;
+// - one reading at half the minimum shows at most 0.625 S k + S over k windows, so at least one of any two
+//   consecutive windows falls short: it is aborted within two windows, and one that reads nothing after the first.
+// No sender can tell a slow reader from a stopped one sooner than a step takes to show; the window is that cost.
 //
 // Windows rather than one average over the whole stall: a peer that read fast for an hour could otherwise stop
 // reading and keep its buffers pinned for hours more before the average sank below the minimum.
 public abstract partial class Connection
 {
+    /// <summary>The largest step in which the kernel is assumed to report a peer's progress (see the remarks above).</summary>
+    internal const int ProgressStepBytes = 128 * 1024;
+
     private bool _outputStalled;
     private long _rateWindowStartNs;
-    private long _rateWindowStartBytes;
+    private long _rateWindowStartTaken;
+    private long _peerTaken;
 
     /// <summary>Output started waiting for writability. Idempotent: a stall already being measured goes on.</summary>
     private protected void BeginOutputStall()
     {
-        if (_outputStalled || _options.MinResponseRate <= 0 || IsClosed)
+        // A window that never ends (the check is off, or the grace period is infinite) judges nothing: leave the
+        // connection to the idle timeout.
+        if (_outputStalled || IsClosed || _options.MinResponseRateWindowNs == Durations.Never)
         {
             return;
         }
         _outputStalled = true;
         _rateWindowStartNs = _loop.NowNanoseconds;
-        _rateWindowStartBytes = BytesWritten;
-        ArmTimer(_rateWindowStartNs + _options.MinResponseRateGraceNs);
+        _rateWindowStartTaken = PeerTaken();
+        ArmTimer(Durations.After(_rateWindowStartNs, _options.MinResponseRateWindowNs));
     }
 
     /// <summary>
     /// Nothing waits for writability any more (the peer took everything). The timer is left as it is: when it fires
-    /// it finds no stall and re-arms for the idle timeout only.
+    /// it finds no stall and re-arms for the idle timeouts only.
     /// </summary>
     private protected void EndOutputStall() => _outputStalled = false;
 
-    /// <summary>When the current measurement window ends; <see cref="long.MaxValue"/> when output is not stalled.</summary>
-    private long NextResponseRateCheckNs => _outputStalled ? _rateWindowStartNs + _options.MinResponseRateGraceNs : long.MaxValue;
+    /// <summary>True while queued output is being judged by the minimum rate; the idle timeout then waits (see OnTimer).</summary>
+    private bool IsOutputJudgedByRate => _outputStalled;
+
+    /// <summary>When the current measurement window ends; <see cref="Durations.Never"/> when output is not stalled.</summary>
+    private long NextResponseRateCheckNs =>
+        _outputStalled ? Durations.After(_rateWindowStartNs, _options.MinResponseRateWindowNs) : Durations.Never;
+
+    /// <summary>
+    /// Bytes the peer has taken so far: what the kernel accepted minus what it still holds unacknowledged. Never goes
+    /// down (a Unix socket counts what it holds with the kernel's bookkeeping overhead, and a raw sender may not have
+    /// reported every byte yet).
+    /// </summary>
+    private long PeerTaken()
+    {
+        long taken = BytesWritten;
+        if (_socket is not null)
+        {
+            int held = NativeSocket.GetUnacknowledgedBytes(_socket.Fd);
+            if (held > 0)
+            {
+                taken -= held;
+            }
+        }
+        if (taken > _peerTaken)
+        {
+            _peerTaken = taken;
+        }
+        return _peerTaken;
+    }
 
     /// <summary>Judges a measurement window that has ended. Returns false when the connection was aborted.</summary>
     private bool CheckResponseRate(long now)
@@ -48,11 +98,12 @@ public abstract partial class Connection
             return true;
         }
         long elapsed = now - _rateWindowStartNs;
-        if (elapsed < _options.MinResponseRateGraceNs)
+        if (elapsed < _options.MinResponseRateWindowNs)
         {
             return true;
         }
-        long drained = BytesWritten - _rateWindowStartBytes;
+        long taken = PeerTaken();
+        long drained = taken - _rateWindowStartTaken;
         double rate = drained * 1e9 / elapsed;
         double minimum = _options.MinResponseRate;
         if (rate < minimum)
@@ -64,7 +115,7 @@ public abstract partial class Connection
             return false;
         }
         _rateWindowStartNs = now;
-        _rateWindowStartBytes = BytesWritten;
+        _rateWindowStartTaken = taken;
         return true;
     }
 }

@@ -41,6 +41,7 @@ public abstract partial class Connection : ILoopTimerTarget
     private protected int PeerError;
     private long _timerDueNs;
     private long _lastActivityNs;
+    private long _lastInputNs;
     private CancellationTokenSource? _closedSource;
     private EndPoint? _localEndPoint;
     private EndPoint? _remoteEndPoint;
@@ -189,11 +190,11 @@ public abstract partial class Connection : ILoopTimerTarget
     {
         try
         {
-            _lastActivityNs = _loop.NowNanoseconds;
-            long idle = _options.IdleTimeoutNs;
-            if (idle > 0)
+            _lastActivityNs = _lastInputNs = _loop.NowNanoseconds;
+            long due = Math.Min(Durations.After(_lastActivityNs, _options.IdleTimeoutNs), Durations.After(_lastInputNs, _options.InputIdleTimeoutNs));
+            if (due != Durations.Never)
             {
-                ArmTimer(_lastActivityNs + idle);
+                ArmTimer(due);
             }
             InjectRegisterFault(KeventFilter.Read);
             _loop.Register(Kevent.Read(_socket!.Fd), _onReadable);
@@ -214,6 +215,9 @@ public abstract partial class Connection : ILoopTimerTarget
 
     /// <summary>True while the Read filter is registered and enabled.</summary>
     private protected bool ReadingActive => _readRegistered && _readEnabled;
+
+    /// <summary>Notes input: activity for both idle timeouts.</summary>
+    private protected void MarkInput() => _lastActivityNs = _lastInputNs = _loop.NowNanoseconds;
 
     private protected void PauseReading()
     {
@@ -513,8 +517,8 @@ public abstract partial class Connection : ILoopTimerTarget
         _timer = _loop.StartTimer(Math.Max(0, dueNs - _loop.NowNanoseconds), this);
     }
 
-    // One timer serves the idle timeout and the response rate check. It is armed for whichever is due first and,
-    // when it fires, re-armed for whatever is still pending; traffic only stores a timestamp (MarkActive).
+    // One timer serves both idle timeouts and the response rate check. It is armed for whichever is due first and,
+    // when it fires, re-armed for whatever is still pending; traffic only stores a timestamp (MarkActive, MarkInput).
     void ILoopTimerTarget.OnTimer()
     {
         try
@@ -535,26 +539,42 @@ public abstract partial class Connection : ILoopTimerTarget
             return;
         }
         long now = _loop.NowNanoseconds;
-        long limit = _options.IdleTimeoutNs;
-        long next = long.MaxValue;
-        if (limit > 0)
+        long next = Durations.Never;
+        // While queued output waits for a slow peer the rate check judges it: the kernel may show a steady reader's
+        // progress only every few seconds, and the idle timeout would cut it off in between.
+        if (!IsOutputJudgedByRate)
         {
-            long idleFor = now - _lastActivityNs;
-            if (idleFor >= limit)
+            long idleDue = Durations.After(_lastActivityNs, _options.IdleTimeoutNs);
+            if (now >= idleDue)
             {
-                NetLog.IdleTimeout(_logger, Id, idleFor / 1_000_000);
+                NetLog.IdleTimeout(_logger, Id, (now - _lastActivityNs) / 1_000_000);
                 CloseSocket(new ConnectionAbortedException($"Connection {Id} was idle for {_options.IdleTimeout}."), reset: true);
                 return;
             }
             // There was traffic since the timer was armed: the idle window now ends later.
-            next = _lastActivityNs + limit;
+            next = idleDue;
         }
+        long inputDue = Durations.After(_lastInputNs, _options.InputIdleTimeoutNs);
+        if (now >= inputDue && !_readEnabled)
+        {
+            // We are not reading (backpressure, PauseInput, or the peer's FIN ended its input): the silence is not the
+            // peer's. Its clock starts again from now.
+            _lastInputNs = now;
+            inputDue = Durations.After(now, _options.InputIdleTimeoutNs);
+        }
+        if (now >= inputDue)
+        {
+            NetLog.InputIdleTimeout(_logger, Id, (now - _lastInputNs) / 1_000_000);
+            CloseSocket(new ConnectionAbortedException($"Connection {Id} received nothing for {_options.InputIdleTimeout}."), reset: true);
+            return;
+        }
+        next = Math.Min(next, inputDue);
         if (!CheckResponseRate(now))
         {
             return;
         }
         next = Math.Min(next, NextResponseRateCheckNs);
-        if (next != long.MaxValue)
+        if (next != Durations.Never)
         {
             ArmTimer(next);
         }

@@ -106,13 +106,13 @@ public static class EventLoopNetExtensions
         Func<FileDescriptor, T> create) where T : Connection
     {
         ArgumentNullException.ThrowIfNull(loop);
-        ArgumentNullException.ThrowIfNull(endPoint);
+        NetErrors.CheckConnectable(endPoint, nameof(endPoint), "ConnectAsync");
         TimeSpan limit = timeout ?? TimeSpan.FromSeconds(30);
         if (limit != Timeout.InfiniteTimeSpan && limit <= TimeSpan.Zero)
         {
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "A connect timeout must be positive (or Timeout.InfiniteTimeSpan).");
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "The ConnectAsync timeout must be positive, or Timeout.InfiniteTimeSpan to wait as long as the kernel keeps trying.");
         }
-        var connector = new Connector<T>(loop, endPoint, limit, cancellationToken, create);
+        var connector = new Connector<T>(loop, endPoint, limit, cancellationToken, create, resumeOffLoop: !loop.IsOnLoopThread);
         if (loop.IsRunning && !loop.IsOnLoopThread)
         {
             loop.Post(static s => ((Connector<T>)s!).Start(), connector);

@@ -206,7 +206,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         long n = Io.Read(_socket!.Fd, memory.Span);
         if (n > 0)
         {
-            MarkActive();
+            MarkInput();
             BytesRead += n;
             writer.Advance((int)n);
             ValueTask<FlushResult> flush = writer.FlushAsync();

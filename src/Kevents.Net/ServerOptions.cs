@@ -28,7 +28,7 @@ public sealed class ServerOptions
 
     /// <summary>
     /// How long accepting pauses after the process ran out of descriptors (EMFILE/ENFILE). Default 500 ms: accepting
-    /// resumes within a second of descriptors being freed, and the loop does not spin meanwhile.
+    /// resumes within a second of descriptors being freed, and the loop does not spin meanwhile. Must be positive.
     /// </summary>
     public TimeSpan DescriptorExhaustionPause { get; set; } = TimeSpan.FromMilliseconds(500);
 
@@ -60,7 +60,7 @@ public sealed class ServerOptions
         }
         if (DescriptorExhaustionPause <= TimeSpan.Zero)
         {
-            throw new ArgumentOutOfRangeException(nameof(DescriptorExhaustionPause), DescriptorExhaustionPause, "The pause must be positive.");
+            throw new ArgumentOutOfRangeException(nameof(DescriptorExhaustionPause), DescriptorExhaustionPause, "ServerOptions.DescriptorExhaustionPause must be positive (a longer pause, up to TimeSpan.MaxValue, only delays accepting again).");
         }
         ArgumentNullException.ThrowIfNull(Connection);
         Connection.Validate();

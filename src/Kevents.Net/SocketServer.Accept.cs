@@ -98,7 +98,7 @@ public sealed partial class SocketServer : ILoopTimerTarget
 
         // Pause: no readiness for the listener until the timer re-enables it.
         _loop.Disable((ulong)_listener!.Fd, KeventFilter.Read);
-        _resumeTimer = _loop.StartTimer(_options.DescriptorExhaustionPause.Ticks * 100, this);
+        _resumeTimer = _loop.StartTimer(Durations.ToNanoseconds(_options.DescriptorExhaustionPause), this);
 
         long now = _loop.NowNanoseconds;
         if (now - _lastExhaustionLogNs >= 1_000_000_000)

@@ -74,9 +74,20 @@ public sealed partial class SocketServer : IDisposable
     /// is sent; pipe connections complete their input so the application sees the end), and aborts whatever is still
     /// open at the deadline. The task completes when no connection is left. Safe from any thread.
     /// </summary>
+    /// <param name="drainTimeout">
+    /// How long connections may take to finish before they are aborted: default 30 s; <see cref="TimeSpan.Zero"/>
+    /// aborts whatever is still open at once; <see cref="Timeout.InfiniteTimeSpan"/> (or any duration too long to
+    /// end) never aborts them.
+    /// </param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="drainTimeout"/> is negative (other than infinite).</exception>
     public Task ShutdownAsync(TimeSpan? drainTimeout = null)
     {
         TimeSpan deadline = drainTimeout ?? TimeSpan.FromSeconds(30);
+        if (deadline < TimeSpan.Zero && deadline != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(drainTimeout), deadline,
+                "The drain timeout of ShutdownAsync must be zero or positive, or Timeout.InfiniteTimeSpan to wait for connections to finish however long they take.");
+        }
         if (!_loop.IsOnLoopThread && _loop.IsRunning)
         {
             var posted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -96,11 +107,12 @@ public sealed partial class SocketServer : IDisposable
             c.RequestShutdown();
             c = next;
         }
-        if (_connectionCount > 0)
+        long deadlineNs = Durations.ToNanoseconds(deadline);
+        if (_connectionCount > 0 && deadlineNs != Durations.Never)
         {
-            _loop.StartTimer(deadline.Ticks * 100, new DeadlineTimer(this));
+            _loop.StartTimer(deadlineNs, new DeadlineTimer(this));
         }
-        else
+        else if (_connectionCount == 0)
         {
             _drained.TrySetResult();
         }

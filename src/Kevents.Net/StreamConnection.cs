@@ -195,7 +195,7 @@ public sealed class StreamConnection : Connection
             long n = Io.Read(_socket!.Fd, buffer);
             if (n > 0)
             {
-                MarkActive();
+                MarkInput();
                 BytesRead += n;
                 if (!Deliver(buffer.AsSpan(0, (int)n)))
                 {

@@ -120,8 +120,14 @@ public sealed class UdpSocket : IDisposable
     /// queue is full (counted in <see cref="DatagramsDropped"/>), or the kernel refused it, in which case
     /// <see cref="IDatagramHandler.OnError"/> has already run with the reason. True does not mean delivered: this is UDP.
     /// </returns>
+    /// <exception cref="ArgumentException"><paramref name="remote"/> is a host name (<see cref="DnsEndPoint"/>) or another
+    /// kind of address a socket cannot use: resolve it to an <see cref="IPEndPoint"/> first.</exception>
     public bool Send(ReadOnlySpan<byte> data, EndPoint? remote = null)
     {
+        if (remote is not null and not IPEndPoint)
+        {
+            NetErrors.CheckConnectable(remote, nameof(remote), "UdpSocket.Send");
+        }
         if (_socket is null)
         {
             return false;

@@ -41,6 +41,24 @@ public sealed unsafe class SocketTests : GatedTest
     }
 
     [Fact]
+    public void UnacknowledgedBytesCountWhatThePeerHasNotTakenAndErrorsAreValues()
+    {
+        TestUtil.Ok(NativeSocket.CreatePair(SocketType.Stream, out FileDescriptor? a, out FileDescriptor? b), "socketpair");
+        using (a)
+        using (b)
+        {
+            Assert.Equal(0, NativeSocket.GetUnacknowledgedBytes(a!.Fd));
+            Assert.Equal(1000, NativeSocket.Send(a.Fd, new byte[1000]));
+            // A Unix socket counts the kernel's buffer memory, so at least what was sent.
+            Assert.True(NativeSocket.GetUnacknowledgedBytes(a.Fd) >= 1000);
+            byte[] sink = new byte[1000];
+            Assert.Equal(1000, NativeSocket.Receive(b!.Fd, sink));
+            Assert.Equal(0, NativeSocket.GetUnacknowledgedBytes(a.Fd));
+        }
+        Assert.Equal(-Errno.EBADF, NativeSocket.GetUnacknowledgedBytes(-1));
+    }
+
+    [Fact]
     public void BindToPortInUseReturnsEaddrinuse()
     {
         using FileDescriptor listener = TestUtil.Listen(TestUtil.AnyLoopback());

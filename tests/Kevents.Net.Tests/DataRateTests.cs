@@ -17,7 +17,8 @@ public class DataRateTests : NetTest
     {
         Connection = new ConnectionOptions
         {
-            MinResponseDataRate = 1000,
+            // 160 KiB/s: the shortest window for it is the 1 s grace period (see ConnectionOptions.MinResponseDataRate).
+            MinResponseDataRate = 160 * 1024,
             MinResponseDataRateGracePeriod = TimeSpan.FromSeconds(1),
             IdleTimeout = idle ?? TimeSpan.FromSeconds(30),
         },
@@ -137,8 +138,8 @@ public class DataRateTests : NetTest
     [Fact]
     public async Task PeerReadingSteadilyAboveTheMinimumIsNotAborted()
     {
-        // The peer takes about 1 MB/s, a thousand times the minimum, through small socket buffers, so the reply stays
-        // queued for two measurement windows.
+        // The peer takes about 1 MB/s, six times the minimum, through small socket buffers, so the reply stays queued
+        // for two measurement windows.
         const int Size = 2 * 1024 * 1024;
         StreamConnection? connection = null;
         Exception? closeError = null;
@@ -183,6 +184,144 @@ public class DataRateTests : NetTest
         await WaitUntilAsync(() => OnLoop(() => server.ConnectionCount == 0), "the server closed after the reply");
         Assert.Null(closeError);
         await OnLoop(server.Dispose);
+    }
+
+    [Fact]
+    public async Task ReadersAtTwiceTheMinimumAreKeptAndAtHalfAreAbortedWhateverTheKernelBuffers()
+    {
+        // Three endless downloads on one server, read at 0.5x, 2x and 20x the minimum. The server's send buffers are
+        // megabytes (asked for here, so the test does not depend on autotuning, which gives the same on a busy link),
+        // and Linux reports a socket writable only after a third of its buffer has drained: seconds apart for the slow
+        // readers. Counting only what the kernel accepted (the old rule) judged the 2x reader to take 0 B/s and aborted
+        // it after the first window. (Where net.core.wmem_max caps the buffer lower, the old rule may pass too; the
+        // new one must pass everywhere.)
+        const double Minimum = 160 * 1024; // windows of the grace period: 1.5 s (see ConnectionOptions.MinResponseDataRate)
+        byte[] chunk = new byte[256 * 1024];
+        // Writes until the connection's own queue reaches its cap (the kernel took what it could): OnDrained refills it
+        // at the resume level, so the queue never empties and the output stays stalled and judged throughout.
+        void Fill(StreamConnection c)
+        {
+            for (int i = 0; i < 64 && !c.IsWriterPaused && !c.IsClosed; i++)
+            {
+                c.Write(chunk);
+            }
+        }
+        var connections = new Dictionary<int, StreamConnection>();
+        var closedByPort = new System.Collections.Concurrent.ConcurrentDictionary<int, TaskCompletionSource<Exception?>>();
+        TaskCompletionSource<Exception?> ClosedOf(Socket client) =>
+            closedByPort.GetOrAdd(((IPEndPoint)client.LocalEndPoint!).Port, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
+        var handler = new CallbackHandler(
+            onConnected: c =>
+            {
+                int port = ((IPEndPoint)c.RemoteEndPoint!).Port;
+                c.State = port;
+                connections[port] = c;
+                Assert.Equal(0, Kevents.Native.NativeSocket.SetSendBufferSize(c.Descriptor, 4 * 1024 * 1024));
+                Fill(c);
+            },
+            onData: (_, _) => { },
+            onClosed: (c, error) => closedByPort.GetOrAdd((int)c.State!, _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(error),
+            onDrained: Fill);
+        var options = new ServerOptions
+        {
+            Connection = new ConnectionOptions
+            {
+                MinResponseDataRate = Minimum,
+                MinResponseDataRateGracePeriod = TimeSpan.FromSeconds(1.5),
+                IdleTimeout = TimeSpan.FromSeconds(30),
+            },
+        };
+        SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), handler, options));
+        using Socket half = await ConnectFixedWindowClientAsync(server.LocalEndPoint);
+        using Socket twice = await ConnectFixedWindowClientAsync(server.LocalEndPoint);
+        using Socket fast = await ConnectFixedWindowClientAsync(server.LocalEndPoint);
+        await WaitUntilAsync(() => OnLoop(() => connections.Count == 3), "all three were accepted");
+
+        using var stop = new ManualResetEventSlim();
+        var clock = Stopwatch.StartNew();
+        Task<bool> halfReset = ReadAtRateAsync(half, Minimum * 0.5, stop);
+        Task<bool> twiceReset = ReadAtRateAsync(twice, Minimum * 2, stop);
+        Task<bool> fastReset = ReadAtRateAsync(fast, Minimum * 20, stop);
+
+        // The 0.5x reader goes within two windows; the others must outlive at least two full windows.
+        Exception? halfError = await ClosedOf(half).Task.WaitAsync(Limit);
+        TimeSpan rest = TimeSpan.FromSeconds(3.5) - clock.Elapsed;
+        if (rest > TimeSpan.Zero)
+        {
+            await Task.Delay(rest);
+        }
+        Assert.False(ClosedOf(twice).Task.IsCompleted, "the 2x reader was aborted");
+        Assert.False(ClosedOf(fast).Task.IsCompleted, "the 20x reader was aborted");
+        stop.Set();
+        // The reset reaches the 0.5x reader behind the data its receive buffer still holds.
+        Assert.True(await halfReset.WaitAsync(Limit) || (await ReceiveToEndAsync(half)).Reset, "the 0.5x reader was not reset");
+        Assert.False(await twiceReset.WaitAsync(Limit));
+        Assert.False(await fastReset.WaitAsync(Limit));
+        Assert.Contains("too slowly", Assert.IsType<ConnectionAbortedException>(halfError).Message);
+        await OnLoop(server.Dispose);
+    }
+
+    /// <summary>
+    /// A client with a fixed 256 KiB receive buffer: without one, Linux grows a reader's buffer to tens of megabytes,
+    /// which soaks up the server's output and hides how long its own send buffer takes to drain.
+    /// </summary>
+    private static async Task<Socket> ConnectFixedWindowClientAsync(EndPoint endPoint)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 256 * 1024 };
+        await socket.ConnectAsync(endPoint).WaitAsync(Limit);
+        return socket;
+    }
+
+    /// <summary>
+    /// Reads at <paramref name="bytesPerSecond"/> on average (catching up after a late wake-up) until
+    /// <paramref name="stop"/> is set, on a thread of its own so a busy thread pool cannot slow it; true when the server
+    /// reset the connection.
+    /// </summary>
+    private static Task<bool> ReadAtRateAsync(Socket socket, double bytesPerSecond, ManualResetEventSlim stop)
+    {
+        var result = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reader = new Thread(() =>
+        {
+            try
+            {
+                socket.ReceiveTimeout = 100;
+                var clock = Stopwatch.StartNew();
+                byte[] buffer = new byte[64 * 1024];
+                long received = 0;
+                while (!stop.IsSet)
+                {
+                    long allowed = (long)(clock.Elapsed.TotalSeconds * bytesPerSecond) - received;
+                    if (allowed < 512)
+                    {
+                        stop.Wait(10);
+                        continue;
+                    }
+                    try
+                    {
+                        int n = socket.Receive(buffer, 0, (int)Math.Min(allowed, buffer.Length), SocketFlags.None);
+                        if (n == 0)
+                        {
+                            break;
+                        }
+                        received += n;
+                    }
+                    catch (SocketException ex) when (ex.SocketErrorCode == SocketError.TimedOut)
+                    {
+                    }
+                }
+                result.TrySetResult(false);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
+            {
+                result.TrySetResult(true);
+            }
+            catch (Exception ex)
+            {
+                result.TrySetException(ex);
+            }
+        }) { IsBackground = true, Name = $"reader at {bytesPerSecond:F0} B/s" };
+        reader.Start();
+        return result.Task;
     }
 
     [Fact]

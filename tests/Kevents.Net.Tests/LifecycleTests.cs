@@ -87,7 +87,7 @@ public class LifecycleTests : NetTest
     /// Listens with a backlog of 1 and never accepts, then queues connections until the backlog is full: Linux then
     /// drops further SYNs, so a connect to it stays pending until its timeout or cancellation.
     /// </summary>
-    private static async Task<List<Socket>> FillBacklogAsync(Socket listener)
+    internal static async Task<List<Socket>> FillBacklogAsync(Socket listener)
     {
         listener.Bind(TestUtil.AnyLoopback());
         listener.Listen(1);

@@ -335,6 +335,19 @@ public sealed class UdpTests : GatedTest
         Assert.Equal(server.LocalEndPoint, client.Senders.Single());
     }
 
+    [Fact]
+    public void SendToAHostNameSaysToResolveItFirst()
+    {
+        EventLoop loop = NewLoop();
+        UdpSocket socket = Own(loop.BindUdp(TestUtil.AnyLoopback(), new RecordingHandler()));
+        var ex = Assert.Throws<ArgumentException>(() => socket.Send("x"u8, new DnsEndPoint("localhost", 9)));
+        Assert.Equal("remote", ex.ParamName);
+        Assert.Contains("DnsEndPoint", ex.Message);
+        Assert.Contains("IPEndPoint", ex.Message);
+        Assert.Equal(0, socket.DatagramsSent);
+        Assert.Equal(0, socket.QueuedDatagrams);
+    }
+
     private EventLoop NewLoop() => Own(new EventLoop());
 
     private T Own<T>(T disposable) where T : IDisposable

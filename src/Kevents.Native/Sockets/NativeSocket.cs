@@ -146,6 +146,19 @@ public static unsafe partial class NativeSocket
         return Errno.Result(LibC.setsockopt(fd, LibC.SOL_SOCKET, LibC.SO_LINGER, &l, (socklen_t)sizeof(linger)));
     }
 
+    /// <summary>
+    /// Bytes the socket still holds for its peer (SIOCOUTQ): for TCP, sent or unsent bytes the peer has not
+    /// acknowledged; for a Unix stream socket, the memory of what the peer has not finished reading (counted in whole
+    /// kernel buffers of up to about 36 KiB, each freed only when the peer has read all of it). Returns the count or -errno.
+    /// </summary>
+    public static int GetUnacknowledgedBytes(int fd)
+    {
+        const nuint SIOCOUTQ = 0x5411; // TIOCOUTQ
+        int value = 0;
+        int rc = Interop.ioctl(fd, SIOCOUTQ, &value);
+        return rc < 0 ? -Errno.Last() : value;
+    }
+
     /// <summary>Shuts down the read side, the write side (sends FIN), or both. Returns 0 or -errno.</summary>
     public static int Shutdown(int fd, SocketShutdown how)
     {

@@ -14,15 +14,20 @@ internal sealed class Connector<TConnection> : ILoopTimerTarget where TConnectio
     private readonly EventLoop _loop;
     private readonly EndPoint _endPoint;
     private readonly Func<FileDescriptor, TConnection> _create;
-    private readonly TaskCompletionSource<TConnection> _result = new();
+    private readonly TaskCompletionSource<TConnection> _result;
     private readonly TimeSpan _timeout;
     private readonly CancellationToken _cancellation;
     private CancellationTokenRegistration _cancelRegistration;
     private FileDescriptor? _socket;
     private LoopTimer _timer;
 
-    public Connector(EventLoop loop, EndPoint endPoint, TimeSpan timeout, CancellationToken cancellation, Func<FileDescriptor, TConnection> create)
+    // resumeOffLoop: the caller is not on the loop thread, so its continuations must not run inline where the loop
+    // completes the task (a continuation that blocks there would stall every connection of the loop). A caller on
+    // the loop resumes there without a detour.
+    public Connector(EventLoop loop, EndPoint endPoint, TimeSpan timeout, CancellationToken cancellation, Func<FileDescriptor, TConnection> create,
+        bool resumeOffLoop)
     {
+        _result = new(resumeOffLoop ? TaskCreationOptions.RunContinuationsAsynchronously : TaskCreationOptions.None);
         _loop = loop;
         _endPoint = endPoint;
         _timeout = timeout;
@@ -57,9 +62,10 @@ internal sealed class Connector<TConnection> : ILoopTimerTarget where TConnectio
             return;
         }
         _loop.Register(Kevent.Write(_socket.Fd, flags: KeventFlags.Oneshot), OnWritable);
-        if (_timeout != Timeout.InfiniteTimeSpan)
+        long timeoutNs = Durations.ToNanoseconds(_timeout);
+        if (timeoutNs != Durations.Never)
         {
-            _timer = _loop.StartTimer(_timeout.Ticks * 100, this);
+            _timer = _loop.StartTimer(timeoutNs, this);
         }
         if (_cancellation.CanBeCanceled)
         {
