@@ -40,6 +40,9 @@ internal sealed class FileServerOptions
     /// </summary>
     public int SmallFileLimit { get; set; } = 16 * 1024;
 
-    /// <summary>Most connections. Default 10,000 (capped at the descriptor limit - 32 by Kevents.Net).</summary>
+    /// <summary>
+    /// Most connections. Default 10,000, capped at half of RLIMIT_NOFILE less a reserve of 5% (16 to 256) kept free
+    /// for the runtime: each connection sending a file holds two descriptors.
+    /// </summary>
     public int MaxConnections { get; set; } = 10_000;
 }

@@ -40,9 +40,15 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
         _headerTimeoutNs = options.HeaderTimeout.Ticks * 100;
         _lingerTimeoutNs = options.LingerTimeout.Ticks * 100;
         Scratch = new byte[64 * 1024];
+        // Every descriptor counts towards RLIMIT_NOFILE, and a connection sending a file holds two: its socket and
+        // the file. Kevents.Net keeps a reserve of free descriptors for the runtime and sheds connections that would
+        // eat into it; half of what is left is the most connections that can all be downloading at once.
+        long fdLimit = ProcessLimits.OpenFilesLimit();
+        int reserve = (int)Math.Clamp(fdLimit / 20, 16, 256);
         var serverOptions = new ServerOptions
         {
-            MaxConnections = options.MaxConnections,
+            MaxConnections = (int)Math.Clamp((fdLimit - reserve) / 2, 1, options.MaxConnections),
+            DescriptorReserve = reserve,
             Connection = new ConnectionOptions { IdleTimeout = options.IdleTimeout },
         };
         _server = loop.ListenTcp(endPoint, this, serverOptions);
