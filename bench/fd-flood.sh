@@ -55,6 +55,9 @@ mkdir -p "$WORK/site"
 head -c 4096 /dev/urandom > "$WORK/site/small.bin"
 head -c $((64 * 1024 * 1024)) /dev/zero > "$WORK/site/big.bin"
 
+# From here on failures are counted, not fatal: a server that dies must still be reported.
+set +e
+
 fds_of() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 
 # The well-behaved client: one keep-alive connection, a request every 50 ms, reconnecting if it is ever closed.
@@ -155,7 +158,7 @@ for server in $SERVERS; do
         done
         alive=yes; kill -0 "$spid" 2>/dev/null || alive=NO
         echo "round $round ($shape): $FLOOD tried, $kept kept, $shed shed, $failed not connected in 5 s; peak $peak of $LIMIT descriptors; back to baseline: $([ $back = 1 ] && echo yes || echo NO, $(fds_of "$spid")); alive: $alive"
-        if [ "$alive" != yes ] || [ "$back" != 1 ] || [ "$peak" -ge "$LIMIT" ]; then status=1; break; fi
+        if [ "$alive" != yes ] || [ "$back" != 1 ]; then status=1; break; fi
     done
     kill -TERM "$gpid"; wait "$gpid" || true
     good=$(cat "$WORK/$server.good" 2>/dev/null || echo "no report")

@@ -90,8 +90,12 @@ internal sealed partial class HttpConnection
         switch (_state)
         {
             case State.ReadingHead:
-                // Half-close after complete requests was handled as they were parsed; a partial head never completes.
-                _connection.Close();
+                // Complete requests still buffered wait for the turn they yielded to; ProcessBuffered closes after
+                // them. Otherwise what is buffered is a partial head, which can never complete now.
+                if (!_parseYielded)
+                {
+                    _connection.Close();
+                }
                 break;
             case State.Lingering:
                 _connection.Close();

@@ -50,6 +50,25 @@ public sealed class EdgeTests : FileServerTest
         Assert.Equal(count, await OnLoop(() => Server.Stats.Success));
     }
 
+    [Fact]
+    public async Task HalfClosedDeepPipelineIsStillAnsweredInFull()
+    {
+        // The client sends a pipeline longer than one turn's share and shuts down its side at once: the requests
+        // waiting for the next turn must still be answered before the server closes.
+        StartServer();
+        const int count = 200;
+        var pipeline = new StringBuilder();
+        for (int i = 0; i < count; i++)
+        {
+            pipeline.Append("GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+        }
+        using Socket socket = await ConnectAsync();
+        await socket.SendAsync(Encoding.Latin1.GetBytes(pipeline.ToString()));
+        socket.Shutdown(SocketShutdown.Send);
+        string all = Encoding.Latin1.GetString(await ReceiveToEndAsync(socket));
+        Assert.Equal(count, all.Split("hello, world\n").Length - 1);
+    }
+
     [Theory]
     [InlineData("GET / HTTP/1.1\rHost: x\r\r")]
     [InlineData("GET /hello.txt HTTP/1.1\r\nHost: x\rX: y")]
