@@ -28,7 +28,6 @@ namespace Kevents.Net;
 public sealed partial class SocketServer : ILoopTimerTarget
 {
     private const int MaxShedPerExhaustion = 64;
-    private const int ProbeSpan = 512;
     private const long ProbeMaxAgeNs = 250_000_000;
     private const long ShedRecheckNs = 20_000_000;
     private const long LogIntervalNs = 1_000_000_000;
@@ -45,11 +44,15 @@ public sealed partial class SocketServer : ILoopTimerTarget
     private FileDescriptor? _spare;
     private LoopTimer _resumeTimer;
     private int _acceptBudget;
+    private bool _outOfHeadroom; // the last count found fewer free descriptors than the reserve
     private long _probedAtNs = long.MinValue / 2;
     private long _shedSinceLog;
     private long _lastShedLogNs = long.MinValue / 2;
     private long _lastExhaustionLogNs = long.MinValue / 2; // "long ago" without overflowing the subtraction below
     private long _lastAcceptFailureLogNs = long.MinValue / 2;
+
+    /// <summary>Most accepts one count of free descriptors is spent over (settable for tests).</summary>
+    internal int ProbeSpan { get; set; } = 512;
 
     /// <summary>Test hook: when set, called instead of accept4 with the listener's fd (returns an fd or -errno).</summary>
     internal Func<int, int>? AcceptOverride { get; set; }
@@ -159,20 +162,21 @@ public sealed partial class SocketServer : ILoopTimerTarget
             _acceptBudget--;
             return true;
         }
-        if (_acceptBudget <= 0 && age < ShedRecheckNs)
+        if (_outOfHeadroom && age < ShedRecheckNs)
         {
             // Counted a moment ago and found no room: shed without counting again for every pending connection.
             return false;
         }
         int free = ProcessLimits.CountFreeDescriptors(_listener!.Fd, _descriptorReserve + ProbeSpan);
         _probedAtNs = now;
+        _outOfHeadroom = free >= 0 && free < _descriptorReserve;
         if (free < 0)
         {
             // Cannot count (not expected with an open listener): keep serving; EMFILE handling is still there.
             _acceptBudget = 0;
             return true;
         }
-        if (free < _descriptorReserve)
+        if (_outOfHeadroom)
         {
             _acceptBudget = 0;
             return false;

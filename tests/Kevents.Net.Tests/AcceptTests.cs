@@ -74,6 +74,32 @@ public class AcceptTests : NetTest
     }
 
     [Fact]
+    public async Task BurstOfConnectionsFarFromTheLimitIsNeverShed()
+    {
+        // One count of free descriptors covers a budget of accepts; a burst that spends the budget faster than the
+        // re-count interval must be counted again, not shed.
+        SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho(), new ServerOptions()));
+        // A small budget per count, so that a burst spends many budgets within one re-count interval.
+        await OnLoop(() => server.ProbeSpan = 8);
+        var clients = new List<Socket>();
+        try
+        {
+            for (int batch = 0; batch < 6; batch++)
+            {
+                clients.AddRange(await Task.WhenAll(Enumerable.Range(0, 250).Select(_ => ConnectClientAsync(server.LocalEndPoint))));
+            }
+            await WaitUntilAsync(() => OnLoop(() => server.TotalAccepted + server.TotalRejected == 1500), "every connection was taken in");
+            Assert.Equal((0L, 1500L), await OnLoop(() => (server.TotalShedForDescriptors, server.TotalAccepted)));
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+        await WaitUntilAsync(() => OnLoop(() => server.ConnectionCount == 0), "the connections closed");
+        await OnLoop(server.Dispose);
+    }
+
+    [Fact]
     public async Task DescriptorReserveIsValidated()
     {
         long limit = ProcessLimits.OpenFilesLimit();
