@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Repeated floods to the descriptor limit (RELIABILITY #32), for real: the Kevents samples run at the machine's hard
+# Repeated floods to the descriptor limit, for real: the Kevents samples run at the machine's hard
 # RLIMIT_NOFILE and are flooded past it, round after round (unpaced, then paced), while a well-behaved client keeps
 # making requests on one keep-alive connection. Passes when every server survives every round, sheds what it
 # cannot hold without ever reaching the limit (no "Out of file descriptors", no runtime abort), answers the good

@@ -9,9 +9,9 @@ using Kevents.Tests;
 namespace Kevents.Samples.Tests;
 
 /// <summary>
-/// RELIABILITY #32 at a small scale: the samples, as child processes under a low RLIMIT_NOFILE, are flooded to the
-/// limit again and again (unpaced and paced rounds) beside a well-behaved client. They must shed the flood before the
-/// process runs out of descriptors (never reach EMFILE, where the runtime cannot start threads and may abort), keep
+/// Repeated floods to the descriptor limit, at a small scale: the samples, as child processes under a low
+/// RLIMIT_NOFILE, are flooded to the limit again and again (unpaced and paced rounds) beside a well-behaved client.
+/// They must shed the flood before the process runs out of descriptors (never reach EMFILE, where the runtime cannot start threads and may abort), keep
 /// serving the good client, return to their baseline after each round and exit cleanly. bench/fd-flood.sh does the
 /// same at a 20,000 descriptor limit.
 /// </summary>
