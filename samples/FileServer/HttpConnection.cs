@@ -156,7 +156,7 @@ internal sealed partial class HttpConnection
         int handled = 0;
         while (_state == State.ReadingHead)
         {
-            if (handled == _server.Options.MaxRequestsPerTurn)
+            if (handled >= Math.Max(1, _server.Options.MaxRequestsPerTurn))
             {
                 // A deep pipeline of requests answered at once (404s, small cached files) would hold the loop for
                 // as long as it lasts: give the other connections their turn and go on at the next one. The wait
