@@ -14,6 +14,8 @@ namespace EchoServer;
 internal sealed class RawEchoServer : IDisposable
 {
     private const int AcceptsPerEvent = 16;
+    private const ulong ResumeTimerIdent = 0x5241_5745; // "RAWE"
+    private static readonly TimeSpan AcceptPause = TimeSpan.FromMilliseconds(500);
 
     private readonly EventLoop _loop;
     private readonly ILogger _logger;
@@ -21,8 +23,11 @@ internal sealed class RawEchoServer : IDisposable
     private readonly Dictionary<int, Connection> _connections = new();
     private readonly KeventHandler _onReadable;
     private readonly KeventHandler _onWritable;
+    private readonly KeventHandler _onResume;
     private FileDescriptor? _listener;
     private long _accepted;
+    private bool _paused;
+    private long _lastFailureLogNs = long.MinValue / 2;
 
     private sealed class Connection(FileDescriptor fd)
     {
@@ -38,6 +43,7 @@ internal sealed class RawEchoServer : IDisposable
         _logger = logger;
         _onReadable = OnReadable;
         _onWritable = OnWritable;
+        _onResume = OnResume;
     }
 
     public IPEndPoint? LocalEndPoint { get; private set; }
@@ -68,12 +74,13 @@ internal sealed class RawEchoServer : IDisposable
         for (int i = 0; i < AcceptsPerEvent; i++)
         {
             int fd = NativeSocket.Accept(_listener!.Fd);
+            if (fd == -Errno.EAGAIN)
+            {
+                return;
+            }
             if (fd < 0)
             {
-                if (fd != -Errno.EAGAIN)
-                {
-                    _logger.LogWarning("accept failed: {Error}", Errno.Describe(fd));
-                }
+                PauseAccepting(fd);
                 return;
             }
             NativeSocket.SetNoDelay(fd, true);
@@ -81,6 +88,37 @@ internal sealed class RawEchoServer : IDisposable
             _connections.Add(fd, connection);
             _accepted++;
             _loop.Register(Kevent.Read(fd, userData: (ulong)fd), _onReadable);
+        }
+    }
+
+    /// <summary>
+    /// A listener that cannot accept (EMFILE when descriptors run out, ENOBUFS, ENOMEM) stays readable while clients
+    /// wait in its backlog: retrying at once would spin the loop. Stop watching it for a moment instead, and say so
+    /// at most once a second.
+    /// </summary>
+    private void PauseAccepting(int error)
+    {
+        if (_paused)
+        {
+            return;
+        }
+        _paused = true;
+        _loop.Disable((ulong)_listener!.Fd, KeventFilter.Read);
+        _loop.Register(Kevent.Timer(ResumeTimerIdent, AcceptPause, periodic: false), _onResume);
+        long now = _loop.NowNanoseconds;
+        if (now - _lastFailureLogNs >= 1_000_000_000)
+        {
+            _lastFailureLogNs = now;
+            _logger.LogWarning("accept failed: {Error}; pausing accepting for {PauseMs} ms", Errno.Describe(error), AcceptPause.TotalMilliseconds);
+        }
+    }
+
+    private void OnResume(in Kevent ev)
+    {
+        _paused = false;
+        if (_listener is not null)
+        {
+            _loop.Enable((ulong)_listener.Fd, KeventFilter.Read);
         }
     }
 
@@ -165,10 +203,15 @@ internal sealed class RawEchoServer : IDisposable
         {
             Close(connection);
         }
+        if (_paused)
+        {
+            _loop.Unregister(ResumeTimerIdent, KeventFilter.Timer);
+        }
         if (_listener is not null)
         {
             _loop.Unregister((ulong)_listener.Fd, KeventFilter.Read);
             _listener.Dispose();
+            _listener = null;
         }
     }
 

@@ -35,11 +35,20 @@ internal sealed class FileServerOptions
     public int MaxSendPerTurn { get; set; } = 512 * 1024;
 
     /// <summary>
+    /// Pipelined requests one connection may have handled in one loop turn before the others get theirs. Default
+    /// 32: a deep pipeline of small answers cannot hold the loop, and each turn still answers many requests.
+    /// </summary>
+    public int MaxRequestsPerTurn { get; set; } = 32;
+
+    /// <summary>
     /// Bodies up to this size are read (from the page cache, without blocking) into the buffer behind the headers
     /// and go out with them in one send; larger ones go through sendfile. Default 16 KiB.
     /// </summary>
     public int SmallFileLimit { get; set; } = 16 * 1024;
 
-    /// <summary>Most connections. Default 10,000 (capped at the descriptor limit - 32 by Kevents.Net).</summary>
+    /// <summary>
+    /// Most connections. Default 10,000, capped at half of RLIMIT_NOFILE less a reserve of 5% (16 to 256) kept free
+    /// for the runtime: each connection sending a file holds two descriptors.
+    /// </summary>
     public int MaxConnections { get; set; } = 10_000;
 }

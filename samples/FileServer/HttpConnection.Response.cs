@@ -31,10 +31,12 @@ internal sealed partial class HttpConnection
     private long _fileRemaining;
     private long _bodyLength;
     private bool _closeAfter;
+    private bool _http10; // the request being answered is HTTP/1.0 (keep-alive must then be said)
 
     private void HandleRequest(HttpRequestHead head)
     {
         bool keepAlive = head.KeepAlive && !_shutdownRequested;
+        _http10 = head.Version == 10;
         if (!head.IsGet && !head.IsHead)
         {
             // A body we will not read follows a method with one: the connection cannot stay in step after it.
@@ -159,7 +161,7 @@ internal sealed partial class HttpConnection
         {
             writer.ContentRange(start, count, length);
         }
-        writer.End(keepAlive);
+        writer.End(keepAlive, _http10);
         int headLength = writer.Length;
         _closeAfter = !keepAlive;
         _server.Stats.Count(status200);
@@ -190,10 +192,11 @@ internal sealed partial class HttpConnection
         Send(headLength);
     }
 
-    private void SendError(int status, bool keepAlive, bool isHead, string target, string reason, bool allow = false, long unsatisfiedLength = -1)
+    /// <param name="malformed">The request could not be parsed: whatever the status (501, 505 too), the client's fault.</param>
+    private void SendError(int status, bool keepAlive, bool isHead, string target, string reason, bool allow = false, long unsatisfiedLength = -1, bool malformed = false)
     {
         Log.ClientError(_server.Logger, Id, status, target, reason);
-        _server.Stats.Count(status);
+        _server.Stats.Count(status, malformed);
         byte[] scratch = _server.Scratch;
         var writer = new HeadWriter(scratch);
         writer.StatusLine(status);
@@ -209,7 +212,7 @@ internal sealed partial class HttpConnection
         ReadOnlySpan<byte> reasonText = HeadWriter.Reason(status);
         writer.Header("Content-Type"u8, s_errorType);
         writer.Header("Content-Length"u8, reasonText.Length + 1);
-        writer.End(keepAlive);
+        writer.End(keepAlive, _http10);
         if (!isHead)
         {
             writer.Append(reasonText);
@@ -313,6 +316,12 @@ internal sealed partial class HttpConnection
 
     private void OnWritable(Connection connection)
     {
+        if (_parseYielded)
+        {
+            _parseYielded = false;
+            ProcessBuffered();
+            return;
+        }
         if (_state != State.Sending)
         {
             return;

@@ -30,7 +30,9 @@ internal sealed partial class HttpConnection
     private readonly int _maxBufferedInput;
     private State _state;
     private byte[]? _input;
+    private int _inputStart; // the unparsed input is _input[_inputStart.._inputCount]
     private int _inputCount;
+    private bool _parseYielded;
     private bool _inputPaused;
     private bool _peerDone;
     private bool _shutdownRequested;
@@ -47,6 +49,9 @@ internal sealed partial class HttpConnection
         _maxBufferedInput = options.MaxRequestLine + options.MaxHeaderBytes + 8 * 1024;
         _onWritable = OnWritable;
     }
+
+    /// <summary>Bytes received and not yet parsed.</summary>
+    private int Buffered => _inputCount - _inputStart;
 
     internal HttpConnection? PreviousLive { get; set; }
 
@@ -68,11 +73,11 @@ internal sealed partial class HttpConnection
             return; // Closing: what the peer still sends is read and dropped, so our last response is not reset.
         }
         Append(data);
-        if (_state == State.ReadingHead)
+        if (_state == State.ReadingHead && !_parseYielded)
         {
             ProcessBuffered();
         }
-        else if (_inputCount >= _maxBufferedInput && !_inputPaused)
+        else if (Buffered >= _maxBufferedInput && !_inputPaused)
         {
             _inputPaused = true;
             _connection.PauseInput();
@@ -85,8 +90,12 @@ internal sealed partial class HttpConnection
         switch (_state)
         {
             case State.ReadingHead:
-                // Half-close after complete requests was handled as they were parsed; a partial head never completes.
-                _connection.Close();
+                // Complete requests still buffered wait for the turn they yielded to; ProcessBuffered closes after
+                // them. Otherwise what is buffered is a partial head, which can never complete now.
+                if (!_parseYielded)
+                {
+                    _connection.Close();
+                }
                 break;
             case State.Lingering:
                 _connection.Close();
@@ -127,7 +136,7 @@ internal sealed partial class HttpConnection
         {
             _headerDeadlineNs = 0;
             Log.HeaderTimeout(_server.Logger, Id, _server.HeaderTimeoutNs / 1_000_000);
-            if (_inputCount > 0)
+            if (Buffered > 0)
             {
                 SendError(408, keepAlive: false, isHead: false, "(incomplete)", "request head not received in time");
             }
@@ -144,14 +153,32 @@ internal sealed partial class HttpConnection
 
     private void ProcessBuffered()
     {
+        int handled = 0;
         while (_state == State.ReadingHead)
         {
-            if (_inputPaused && _inputCount < _maxBufferedInput)
+            if (handled >= Math.Max(1, _server.Options.MaxRequestsPerTurn))
+            {
+                // A deep pipeline of requests answered at once (404s, small cached files) would hold the loop for
+                // as long as it lasts: give the other connections their turn and go on at the next one. The wait
+                // for writability ends at once unless the client is not reading its responses, and then it should
+                // wait anyway. Input beyond the buffer limit pauses meanwhile (OnData).
+                if (_connection.NotifyWritable(_onWritable))
+                {
+                    _parseYielded = true;
+                    if (Buffered >= _maxBufferedInput && !_inputPaused)
+                    {
+                        _inputPaused = true;
+                        _connection.PauseInput();
+                    }
+                }
+                return;
+            }
+            if (_inputPaused && Buffered < _maxBufferedInput)
             {
                 _inputPaused = false;
                 _connection.ResumeInput();
             }
-            if (_inputCount == 0)
+            if (Buffered == 0)
             {
                 ReleaseInput();
                 if (_peerDone || _shutdownRequested)
@@ -165,7 +192,7 @@ internal sealed partial class HttpConnection
                 // The clock starts at the request's first byte and is not moved by later ones.
                 _headerDeadlineNs = _server.Loop.NowNanoseconds + _server.HeaderTimeoutNs;
             }
-            ParseStatus status = _parser.Parse(_input.AsSpan(0, _inputCount), out int consumed);
+            ParseStatus status = _parser.Parse(_input.AsSpan(_inputStart, Buffered), out int consumed);
             if (status == ParseStatus.Incomplete)
             {
                 if (_peerDone)
@@ -176,40 +203,54 @@ internal sealed partial class HttpConnection
             }
             if (status == ParseStatus.Error)
             {
-                SendError(_parser.ErrorStatus, keepAlive: false, isHead: false, "(unparsed)", _parser.ErrorReason);
+                _http10 = false;
+                SendError(_parser.ErrorStatus, keepAlive: false, isHead: false, "(unparsed)", _parser.ErrorReason, malformed: true);
                 return;
             }
             HttpRequestHead head = _parser.Head;
             _parser.Reset();
             Consume(consumed);
             _headerDeadlineNs = 0;
+            handled++;
+            _server.Stats.NoteRequestsInOneTurn(handled);
             HandleRequest(head);
         }
     }
 
     private void Append(ReadOnlySpan<byte> data)
     {
-        int needed = _inputCount + data.Length;
-        if (_input is null || needed > _input.Length)
+        if (_input is null || _inputCount + data.Length > _input.Length)
         {
-            byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, 4096));
-            if (_input is not null)
+            // No room at the end: move the unparsed bytes to the front (of a bigger buffer if need be). Requests
+            // are consumed by moving _inputStart, so the bytes are moved here, at most once per read, never once
+            // per request.
+            int buffered = Buffered;
+            byte[] target = _input is not null && buffered + data.Length <= _input.Length
+                ? _input
+                : ArrayPool<byte>.Shared.Rent(Math.Max(buffered + data.Length, 4096));
+            if (buffered > 0)
             {
-                Buffer.BlockCopy(_input, 0, bigger, 0, _inputCount);
+                Buffer.BlockCopy(_input!, _inputStart, target, 0, buffered);
+                _server.Stats.InputBytesMoved += buffered;
+            }
+            if (_input is not null && target != _input)
+            {
                 ArrayPool<byte>.Shared.Return(_input);
             }
-            _input = bigger;
+            _input = target;
+            _inputStart = 0;
+            _inputCount = buffered;
         }
         data.CopyTo(_input.AsSpan(_inputCount));
-        _inputCount = needed;
+        _inputCount += data.Length;
     }
 
     private void Consume(int count)
     {
-        _inputCount -= count;
-        if (_inputCount > 0)
+        _inputStart += count;
+        if (_inputStart == _inputCount)
         {
-            Buffer.BlockCopy(_input!, count, _input!, 0, _inputCount);
+            _inputStart = _inputCount = 0;
         }
     }
 
@@ -220,6 +261,6 @@ internal sealed partial class HttpConnection
             ArrayPool<byte>.Shared.Return(_input);
             _input = null;
         }
-        _inputCount = 0;
+        _inputStart = _inputCount = 0;
     }
 }

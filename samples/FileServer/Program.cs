@@ -12,7 +12,8 @@ const string Usage = """
       --bind ADDRESS         IP address to bind (default 127.0.0.1; use 0.0.0.0 or :: for all interfaces)
       --header-timeout SEC   time allowed for a request head, from its first byte (default 30)
       --idle-timeout SEC     close keep-alive connections idle this long (default 75)
-      --max-connections N    connection limit (default 10000, capped at the fd limit - 32)
+      --max-connections N    connection limit (default 10000, capped at half of what the fd limit leaves
+                             after a reserve of 5% (16..256): each download holds a socket and a file)
       --verbose              log client errors (Debug level)
       --help                 show this text
     Serves GET and HEAD with keep-alive and byte ranges; never serves a file outside the root.

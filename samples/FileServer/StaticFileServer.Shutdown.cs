@@ -12,6 +12,11 @@ internal sealed partial class StaticFileServer
     /// <summary>Drains as described above; completes when no connection is left. Safe from any thread.</summary>
     public Task ShutdownAsync(TimeSpan drainTimeout)
     {
+        if (drainTimeout < TimeSpan.Zero && drainTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(drainTimeout), drainTimeout,
+                "The drain timeout must be zero or more, or Timeout.InfiniteTimeSpan to wait for every connection.");
+        }
         if (!_loop.IsOnLoopThread && _loop.IsRunning)
         {
             var posted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -24,7 +29,7 @@ internal sealed partial class StaticFileServer
         }
         _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _server.StopAccepting();
-        _shutdownDeadlineNs = _loop.NowNanoseconds + Math.Max(1, drainTimeout.Ticks * 100);
+        _shutdownDeadlineNs = DeadlineAfter(drainTimeout);
         for (HttpConnection? c = _firstLive; c is not null;)
         {
             HttpConnection? next = c.NextLive;
@@ -36,5 +41,20 @@ internal sealed partial class StaticFileServer
             _drained.TrySetResult();
         }
         return _drained.Task;
+    }
+
+    /// <summary>
+    /// The loop time <paramref name="drainTimeout"/> from now, saturating: <see cref="Timeout.InfiniteTimeSpan"/> and
+    /// spans too long to add up (<see cref="TimeSpan.MaxValue"/>) mean never, rather than overflowing into the past.
+    /// </summary>
+    private long DeadlineAfter(TimeSpan drainTimeout)
+    {
+        if (drainTimeout == Timeout.InfiniteTimeSpan)
+        {
+            return long.MaxValue;
+        }
+        long now = _loop.NowNanoseconds;
+        long span = drainTimeout.Ticks > (long.MaxValue - now) / 100 ? long.MaxValue - now : drainTimeout.Ticks * 100;
+        return now + Math.Max(1, span);
     }
 }

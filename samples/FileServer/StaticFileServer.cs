@@ -40,9 +40,15 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
         _headerTimeoutNs = options.HeaderTimeout.Ticks * 100;
         _lingerTimeoutNs = options.LingerTimeout.Ticks * 100;
         Scratch = new byte[64 * 1024];
+        // Every descriptor counts towards RLIMIT_NOFILE, and a connection sending a file holds two: its socket and
+        // the file. Kevents.Net keeps a reserve of free descriptors for the runtime and sheds connections that would
+        // eat into it; half of what is left is the most connections that can all be downloading at once.
+        long fdLimit = ProcessLimits.OpenFilesLimit();
+        int reserve = (int)Math.Clamp(fdLimit / 20, 16, 256);
         var serverOptions = new ServerOptions
         {
-            MaxConnections = options.MaxConnections,
+            MaxConnections = (int)Math.Clamp((fdLimit - reserve) / 2, 1, options.MaxConnections),
+            DescriptorReserve = reserve,
             Connection = new ConnectionOptions { IdleTimeout = options.IdleTimeout },
         };
         _server = loop.ListenTcp(endPoint, this, serverOptions);
@@ -178,22 +184,32 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
         }
     }
 
+    /// <summary>Test hook: every open goes to a cache-miss thread, as if the dentry cache never answered.</summary>
+    internal bool ForceCacheMiss { get; set; }
+
+    /// <summary>Test hook: runs on the cache-miss thread before the open.</summary>
+    internal Action? BeforeBlockingOpen { get; set; }
+
     /// <summary>Opens <paramref name="relative"/> under the root in a threadlet: inline when the dentry cache answers.</summary>
     internal ValueTask<OpenedFile> OpenAsync(string relative)
     {
-        int rootFd = _root.Fd;
-        return _loop.Threadlet(t => OpenInThreadletAsync(t, rootFd, relative));
+        // The root goes along as its SafeHandle, never as a bare number: a cache-miss thread may still be opening
+        // when the server is disposed, and by then the number may name another directory (see OpenBeneathRoot).
+        FileDescriptor root = _root;
+        bool forceMiss = ForceCacheMiss;
+        Action? beforeBlocking = BeforeBlockingOpen;
+        return _loop.Threadlet(t => OpenInThreadletAsync(t, root, relative, forceMiss, beforeBlocking));
     }
 
-    private static async ValueTask<OpenedFile> OpenInThreadletAsync(Threadlet t, int rootFd, string relative)
+    private static async ValueTask<OpenedFile> OpenInThreadletAsync(Threadlet t, FileDescriptor root, string relative, bool forceMiss, Action? beforeBlocking)
     {
-        OpenedFile opened = await OpenOneAsync(t, rootFd, relative.Length == 0 ? "." : relative);
+        OpenedFile opened = await OpenOneAsync(t, root, relative.Length == 0 ? "." : relative, forceMiss, beforeBlocking);
         if (opened.Errno == 0 && opened.Status.IsDirectory)
         {
             // A directory is served through its index.html; without one it is refused (no listings).
             opened.File!.Dispose();
             string index = relative.Length == 0 ? "index.html" : relative + "/index.html";
-            opened = await OpenOneAsync(t, rootFd, index);
+            opened = await OpenOneAsync(t, root, index, forceMiss, beforeBlocking);
             if (opened.Errno == -Errno.ENOENT)
             {
                 opened = new OpenedFile(-Errno.EACCES, null, default, index);
@@ -202,22 +218,26 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
         return opened;
     }
 
-    private static async ValueTask<OpenedFile> OpenOneAsync(Threadlet t, int rootFd, string path)
+    private static async ValueTask<OpenedFile> OpenOneAsync(Threadlet t, FileDescriptor root, string path, bool forceMiss, Action? beforeBlocking)
     {
         int rc;
-        FileDescriptor? file;
+        FileDescriptor? file = null;
         if (t.IsOnLoop)
         {
-            rc = NativeFile.OpenBeneath(rootFd, path, FileOpenFlags.ReadOnly, cachedOnly: true, out file);
+            rc = forceMiss ? -Errno.EAGAIN : OpenBeneathRoot(root, path, cachedOnly: true, out file);
             if (rc == -Errno.EAGAIN)
             {
                 // The lookup would read the disk: finish it on a cache-miss thread, the loop keeps serving.
-                (rc, file) = await t.Blocking(() => OpenBlocking(rootFd, path));
+                (rc, file) = await t.Blocking(() =>
+                {
+                    beforeBlocking?.Invoke();
+                    return OpenBlocking(root, path);
+                });
             }
         }
         else
         {
-            (rc, file) = OpenBlocking(rootFd, path);
+            (rc, file) = OpenBlocking(root, path);
         }
         if (rc < 0)
         {
@@ -233,10 +253,37 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
         return new OpenedFile(0, file, status, path);
     }
 
-    private static (int, FileDescriptor?) OpenBlocking(int rootFd, string path)
+    private static (int, FileDescriptor?) OpenBlocking(FileDescriptor root, string path)
     {
-        int rc = NativeFile.OpenBeneath(rootFd, path, FileOpenFlags.ReadOnly, cachedOnly: false, out FileDescriptor? file);
+        int rc = OpenBeneathRoot(root, path, cachedOnly: false, out FileDescriptor? file);
         return (rc, file);
+    }
+
+    /// <summary>
+    /// openat2 under the root, holding a reference on the root's handle for the call: disposing the server cannot
+    /// close (and free the number of) the root while an open uses it, and an open that starts after the dispose is
+    /// refused with EBADF instead of resolving against whatever directory got the number since.
+    /// </summary>
+    private static int OpenBeneathRoot(FileDescriptor root, string path, bool cachedOnly, out FileDescriptor? file)
+    {
+        bool added = false;
+        try
+        {
+            root.DangerousAddRef(ref added);
+            return NativeFile.OpenBeneath(root.Fd, path, FileOpenFlags.ReadOnly, cachedOnly, out file);
+        }
+        catch (ObjectDisposedException)
+        {
+            file = null;
+            return -Errno.EBADF;
+        }
+        finally
+        {
+            if (added)
+            {
+                root.DangerousRelease();
+            }
+        }
     }
 
     private void Sweep(in Kevent ev)

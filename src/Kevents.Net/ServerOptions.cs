@@ -32,6 +32,17 @@ public sealed class ServerOptions
     /// </summary>
     public TimeSpan DescriptorExhaustionPause { get; set; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>
+    /// Descriptor numbers kept free for the rest of the process (the runtime needs a few to start a thread, a
+    /// file server one per file it sends). The server counts every descriptor the process holds, not only its
+    /// connections, and while fewer than this many are left below RLIMIT_NOFILE it accepts new connections and
+    /// closes them at once (counted in <see cref="SocketServer.TotalRejected"/>), so the process never reaches
+    /// the limit through accepting. Default null: 5% of RLIMIT_NOFILE, at least 16 and at most 256. 0 turns the
+    /// check off (the server then relies on its spare descriptor when accept reports EMFILE). Must be below
+    /// RLIMIT_NOFILE.
+    /// </summary>
+    public int? DescriptorReserve { get; set; }
+
     /// <summary>Limits of every connection the server accepts.</summary>
     public ConnectionOptions Connection { get; set; } = new();
 
@@ -43,6 +54,10 @@ public sealed class ServerOptions
             return (int)Math.Min(MaxConnections, ceiling);
         }
     }
+
+    /// <summary>The reserve in force for a process limited to <paramref name="openFilesLimit"/> descriptors.</summary>
+    internal int EffectiveDescriptorReserve(long openFilesLimit) =>
+        DescriptorReserve ?? (int)Math.Clamp(openFilesLimit / 20, 16, 256);
 
     internal ServerOptions Validate()
     {
@@ -61,6 +76,15 @@ public sealed class ServerOptions
         if (DescriptorExhaustionPause <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(DescriptorExhaustionPause), DescriptorExhaustionPause, "ServerOptions.DescriptorExhaustionPause must be positive (a longer pause, up to TimeSpan.MaxValue, only delays accepting again).");
+        }
+        if (DescriptorReserve is int reserve)
+        {
+            long limit = ProcessLimits.OpenFilesLimit();
+            if (reserve < 0 || reserve >= limit)
+            {
+                throw new ArgumentOutOfRangeException(nameof(DescriptorReserve), reserve,
+                    $"The descriptor reserve must be 0 (off) or more, and below RLIMIT_NOFILE ({limit}).");
+            }
         }
         ArgumentNullException.ThrowIfNull(Connection);
         Connection.Validate();

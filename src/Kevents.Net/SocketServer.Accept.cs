@@ -1,29 +1,70 @@
 using Kevents.Internal;
 using Kevents.Native;
 using Kevents.Net.Internal;
+using Microsoft.Extensions.Logging;
 
 namespace Kevents.Net;
 
-// Accepting: bounded batches per turn, the connection limit, and descriptor exhaustion.
+// Accepting: bounded batches per turn, the connection limit, descriptor headroom, and accept failures.
 //
-// EMFILE/ENFILE: a listener whose backlog holds connections stays readable, so retrying at once would spin the
-// loop. Instead (libuv's and nginx's approach) the server keeps one spare descriptor: it closes the spare, accepts
-// and closes pending connections with the freed slot (those clients see a clean close instead of hanging), reopens
-// the spare, and pauses accepting for ServerOptions.DescriptorExhaustionPause before trying again.
+// Headroom: a process that reaches RLIMIT_NOFILE can die of it (the runtime needs descriptors to start a thread,
+// and aborts when it cannot get them), so the server never takes the last ones. It counts how many descriptor
+// numbers are still free in the whole process (ProcessLimits.CountFreeDescriptors, which sees the runtime's and the
+// application's descriptors as well as connections) and sheds new connections, accepting and closing them at once,
+// while fewer than ServerOptions.DescriptorReserve would be left. Counting costs two system calls per free number,
+// so one count is spent over a budget of accepts (at most ProbeSpan, at most ProbeMaxAgeNs old); whatever the rest of
+// the process opens in between comes out of the reserve.
+//
+// EMFILE/ENFILE (the last resort, when something else used the reserve up): a listener whose backlog holds
+// connections stays readable, so retrying at once would spin the loop. Instead (libuv's and nginx's approach) the
+// server keeps one spare descriptor: it closes the spare, accepts and closes pending connections with the freed slot
+// (those clients see a clean close instead of hanging), reopens the spare, and pauses accepting for
+// ServerOptions.DescriptorExhaustionPause before trying again.
+//
+// Other failures of the listener itself (ENOBUFS, ENOMEM, EPERM from a firewall, anything unexpected) would repeat on
+// every turn of a level-triggered listener: they pause accepting the same way, with a log line at most once a second.
+// Failures that belong to one pending connection (EPROTO and the network errors accept(2) passes on from it) only
+// lose that connection: the next one is accepted at once.
 public sealed partial class SocketServer : ILoopTimerTarget
 {
     private const int MaxShedPerExhaustion = 64;
+    private const long ProbeMaxAgeNs = 250_000_000;
+    private const long ShedRecheckNs = 20_000_000;
+    private const long LogIntervalNs = 1_000_000_000;
+
+    // errno values not in Errno (asm-generic/errno.h).
+    private const int ENONET = 64;
+    private const int EPROTO = 71;
+    private const int ENOPROTOOPT = 92;
+    private const int ENETDOWN = 100;
+    private const int EHOSTDOWN = 112;
 
     private readonly KeventHandler _onAcceptable;
+    private int _descriptorReserve = -1; // set on first use from the options and the limit then in force
     private FileDescriptor? _spare;
     private LoopTimer _resumeTimer;
+    private int _acceptBudget;
+    private bool _outOfHeadroom; // the last count found fewer free descriptors than the reserve
+    private long _probedAtNs = long.MinValue / 2;
+    private long _shedSinceLog;
+    private long _lastShedLogNs = long.MinValue / 2;
     private long _lastExhaustionLogNs = long.MinValue / 2; // "long ago" without overflowing the subtraction below
+    private long _lastAcceptFailureLogNs = long.MinValue / 2;
+
+    /// <summary>Most accepts one count of free descriptors is spent over (settable for tests).</summary>
+    internal int ProbeSpan { get; set; } = 512;
+
+    /// <summary>Test hook: when set, called instead of accept4 with the listener's fd (returns an fd or -errno).</summary>
+    internal Func<int, int>? AcceptOverride { get; set; }
+
+    /// <summary>Connections accepted and closed at once because too few descriptors were left (part of <see cref="TotalRejected"/>).</summary>
+    internal long TotalShedForDescriptors { get; private set; }
 
     private void OnAcceptable(in Kevent ev)
     {
         for (int i = 0; i < _options.AcceptsPerTurn && _listener is not null; i++)
         {
-            int fd = NativeSocket.Accept(_listener.Fd);
+            int fd = AcceptOverride is { } accept ? accept(_listener.Fd) : NativeSocket.Accept(_listener.Fd);
             if (fd >= 0)
             {
                 OnAccepted(fd);
@@ -38,22 +79,38 @@ public sealed partial class SocketServer : ILoopTimerTarget
                 OnDescriptorsExhausted(fd);
                 return;
             }
-            NetLog.AcceptFailed(Logger, NetErrors.Describe(LocalEndPoint), Errno.Describe(fd));
+            if (IsPendingConnectionError(fd))
+            {
+                // That connection is lost, the listener is fine: go on with the next one (within this turn's batch).
+                AcceptLog.PendingConnectionFailed(Logger, NetErrors.Describe(LocalEndPoint), Errno.Describe(fd));
+                continue;
+            }
+            OnAcceptFailed(fd);
             return;
         }
     }
+
+    // accept(2): Linux passes network errors already pending on the new connection to accept, and asks callers to
+    // treat them like EAGAIN. ECONNABORTED and EINTR are retried by NativeSocket.Accept already.
+    private static bool IsPendingConnectionError(int error) =>
+        -error is EPROTO or ENOPROTOOPT or ENETDOWN or ENONET or EHOSTDOWN or Errno.EHOSTUNREACH or Errno.ENETUNREACH
+            or Errno.EOPNOTSUPP or Errno.ECONNABORTED or Errno.EINTR;
 
     private void OnAccepted(int fd)
     {
         if (_connectionCount >= _maxConnections)
         {
             TotalRejected++;
-            if (!_options.RejectMessage.IsEmpty)
-            {
-                NativeSocket.Send(fd, _options.RejectMessage.Span);
-            }
-            Io.Close(fd);
+            Refuse(fd);
             NetLog.ConnectionRejected(Logger, NetErrors.Describe(LocalEndPoint), _maxConnections);
+            return;
+        }
+        if (!KeepsDescriptorReserve())
+        {
+            TotalRejected++;
+            TotalShedForDescriptors++;
+            Refuse(fd);
+            LogShed();
             return;
         }
         var socket = new FileDescriptor(fd);
@@ -72,6 +129,72 @@ public sealed partial class SocketServer : ILoopTimerTarget
             var connection = new PipeConnection(_loop, socket, _options.Connection, this);
             Track(connection);
             connection.Begin(_pipeApplication);
+        }
+    }
+
+    private void Refuse(int fd)
+    {
+        if (!_options.RejectMessage.IsEmpty)
+        {
+            NativeSocket.Send(fd, _options.RejectMessage.Span);
+        }
+        Io.Close(fd);
+    }
+
+    /// <summary>
+    /// Whether the connection just accepted may stay open: true while the process still has the reserve free
+    /// besides it. Counts free descriptors when the budget of the last count is spent or the count is old.
+    /// </summary>
+    private bool KeepsDescriptorReserve()
+    {
+        if (_descriptorReserve < 0)
+        {
+            _descriptorReserve = _options.EffectiveDescriptorReserve(ProcessLimits.OpenFilesLimit());
+        }
+        if (_descriptorReserve == 0)
+        {
+            return true;
+        }
+        long now = _loop.NowNanoseconds;
+        long age = now - _probedAtNs;
+        if (_acceptBudget > 0 && age < ProbeMaxAgeNs)
+        {
+            _acceptBudget--;
+            return true;
+        }
+        if (_outOfHeadroom && age < ShedRecheckNs)
+        {
+            // Counted a moment ago and found no room: shed without counting again for every pending connection.
+            return false;
+        }
+        int free = ProcessLimits.CountFreeDescriptors(_listener!.Fd, _descriptorReserve + ProbeSpan);
+        _probedAtNs = now;
+        _outOfHeadroom = free >= 0 && free < _descriptorReserve;
+        if (free < 0)
+        {
+            // Cannot count (not expected with an open listener): keep serving; EMFILE handling is still there.
+            _acceptBudget = 0;
+            return true;
+        }
+        if (_outOfHeadroom)
+        {
+            _acceptBudget = 0;
+            return false;
+        }
+        _acceptBudget = free - _descriptorReserve;
+        return true;
+    }
+
+    private void LogShed()
+    {
+        _shedSinceLog++;
+        long now = _loop.NowNanoseconds;
+        if (now - _lastShedLogNs >= LogIntervalNs)
+        {
+            _lastShedLogNs = now;
+            AcceptLog.SheddingForDescriptors(Logger, NetErrors.Describe(LocalEndPoint), _descriptorReserve,
+                ProcessLimits.OpenFilesLimit(), _shedSinceLog);
+            _shedSinceLog = 0;
         }
     }
 
@@ -95,18 +218,35 @@ public sealed partial class SocketServer : ILoopTimerTarget
             _spare = OpenSpare();
         }
         TotalRejected += shed;
-
-        // Pause: no readiness for the listener until the timer re-enables it.
-        _loop.Disable((ulong)_listener!.Fd, KeventFilter.Read);
-        _resumeTimer = _loop.StartTimer(Durations.ToNanoseconds(_options.DescriptorExhaustionPause), this);
+        PauseAccepting();
 
         long now = _loop.NowNanoseconds;
-        if (now - _lastExhaustionLogNs >= 1_000_000_000)
+        if (now - _lastExhaustionLogNs >= LogIntervalNs)
         {
             _lastExhaustionLogNs = now;
             NetLog.DescriptorsExhausted(Logger, Errno.Describe(error), NetErrors.Describe(LocalEndPoint), shed,
                 (long)_options.DescriptorExhaustionPause.TotalMilliseconds);
         }
+    }
+
+    private void OnAcceptFailed(int error)
+    {
+        PauseAccepting();
+        long now = _loop.NowNanoseconds;
+        if (now - _lastAcceptFailureLogNs >= LogIntervalNs)
+        {
+            _lastAcceptFailureLogNs = now;
+            AcceptLog.AcceptFailedPausing(Logger, NetErrors.Describe(LocalEndPoint), Errno.Describe(error),
+                (long)_options.DescriptorExhaustionPause.TotalMilliseconds);
+        }
+    }
+
+    /// <summary>No readiness for the listener until the timer re-enables it, so a lasting failure cannot spin the loop.</summary>
+    private void PauseAccepting()
+    {
+        _loop.Disable((ulong)_listener!.Fd, KeventFilter.Read);
+        _loop.StopTimer(ref _resumeTimer);
+        _resumeTimer = _loop.StartTimer(Durations.ToNanoseconds(_options.DescriptorExhaustionPause), this);
     }
 
     void ILoopTimerTarget.OnTimer()
@@ -128,4 +268,19 @@ public sealed partial class SocketServer : ILoopTimerTarget
 
     /// <summary>Whether the server holds its reserve descriptor (false only while descriptors are exhausted).</summary>
     internal bool HasSpareDescriptor => _spare is not null;
+
+    private static partial class AcceptLog
+    {
+        [LoggerMessage(EventId = 130, EventName = "AcceptFailedPausing", Level = LogLevel.Warning,
+            Message = "accept on {EndPoint} failed: {Error}; paused accepting for {PauseMs} ms (logged at most once a second)")]
+        public static partial void AcceptFailedPausing(ILogger logger, string endPoint, string error, long pauseMs);
+
+        [LoggerMessage(EventId = 131, EventName = "PendingConnectionFailed", Level = LogLevel.Debug,
+            Message = "A pending connection on {EndPoint} failed before it was accepted: {Error}")]
+        public static partial void PendingConnectionFailed(ILogger logger, string endPoint, string error);
+
+        [LoggerMessage(EventId = 132, EventName = "SheddingForDescriptors", Level = LogLevel.Warning,
+            Message = "Fewer than {Reserve} of {Limit} descriptors are free in this process: new connections on {EndPoint} are closed at once ({Shed} since the last report) until some are freed. Raise RLIMIT_NOFILE, or lower ServerOptions.MaxConnections or DescriptorReserve")]
+        public static partial void SheddingForDescriptors(ILogger logger, string endPoint, int reserve, long limit, long shed);
+    }
 }

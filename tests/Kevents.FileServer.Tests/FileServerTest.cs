@@ -16,7 +16,6 @@ public abstract class FileServerTest : GatedTest
 {
     protected static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
 
-    private readonly ILoggerFactory _loggerFactory;
     private readonly Task _running;
     private StaticFileServer? _server;
 
@@ -28,8 +27,7 @@ public abstract class FileServerTest : GatedTest
 
     protected FileServerTest()
     {
-        _loggerFactory = LoggerFactory.Create(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Debug));
-        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = _loggerFactory, Name = GetType().Name });
+        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = GetType().Name });
         _running = Loop.RunAsync();
     }
 
@@ -37,7 +35,7 @@ public abstract class FileServerTest : GatedTest
 
     protected EventLoop Loop { get; }
 
-    protected CapturingLoggerProvider Logs { get; } = new();
+    protected CapturingLoggerProvider Logs => Gate.Logs;
 
     internal StaticFileServer Server => _server ?? throw new InvalidOperationException("Call StartServer first.");
 
@@ -49,7 +47,7 @@ public abstract class FileServerTest : GatedTest
     {
         var options = new FileServerOptions { Root = Site.Root };
         configure?.Invoke(options);
-        ILogger logger = _loggerFactory.CreateLogger("FileServer");
+        ILogger logger = Gate.LoggerFactory.CreateLogger("FileServer");
         _server = OnLoop(() => StaticFileServer.Start(Loop, new IPEndPoint(IPAddress.Loopback, 0), options, logger)).Result;
     }
 
@@ -136,8 +134,6 @@ public abstract class FileServerTest : GatedTest
         Loop.Stop();
         Assert.True(_running.Wait(Limit), "the loop did not stop");
         Loop.Dispose();
-        _loggerFactory.Dispose();
-        Assert.DoesNotContain(Logs.Entries, e => e.Level > LogLevel.Information);
         base.Dispose();
     }
 }

@@ -31,6 +31,8 @@ public sealed class ParserTests
         "GET /p HTTP/1.1\r\nHost: a\r\n" + string.Concat(Enumerable.Range(0, 101).Select(i => $"H{i}: v\r\n")) + "\r\n",
         "GET /p HTTP/1.1\r\nHost: a\r\nBig: " + new string('v', 33_000) + "\r\n\r\n",
         "GET /p HTTP/1.1\r\nHost: a\r\nX: \0\r\n\r\n",
+        "GET / HTTP/1.1\rHost: a\r\r",
+        "GET /" + new string('l', 8200) + "\rx HTTP/1.1\r\nHost: a\r\n\r\n",
     ];
 
     private static (ParseStatus Status, int Consumed, string Result) ParseWhole(byte[] input)
@@ -139,9 +141,20 @@ public sealed class ParserTests
     [InlineData(19, 431)]  // 101 headers
     [InlineData(20, 431)]  // 33 KB header
     [InlineData(21, 400)]  // NUL in a value
+    [InlineData(22, 400)]  // bare CRs and no line feed at all: refused without waiting for one
+    [InlineData(23, 414)]  // a bare CR past the request line's limit: the limit answers first, however split
     public void BadHeadsAreRefused(int sample, int status)
     {
         Assert.Equal($"error {status}", ParseWhole(Encoding.Latin1.GetBytes(Samples[sample])).Result);
+    }
+
+    [Fact]
+    public void BareCrIsRefusedAsSoonAsTheByteAfterItArrives()
+    {
+        var parser = new HttpRequestParser();
+        Assert.Equal(ParseStatus.Incomplete, parser.Parse("GET / HTTP/1.1\r"u8, out _));
+        Assert.Equal(ParseStatus.Error, parser.Parse("GET / HTTP/1.1\rH"u8, out _));
+        Assert.Equal((400, "bare CR"), (parser.ErrorStatus, parser.ErrorReason));
     }
 
     [Fact]

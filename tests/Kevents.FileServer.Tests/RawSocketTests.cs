@@ -222,4 +222,32 @@ public sealed class RawSocketTests : FileServerTest
         Assert.True(rest.AsSpan().EndsWith(Site.Files["five-m.bin"].AsSpan(^4096..)));
         await Assert.ThrowsAsync<SocketException>(ConnectAsync);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ShutdownWithANeverEndingDrainTimeoutLetsTheDownloadFinish(bool maxValue)
+    {
+        // Issue 8 item 14: Ticks * 100 overflowed for InfiniteTimeSpan (into the past) and MaxValue (wrapping), so
+        // the drain deadline had passed before it began and every download in flight was aborted at once.
+        using Socket busy = await ConnectAsync();
+        busy.ReceiveBufferSize = 16 * 1024;
+        await busy.SendAsync("GET /five-m.bin HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray());
+        byte[] buffer = new byte[4096];
+        await busy.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).AsTask().WaitAsync(Limit);
+
+        Task drained = Server.ShutdownAsync(maxValue ? TimeSpan.MaxValue : Timeout.InfiniteTimeSpan);
+        // Let a few loop turns pass with the reader stalled, so a deadline already in the past would have struck.
+        await Task.Delay(200);
+        byte[] rest = await ReceiveToEndAsync(busy);
+        await drained.WaitAsync(Limit);
+        Assert.True(rest.AsSpan().EndsWith(Site.Files["five-m.bin"].AsSpan(^4096..)), $"the download was cut short after {rest.Length} more bytes");
+    }
+
+    [Fact]
+    public void ShutdownRejectsANegativeDrainTimeoutNamingIt()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => { _ = Server.ShutdownAsync(TimeSpan.FromSeconds(-1)); });
+        Assert.Equal("drainTimeout", error.ParamName);
+    }
 }

@@ -43,4 +43,33 @@ public sealed class ErrnoClockAndLimitsTests : GatedTest
         // Every descriptor this process holds counts against the limit, so it cannot be below the current count.
         Assert.True(limit >= TestUtil.OpenFdCount(), $"limit {limit} is below the {TestUtil.OpenFdCount()} descriptors already open");
     }
+
+    [Fact]
+    public void CountFreeDescriptorsSeesEveryOpenDescriptorAndStopsWhenItHasEnough()
+    {
+        Assert.Equal(0, EventFd.Create(out FileDescriptor? anchor));
+        using FileDescriptor probe = anchor!;
+        int before = ProcessLimits.CountFreeDescriptors(probe.Fd, int.MaxValue);
+        long open = Directory.GetFileSystemEntries("/proc/self/fd").Length - 1; // less the listing's own handle
+        // Free plus open is the limit (give or take a descriptor the runtime opens or closes meanwhile).
+        Assert.InRange(before + open, ProcessLimits.OpenFilesLimit() - 3, ProcessLimits.OpenFilesLimit() + 3);
+
+        var held = new List<FileDescriptor>();
+        try
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                Assert.Equal(0, EventFd.Create(out FileDescriptor? fd));
+                held.Add(fd!);
+            }
+            int after = ProcessLimits.CountFreeDescriptors(probe.Fd, int.MaxValue);
+            Assert.InRange(before - after, 8, 12);
+        }
+        finally
+        {
+            held.ForEach(fd => fd.Dispose());
+        }
+        Assert.Equal(5, ProcessLimits.CountFreeDescriptors(probe.Fd, 5));
+        Assert.Equal(-Errno.EBADF, ProcessLimits.CountFreeDescriptors(-1, 5));
+    }
 }

@@ -67,9 +67,13 @@ internal ref struct HeadWriter
         Append("\r\n"u8);
     }
 
-    public void End(bool keepAlive)
+    /// <summary>
+    /// Ends the head. HTTP/1.1 keeps a connection open unless told otherwise; an HTTP/1.0 client assumes it closes
+    /// unless the response says keep-alive (RFC 9112 9.3), so <paramref name="http10"/> spells it out.
+    /// </summary>
+    public void End(bool keepAlive, bool http10 = false)
     {
-        Append(keepAlive ? "\r\n"u8 : "Connection: close\r\n\r\n"u8);
+        Append(!keepAlive ? "Connection: close\r\n\r\n"u8 : http10 ? "Connection: keep-alive\r\n\r\n"u8 : "\r\n"u8);
     }
 
     public void Append(ReadOnlySpan<byte> bytes)

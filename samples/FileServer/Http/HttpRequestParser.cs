@@ -9,7 +9,8 @@ namespace FileServer.Http;
 /// feed stopped, so a head trickled one byte at a time costs linear, not quadratic, work.
 /// </summary>
 /// <remarks>
-/// <para>Strictness, each answered with 400 unless noted: CRLF line endings only (no bare LF or CR); single spaces in
+/// <para>Strictness, each answered with 400 unless noted: CRLF line endings only (no bare LF or CR; a bare CR is
+/// refused as soon as the byte after it arrives, not when the line ends); single spaces in
 /// the request line; a method of token characters; a target of visible ASCII starting with "/" (or absolute-form);
 /// "HTTP/1.0" or "HTTP/1.1" (other versions 505); header names of token characters with the colon right after them
 /// (so CR, NUL and spaces in names are refused); no obs-fold (a line starting with SP or HTAB); no control characters
@@ -29,6 +30,7 @@ internal sealed class HttpRequestParser
 
     private int _lineStart;
     private int _scanFrom;
+    private int _crScanFrom;
     private int _headerStart = -1;
     private int _leadingEmptyLines;
     private int _hostCount;
@@ -64,6 +66,7 @@ internal sealed class HttpRequestParser
     {
         _lineStart = 0;
         _scanFrom = 0;
+        _crScanFrom = 0;
         _headerStart = -1;
         _leadingEmptyLines = 0;
         _hostCount = 0;
@@ -93,12 +96,26 @@ internal sealed class HttpRequestParser
             if (found < 0)
             {
                 _scanFrom = buffer.Length;
+                // No line feed in what is pending, so a CR with a byte after it is a bare CR: refuse it now instead
+                // of waiting for a line end that may never come (the last byte's follower is not here yet).
+                int from = Math.Max(_crScanFrom, _lineStart);
+                if (buffer.Length - 1 > from && HasBareCr(buffer[from..(buffer.Length - 1)], from))
+                {
+                    return Fail(400, "bare CR");
+                }
+                _crScanFrom = Math.Max(from, buffer.Length - 1);
                 return CheckIncompleteLimits(buffer.Length);
             }
             int lineFeed = _scanFrom + found;
             int lineEnd = lineFeed + 1;
+            // Every CR before the line's last byte is bare. Checked first, so the answer does not depend on how the
+            // bytes were split (the same check runs on incomplete input).
+            if (lineFeed - 1 > _lineStart && HasBareCr(buffer[_lineStart..(lineFeed - 1)], _lineStart))
+            {
+                return Fail(400, "bare CR");
+            }
             ReadOnlySpan<byte> line = buffer[_lineStart..lineFeed];
-            _lineStart = _scanFrom = lineEnd;
+            _lineStart = _scanFrom = _crScanFrom = lineEnd;
 
             if (_headerStart < 0)
             {
@@ -159,6 +176,22 @@ internal sealed class HttpRequestParser
                 return ParseStatus.Error;
             }
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="bytes"/> (at <paramref name="offset"/> in the buffer, each followed by a byte that is
+    /// not a line feed) hold a CR that counts: one placed before the current limit would refuse the input anyway
+    /// (RFC 9112 2.2: a bare CR is invalid). Past the limit the limit's answer comes first, as it would on a split.
+    /// </summary>
+    private bool HasBareCr(ReadOnlySpan<byte> bytes, int offset)
+    {
+        int cr = bytes.IndexOf((byte)'\r');
+        if (cr < 0)
+        {
+            return false;
+        }
+        int limit = _headerStart < 0 ? _lineStart + MaxRequestLine : _headerStart + MaxHeaderBytes - 1;
+        return offset + cr < limit;
     }
 
     private ParseStatus CheckIncompleteLimits(int length)
