@@ -39,6 +39,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
     private bool _inputDone;
     private bool _outputDone;
     private bool _applicationDone;
+    private Task? _application;
     private bool _waitingForWritable;
 
     internal PipeConnection(EventLoop loop, FileDescriptor socket, ConnectionOptions options, SocketServer? server)
@@ -94,6 +95,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         {
             running = Task.FromException(ex);
         }
+        _application = running;
         if (running.IsCompleted)
         {
             OnApplicationCompleted(running);
@@ -110,6 +112,12 @@ public sealed class PipeConnection : Connection, IDuplexPipe
 
     private void ApplicationEnded(Task application)
     {
+        if (IsClosed)
+        {
+            // The transport is done with both pipes, so the application's ends can be completed from this thread,
+            // and must be now: the loop may be shutting down and drop the item posted below.
+            CompleteApplicationEnds();
+        }
         try
         {
             // Also when the loop is between Poll calls or stopped: it runs the item when it runs again.
@@ -129,6 +137,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
             NetLog.ApplicationFailed(_logger, Id, application.Exception!.InnerException ?? application.Exception);
         }
         Abort("the application finished after its loop stopped");
+        CompleteApplicationEnds();
     }
 
     /// <summary>Completes both pipes from the application's side: what is flushed is sent, then the socket closes. Loop thread only.</summary>
@@ -426,6 +435,12 @@ public sealed class PipeConnection : Connection, IDuplexPipe
                 _outputDone = true;
                 _output.Reader.Complete(error);
             }
+        }
+        if (_application is { IsCompleted: true })
+        {
+            // The application ended before the socket closed and its posted end may never run (the loop is being
+            // disposed): complete its ends here so the pipes give their segments back.
+            CompleteApplicationEnds();
         }
     }
 
