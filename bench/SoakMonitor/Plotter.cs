@@ -39,6 +39,8 @@ internal static class Plotter
             plot.YLabel(panels[p].Label);
             plot.XLabel("minutes");
             plot.Axes.SetLimitsX(0, schedule.End / 60.0);
+            // The same room for tick labels in every panel, so the time axes line up under each other.
+            plot.Axes.Left.MinimumSize = 80;
             // Outside the data area, so no line hides behind it; every panel has the same entries, so the same width.
             plot.ShowLegend(Edge.Right);
         }
