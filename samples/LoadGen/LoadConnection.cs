@@ -16,21 +16,38 @@ internal sealed class LoadConnection : IStreamHandler
     private readonly LoopWorker _worker;
     private readonly ILoadSession _session;
     private readonly int _index;
+    private readonly bool _resetAtEnd;
+    private readonly bool _inheritsSchedule;
     private TimestampQueue _inFlight;
     private StreamConnection? _connection;
     private long _lastActivityNs;
     private long _scheduleStartNs;
     private long _scheduled;
+    private int _requests;
     private bool _closedByUs;
     private bool _errorCounted;
 
-    public LoadConnection(LoopWorker worker, ILoadSession session, int index)
+    /// <summary>
+    /// Creates connection number <paramref name="index"/>. With churn, <paramref name="predecessor"/> is the
+    /// connection it replaces (its open-loop schedule carries on here) and <paramref name="resetAtEnd"/> says
+    /// whether this one ends with a reset in the middle of a request instead of a clean close.
+    /// </summary>
+    public LoadConnection(LoopWorker worker, ILoadSession session, int index, bool resetAtEnd = false, LoadConnection? predecessor = null)
     {
         _worker = worker;
         _session = session;
         _index = index;
+        _resetAtEnd = resetAtEnd;
         _inFlight = new TimestampQueue(worker.IsOpenLoop ? 16 : worker.Depth);
+        if (predecessor is not null)
+        {
+            _inheritsSchedule = true;
+            _scheduleStartNs = predecessor._scheduleStartNs;
+            _scheduled = predecessor._scheduled;
+        }
     }
+
+    public int Index => _index;
 
     public bool IsOpen => _connection is { IsClosed: false };
 
@@ -38,6 +55,16 @@ internal sealed class LoadConnection : IStreamHandler
     {
         _connection = connection;
         _worker.Add(this);
+        if (_worker.Draining)
+        {
+            // A replacement that connected after the run ended.
+            CloseByUs(abort: false);
+        }
+        else if (_worker.Sending)
+        {
+            // A replacement opened by churn joins the load at once.
+            Begin(Clock.NowNs());
+        }
     }
 
     /// <summary>Starts sending: fills the window, or sets this connection's place on the shared schedule.</summary>
@@ -47,8 +74,12 @@ internal sealed class LoadConnection : IStreamHandler
         if (_worker.IsOpenLoop)
         {
             // Connection i's k-th message is due at start + (k * connections + i) / rate: together the
-            // connections send one evenly spaced stream at the requested rate.
-            _scheduleStartNs = nowNs + (long)(_index * _worker.GlobalIntervalNs);
+            // connections send one evenly spaced stream at the requested rate. A replacement keeps its
+            // predecessor's place, so sends that fell due while it connected go out late and count as such.
+            if (!_inheritsSchedule)
+            {
+                _scheduleStartNs = nowNs + (long)(_index * _worker.GlobalIntervalNs);
+            }
             SendDue(nowNs);
         }
         else
@@ -75,7 +106,7 @@ internal sealed class LoadConnection : IStreamHandler
             CloseByUs(abort: true);
             return;
         }
-        if (_worker.Draining)
+        if (_worker.Draining || ChurnDone)
         {
             if (_inFlight.Count == 0)
             {
@@ -176,9 +207,15 @@ internal sealed class LoadConnection : IStreamHandler
         }
     }
 
+    /// <summary>Churn: this connection has sent all the requests it will send.</summary>
+    private bool ChurnDone => _worker.Churn > 0 && _requests >= _worker.Churn;
+
+    /// <summary>Requests this connection may still send before churn ends it.</summary>
+    private int ChurnAllowance => _worker.Churn > 0 ? _worker.Churn - _requests : int.MaxValue;
+
     private void Fill(long nowNs)
     {
-        int wanted = _worker.Depth - _inFlight.Count;
+        int wanted = Math.Min(_worker.Depth - _inFlight.Count, ChurnAllowance);
         if (wanted > 0)
         {
             Send(wanted, nowNs, scheduled: false);
@@ -192,7 +229,8 @@ internal sealed class LoadConnection : IStreamHandler
             return;
         }
         int due = 0;
-        while (IntendedTime(_scheduled + due) <= nowNs && _inFlight.Count + due < MaxOpenInFlight)
+        int allowance = ChurnAllowance;
+        while (due < allowance && IntendedTime(_scheduled + due) <= nowNs && _inFlight.Count + due < MaxOpenInFlight)
         {
             due++;
         }
@@ -230,6 +268,12 @@ internal sealed class LoadConnection : IStreamHandler
                 }
                 length = 0;
             }
+            if (_resetAtEnd && _requests == _worker.Churn - 1)
+            {
+                ResetMidRequest(connection, scratch, length, scheduled);
+                return;
+            }
+            _requests++;
             length += _session.WriteRequest(scratch.AsSpan(length));
             long sentAt = nowNs;
             if (scheduled)
@@ -240,5 +284,23 @@ internal sealed class LoadConnection : IStreamHandler
             _inFlight.Enqueue(sentAt);
         }
         connection.Write(scratch.AsSpan(0, length));
+    }
+
+    /// <summary>
+    /// Churn with resets: sends what is queued plus the first half of one more request, then closes with
+    /// SO_LINGER 0, so the server sees a reset while it holds a partial request (and maybe answers in flight).
+    /// </summary>
+    private void ResetMidRequest(StreamConnection connection, byte[] scratch, int length, bool scheduled)
+    {
+        int size = _session.WriteRequest(scratch.AsSpan(length));
+        _requests++;
+        if (scheduled)
+        {
+            // The half request takes its slot on the schedule; nobody waits for its answer.
+            _scheduled++;
+        }
+        connection.Write(scratch.AsSpan(0, length + Math.Max(1, size / 2)));
+        _worker.ResetCloses++;
+        CloseByUs(abort: true);
     }
 }

@@ -47,6 +47,23 @@ public sealed class LoadOptions
     /// </summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Churn: each connection closes after this many answers and a new connection takes its place (and its share
+    /// of an open-loop schedule). A connection closed by the server or dropped for a timeout is replaced too.
+    /// 0 (default) keeps every connection for the whole run.
+    /// </summary>
+    public int Churn { get; set; }
+
+    /// <summary>
+    /// With <see cref="Churn"/>: the fraction (0-1) of connections that end by a reset in the middle of a request
+    /// (half of their last request written, then closed with SO_LINGER 0) instead of a clean close after their last
+    /// answer. Those half requests are expected to go unanswered and are not errors. Default 0.
+    /// </summary>
+    public double ResetFraction { get; set; }
+
+    /// <summary>The path the <c>http</c> scenario requests (default "/").</summary>
+    public string Path { get; set; } = "/";
+
     /// <summary>What to send; null means <see cref="EchoScenario"/> with <see cref="MessageSize"/>.</summary>
     public ILoadScenario? Scenario { get; set; }
 
@@ -70,7 +87,13 @@ public sealed class LoadOptions
           --warmup SEC         load before measuring, not recorded (default 1)
           --loops N            event loops (threads) to spread connections over (default 1)
           --timeout SEC        connect timeout, and the longest wait for an answer (default 5)
-          --scenario echo      what to send (only echo so far)
+          --churn N            close each connection after N answers and open a new one in its place
+                               (connections closed by the server are replaced too; default 0: keep them)
+          --reset-fraction F   with --churn: this fraction (0-1) of connections end with a reset (SO_LINGER 0)
+                               in the middle of a request instead of a clean close (default 0)
+          --scenario echo|http what to send: echo (checks every byte) or http (GET --path, HTTP/1.1 keep-alive,
+                               checks status 200 and Content-Length framing)
+          --path PATH          http: the path to request (default /)
           --json               print the result as one JSON object on stdout
           --quiet              no progress line on stderr
           --help               show this text
@@ -124,7 +147,10 @@ public sealed class LoadOptions
                 "--warmup" => TryDouble(value, 0, 24 * 3600, v => options.Warmup = TimeSpan.FromSeconds(v)),
                 "--loops" => TryInt(value, 1, 256, v => options.Loops = v),
                 "--timeout" => TryDouble(value, 0.001, 24 * 3600, v => options.Timeout = TimeSpan.FromSeconds(v)),
-                "--scenario" => Set(value == "echo", () => scenario = value),
+                "--churn" => TryInt(value, 0, int.MaxValue, v => options.Churn = v),
+                "--reset-fraction" => TryDouble(value, 0, 1, v => options.ResetFraction = v),
+                "--path" => Set(value.StartsWith('/') && !value.Any(char.IsControl) && !value.Contains(' '), () => options.Path = value),
+                "--scenario" => Set(value is "echo" or "http", () => scenario = value),
                 _ => false,
             };
             if (!ok)
@@ -133,17 +159,23 @@ public sealed class LoadOptions
                 return null;
             }
         }
-        // New scenarios (HTTP, RESP) get a name here and in --scenario's check above.
+        if (options.ResetFraction > 0 && options.Churn == 0)
+        {
+            error = "--reset-fraction needs --churn: resets happen where a churning connection ends.";
+            return null;
+        }
+        // New scenarios (RESP) get a name here and in --scenario's check above.
         options.Scenario = scenario switch
         {
             "echo" => new EchoScenario(options.MessageSize),
+            "http" => new HttpScenario(options.Path, options.Host),
             _ => throw new System.Diagnostics.UnreachableException(),
         };
         return options;
     }
 
     private static bool IsKnown(string flag) => flag is "--host" or "--port" or "--unix" or "--connections" or "-c" or "--size"
-        or "--depth" or "--rate" or "--duration" or "-d" or "--warmup" or "--loops" or "--timeout" or "--scenario";
+        or "--depth" or "--rate" or "--duration" or "-d" or "--warmup" or "--loops" or "--timeout" or "--scenario" or "--churn" or "--reset-fraction" or "--path";
 
     private static bool Set(bool valid, Action apply)
     {

@@ -37,6 +37,12 @@ public sealed record LoadResult
     public long Timeouts { get; init; }
     public long Errors => ConnectErrors + Resets + PeerCloses + Timeouts;
     public long Mismatches { get; init; }
+    /// <summary>Churn: answers per connection before it was replaced (0: no churn).</summary>
+    public int Churn { get; init; }
+    /// <summary>Churn: connections opened to replace closed ones (whole run).</summary>
+    public long Replacements { get; init; }
+    /// <summary>Churn: connections that ended with a reset in the middle of a request, on purpose (whole run).</summary>
+    public long ResetCloses { get; init; }
     /// <summary>Open loop: sends whose intended time fell in the measured window.</summary>
     public long ScheduledSends { get; init; }
     /// <summary>Open loop: how many of those left more than 1 ms after their intended time.</summary>
@@ -80,6 +86,12 @@ public sealed record LoadResult
             Add("late_sends", $"{LateSends}");
             Add("max_lag_us", $"{MaxLagUs:F1}");
         }
+        if (Churn > 0)
+        {
+            Add("churn", $"{Churn}");
+            Add("replaced", $"{Replacements}");
+            Add("reset_closes", $"{ResetCloses}");
+        }
         Add("errors", $"{Errors}");
         Add("mismatches", $"{Mismatches}");
         return line.ToString();
@@ -120,6 +132,9 @@ public sealed record LoadResult
             json.WriteNumber("peer_closes", PeerCloses);
             json.WriteNumber("timeouts", Timeouts);
             json.WriteNumber("mismatches", Mismatches);
+            json.WriteNumber("churn", Churn);
+            json.WriteNumber("replaced", Replacements);
+            json.WriteNumber("reset_closes", ResetCloses);
             if (FirstError is not null)
             {
                 json.WriteString("first_error", FirstError);

@@ -27,7 +27,7 @@ public static class LoadRunner
         {
             for (int i = 0; i < workers.Length; i++)
             {
-                workers[i] = new LoopWorker(i, options, scenario);
+                workers[i] = new LoopWorker(i, options, scenario, target);
                 workers[i].Start();
             }
             (int connectErrors, string? firstError) = await ConnectAllAsync(options, scenario, target, workers).ConfigureAwait(false);
@@ -78,14 +78,13 @@ public static class LoadRunner
 
     private static async Task<(int Errors, string? First)> ConnectAllAsync(LoadOptions options, ILoadScenario scenario, EndPoint target, LoopWorker[] workers)
     {
-        // The client side needs no idle timeout: LoadGen watches for missing answers itself.
-        var connectionOptions = new ConnectionOptions { IdleTimeout = Timeout.InfiniteTimeSpan };
         var connects = new Task[options.Connections];
         for (int i = 0; i < connects.Length; i++)
         {
             LoopWorker worker = workers[i % workers.Length];
-            var connection = new LoadConnection(worker, scenario.CreateSession(i), i);
-            connects[i] = worker.Loop.ConnectAsync(target, connection, options.Timeout, connectionOptions);
+            // The generator is the loop's, but nothing runs on the loop yet, so drawing from it here is safe.
+            var connection = new LoadConnection(worker, scenario.CreateSession(i), i, worker.NextEndsWithReset());
+            connects[i] = worker.Loop.ConnectAsync(target, connection, options.Timeout, LoopWorker.ConnectionOptions);
         }
         // Connects complete on their loop threads; force the rest of the run off them. Failures are counted below.
         await Task.WhenAll(connects).ConfigureAwait(ConfigureAwaitOptions.ForceYielding | ConfigureAwaitOptions.SuppressThrowing);
@@ -172,7 +171,10 @@ public static class LoadRunner
             P999Us = At(99.9),
             MaxUs = any ? Us(histogram.GetMaxValue()) : 0,
             MeanUs = any ? histogram.GetMean() / 1000.0 : 0,
-            ConnectErrors = connectErrors,
+            ConnectErrors = connectErrors + workers.Sum(w => w.ReconnectErrors),
+            Churn = options.Churn,
+            Replacements = workers.Sum(w => w.Replacements),
+            ResetCloses = workers.Sum(w => w.ResetCloses),
             Resets = workers.Sum(w => w.Resets),
             PeerCloses = workers.Sum(w => w.PeerCloses),
             Timeouts = workers.Sum(w => w.Timeouts),
@@ -180,7 +182,7 @@ public static class LoadRunner
             ScheduledSends = workers.Sum(w => w.ScheduledSends),
             LateSends = workers.Sum(w => w.LateSends),
             MaxLagUs = Us(workers.Max(w => w.MaxLagNs)),
-            FirstError = firstError,
+            FirstError = firstError ?? workers.Select(w => w.FirstReconnectError).FirstOrDefault(e => e is not null),
         };
     }
 }

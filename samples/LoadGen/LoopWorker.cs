@@ -1,5 +1,7 @@
+using System.Net;
 using HdrHistogram;
 using Kevents;
+using Kevents.Net;
 
 namespace LoadGen;
 
@@ -24,6 +26,15 @@ internal sealed class LoopWorker : IDisposable
     private const ulong DrainTimer = 2;
 
     private readonly List<LoadConnection> _connections = [];
+    // Churn: replacements whose connect failed, tried again on the next timeout check.
+    private readonly List<LoadConnection> _retry = [];
+    private readonly ILoadScenario _scenario;
+    private readonly EndPoint? _target;
+    private readonly TimeSpan _connectTimeout;
+    private readonly double _resetFraction;
+    private readonly Random _random;
+    private int _connecting;
+    private bool _finished;
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly bool _tickPerMillisecond;
     private readonly bool _spin;
@@ -33,8 +44,16 @@ internal sealed class LoopWorker : IDisposable
     private long _measureEndNs = long.MaxValue;
     private long _ticks;
 
-    public LoopWorker(int index, LoadOptions options, ILoadScenario scenario)
+    /// <summary>Creates the worker; <paramref name="target"/> is where churn opens replacement connections.</summary>
+    public LoopWorker(int index, LoadOptions options, ILoadScenario scenario, EndPoint? target = null)
     {
+        _scenario = scenario;
+        _target = target;
+        _connectTimeout = options.Timeout;
+        Churn = options.Churn;
+        _resetFraction = options.ResetFraction;
+        // Seeded per loop, so which connections reset is the same from run to run.
+        _random = new Random(index + 1);
         Loop = new EventLoop(new EventLoopOptions { Name = $"loadgen-{index}" });
         IsOpenLoop = options.IsOpenLoop;
         Depth = options.Depth;
@@ -75,6 +94,12 @@ internal sealed class LoopWorker : IDisposable
     /// <summary>True after <see cref="BeginDrain"/>: connections close as their last answers arrive.</summary>
     public bool Draining { get; private set; }
 
+    /// <summary>Churn: answers per connection before it is replaced (0: no churn).</summary>
+    public int Churn { get; }
+
+    /// <summary>The client side needs no idle timeout: LoadGen watches for missing answers itself.</summary>
+    public static ConnectionOptions ConnectionOptions { get; } = new() { IdleTimeout = Timeout.InfiniteTimeSpan };
+
     public LongHistogram Histogram { get; } = new(HighestLatencyNs, 3);
 
     /// <summary>Completes when every connection of this worker has closed after <see cref="BeginDrain"/>.</summary>
@@ -93,6 +118,10 @@ internal sealed class LoopWorker : IDisposable
     public long ScheduledSends;
     public long LateSends;
     public long MaxLagNs;
+    public long Replacements;
+    public long ResetCloses;
+    public long ReconnectErrors;
+    public string? FirstReconnectError;
 
     public void Start() => _running = Loop.RunAsync();
 
@@ -101,10 +130,76 @@ internal sealed class LoopWorker : IDisposable
     public void Remove(LoadConnection connection)
     {
         _connections.Remove(connection);
-        if (Draining && _connections.Count == 0)
+        if (Sending && Churn > 0)
         {
-            Finish();
+            // Opened from a posted item rather than inside this close, so a connect that completes at once
+            // cannot re-enter the connection (or the tick's loop over connections) that is closing.
+            Loop.Post(() => Replace(connection));
         }
+        MaybeFinish();
+    }
+
+    /// <summary>Whether the next churned connection ends with a reset; decided up front, from the seeded generator.</summary>
+    public bool NextEndsWithReset() => _resetFraction > 0 && _random.NextDouble() < _resetFraction;
+
+    /// <summary>Churn: opens a new connection in the place of <paramref name="previous"/>, which has closed.</summary>
+    private void Replace(LoadConnection previous)
+    {
+        if (!Sending || _target is null)
+        {
+            return;
+        }
+        var next = new LoadConnection(this, _scenario.CreateSession(previous.Index), previous.Index, NextEndsWithReset(), previous);
+        _connecting++;
+        Task<StreamConnection> connect;
+        try
+        {
+            connect = Loop.ConnectAsync(_target, next, _connectTimeout, ConnectionOptions);
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or InvalidOperationException)
+        {
+            connect = Task.FromException<StreamConnection>(ex);
+        }
+        if (connect.IsCompleted)
+        {
+            OnReplaceConnected(connect, next);
+        }
+        else
+        {
+            // The connect may complete on another thread; its outcome is handled on this loop.
+            connect.ContinueWith(t =>
+            {
+                try
+                {
+                    Loop.Post(() => OnReplaceConnected(t, next));
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The run is over and the loop is gone: nothing is left to count.
+                }
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    private void OnReplaceConnected(Task<StreamConnection> connect, LoadConnection next)
+    {
+        _connecting--;
+        if (connect.IsCompletedSuccessfully)
+        {
+            Replacements++;
+        }
+        else
+        {
+            ReconnectErrors++;
+            FirstReconnectError ??= connect.Exception?.InnerException?.Message ?? "connect cancelled";
+            if (Sending)
+            {
+                // Try again at the next timeout check (at most 100 ms away), not at once: a refusing server
+                // would otherwise be hammered in a tight loop.
+                _retry.Add(next);
+            }
+        }
+        MaybeFinish();
     }
 
     /// <summary>Starts the load: answers are recorded from <paramref name="measureStartNs"/> until <paramref name="measureEndNs"/>.</summary>
@@ -133,11 +228,12 @@ internal sealed class LoopWorker : IDisposable
     {
         Sending = false;
         Draining = true;
+        _retry.Clear();
         foreach (LoadConnection connection in _connections.ToArray())
         {
             connection.Drain();
         }
-        if (_connections.Count == 0)
+        if (_connections.Count == 0 && _connecting == 0)
         {
             Finish();
             return;
@@ -199,6 +295,15 @@ internal sealed class LoopWorker : IDisposable
         {
             _connections[i].OnTick(now, checkTimeout);
         }
+        if (checkTimeout && _retry.Count > 0)
+        {
+            LoadConnection[] retry = [.. _retry];
+            _retry.Clear();
+            foreach (LoadConnection previous in retry)
+            {
+                Replace(previous);
+            }
+        }
     }
 
     /// <summary>
@@ -219,8 +324,21 @@ internal sealed class LoopWorker : IDisposable
         Loop.Post(_spinPace);
     }
 
+    private void MaybeFinish()
+    {
+        if (Draining && _connections.Count == 0 && _connecting == 0)
+        {
+            Finish();
+        }
+    }
+
     private void Finish()
     {
+        if (_finished)
+        {
+            return;
+        }
+        _finished = true;
         Loop.Unregister(TickTimer, KeventFilter.Timer);
         Loop.Unregister(DrainTimer, KeventFilter.Timer);
         _allClosed.TrySetResult();

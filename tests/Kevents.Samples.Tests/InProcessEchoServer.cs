@@ -24,6 +24,9 @@ internal sealed class InProcessEchoServer : IDisposable
 
     public int ConnectionCount => _server.ConnectionCount;
 
+    /// <summary>Connections accepted so far (read from the test thread: may trail by a moment).</summary>
+    public long TotalAccepted => _server.TotalAccepted;
+
     public void Dispose()
     {
         // Drain (LoadGen has closed its side already), then release the listener on the loop thread before the

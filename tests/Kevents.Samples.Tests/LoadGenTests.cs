@@ -162,6 +162,127 @@ public class LoadGenTests : GatedTest
         Assert.Equal("closed", root.GetProperty("mode").GetString());
     }
 
+    [Fact]
+    public async Task ChurnReplacesEachConnectionAfterItsAnswersAndStaysClean()
+    {
+        using var server = new InProcessEchoServer();
+        LoadOptions options = Options(server.EndPoint, seconds: 0.5, connections: 4, depth: 2);
+        options.Churn = 5;
+        LoadResult result = await LoadRunner.RunAsync(options);
+
+        Assert.True(result.IsClean, result.ToSummaryLine());
+        Assert.Equal(0, result.ResetCloses);
+        // Every 5 answers a connection closes and another takes its place; over 0.7 s that is many of them.
+        Assert.True(result.Replacements >= 8, result.ToSummaryLine());
+        Assert.Contains("churn=5", result.ToSummaryLine());
+        await WaitUntil(() => server.ConnectionCount == 0);
+        // Each replacement was a new connection to the server.
+        Assert.True(server.TotalAccepted >= 4 + result.Replacements, $"accepted {server.TotalAccepted}, {result.ToSummaryLine()}");
+    }
+
+    [Fact]
+    public async Task ChurnWithResetFractionEndsSomeConnectionsByResetWithoutCountingErrors()
+    {
+        using var server = new InProcessEchoServer();
+        LoadOptions options = Options(server.EndPoint, seconds: 0.5, connections: 4, depth: 1);
+        options.Churn = 3;
+        options.ResetFraction = 0.5;
+        LoadResult result = await LoadRunner.RunAsync(options);
+
+        // The half requests the resets cut off are not answered and are not errors or mismatches.
+        Assert.True(result.IsClean, result.ToSummaryLine());
+        Assert.True(result.ResetCloses > 0, result.ToSummaryLine());
+        // Both ends happen: about half of the replaced connections ended by a reset, the rest cleanly.
+        Assert.InRange(result.ResetCloses, 1, result.Replacements + 4 - 1);
+        await WaitUntil(() => server.ConnectionCount == 0);
+    }
+
+    [Fact]
+    public async Task OpenLoopChurnKeepsTheScheduleAcrossReplacements()
+    {
+        using var server = new InProcessEchoServer();
+        LoadOptions options = Options(server.EndPoint, seconds: 1, connections: 4);
+        options.Rate = 1000;
+        options.Churn = 10;
+        LoadResult result = await LoadRunner.RunAsync(options);
+
+        string summary = $"{result.ToSummaryLine()} scheduled_sends={result.ScheduledSends}";
+        Assert.True(result.IsClean, summary);
+        // A replacement takes over its predecessor's place on the schedule, so the rate holds through churn: the
+        // sends that fell due while it connected go out late instead of being skipped. Only those due during the
+        // very last reconnects can be missing, and a loaded machine makes those reconnects slow.
+        Assert.True(result.ScheduledSends is >= 900 and <= 1050, summary);
+        Assert.True(result.Messages is >= 600 and <= 1150, summary);
+        Assert.True(result.Replacements >= 50, summary);
+    }
+
+    [Fact]
+    public async Task HttpScenarioCountsResponsesFramedByContentLength()
+    {
+        using var loop = new EventLoop();
+        SocketServer server = loop.ListenTcp(new IPEndPoint(IPAddress.Loopback, 0), new TinyHttpHandler());
+        Task running = loop.RunAsync();
+        try
+        {
+            var stdout = new StringWriter();
+            int exitCode = await LoadGenCli.RunAsync(
+                ["--port", ((IPEndPoint)server.LocalEndPoint).Port.ToString(), "-c", "3", "--depth", "2", "--duration", "0.3",
+                    "--warmup", "0", "--scenario", "http", "--path", "/a.txt", "--churn", "4", "--quiet"],
+                stdout, new StringWriter(), stderrIsTerminal: false);
+
+            Assert.Equal(0, exitCode);
+            Assert.Contains("scenario=http", stdout.ToString());
+            Assert.Contains("errors=0 mismatches=0", stdout.ToString());
+        }
+        finally
+        {
+            var released = new TaskCompletionSource();
+            loop.Post(() =>
+            {
+                server.Dispose();
+                released.TrySetResult();
+            });
+            released.Task.Wait(TimeSpan.FromSeconds(5));
+            loop.Dispose();
+            running.Wait(TimeSpan.FromSeconds(5));
+        }
+    }
+
+    [Fact]
+    public void HttpSessionFollowsResponsesSplitAnywhereAndFlagsWhatItCannotFrame()
+    {
+        var scenario = new HttpScenario("/x", "h");
+        byte[] two = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 404 Not Found\r\ncontent-length:0\r\n\r\n"u8.ToArray();
+
+        // Byte by byte: two responses, the 404 counted as a mismatch.
+        ILoadSession session = scenario.CreateSession(0);
+        Span<byte> request = new byte[scenario.MaxRequestSize];
+        Assert.Equal("GET /x HTTP/1.1\r\nHost: h\r\n\r\n", System.Text.Encoding.ASCII.GetString(request[..session.WriteRequest(request)]));
+        session.WriteRequest(request);
+        int completed = 0;
+        int mismatched = 0;
+        foreach (byte b in two)
+        {
+            ResponseProgress p = session.ReadResponses([b]);
+            Assert.False(p.Broken);
+            completed += p.Completed;
+            mismatched += p.Mismatched;
+        }
+        Assert.Equal((2, 1), (completed, mismatched));
+
+        // All at once gives the same; one more byte than was asked for breaks the stream.
+        session = scenario.CreateSession(1);
+        session.WriteRequest(request);
+        session.WriteRequest(request);
+        Assert.Equal(new ResponseProgress(2, 1), session.ReadResponses(two));
+        Assert.True(session.ReadResponses("H"u8).Broken);
+
+        // No Content-Length cannot be framed.
+        session = scenario.CreateSession(2);
+        session.WriteRequest(request);
+        Assert.True(session.ReadResponses("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"u8).Broken);
+    }
+
     [Theory]
     [InlineData("--bogus")]
     [InlineData("--connections", "0")]
@@ -169,6 +290,9 @@ public class LoadGenTests : GatedTest
     [InlineData("--rate", "fast")]
     [InlineData("--duration", "-1")]
     [InlineData("--scenario", "smtp")]
+    [InlineData("--reset-fraction", "0.5")]
+    [InlineData("--churn", "2", "--reset-fraction", "1.5")]
+    [InlineData("--scenario", "http", "--path", "no-slash")]
     [InlineData("stray")]
     public async Task BadFlagsPrintUsageAndExitWithTwo(params string[] args)
     {
@@ -197,6 +321,31 @@ public class LoadGenTests : GatedTest
             Assert.True(DateTime.UtcNow < deadline, "The condition did not become true in time.");
             await Task.Delay(10);
         }
+    }
+
+    /// <summary>Answers every request head with a 5-byte body, in order, on the same connection.</summary>
+    private sealed class TinyHttpHandler : IStreamHandler
+    {
+        // How much of "\r\n\r\n" each connection has seen at the end of its last read (loop thread only).
+        private readonly Dictionary<long, int> _matched = [];
+
+        public void OnData(StreamConnection connection, ReadOnlySpan<byte> data)
+        {
+            // Count "\r\n\r\n" across reads: one response per complete head.
+            int matched = _matched.GetValueOrDefault(connection.Id);
+            foreach (byte b in data)
+            {
+                matched = b == (matched % 2 == 0 ? (byte)'\r' : (byte)'\n') ? matched + 1 : (b == '\r' ? 1 : 0);
+                if (matched == 4)
+                {
+                    matched = 0;
+                    connection.Write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"u8);
+                }
+            }
+            _matched[connection.Id] = matched;
+        }
+
+        public void OnClosed(StreamConnection connection, Exception? error) => _matched.Remove(connection.Id);
     }
 
     private sealed class EchoHandler : IStreamHandler
