@@ -34,6 +34,8 @@ public abstract partial class Connection : ILoopTimerTarget
     private bool _writeRegistered;
     private LoopTimer _timer;
     private int _closeClaimed;
+    private int _deferred;
+    private Exception? _deferredError;
     private bool _failureLogged;
 
     // The error epoll reported with the last readiness (-errno), kept because the loop's SO_ERROR read cleared it in
@@ -385,23 +387,48 @@ public abstract partial class Connection : ILoopTimerTarget
         }
     }
 
-    private void PostNotification(Exception? error)
+    private void PostNotification(Exception? error) => Defer(DeferredNotify, error);
+
+    private const int DeferredNotify = 1;
+    private const int DeferredCancel = 2;
+
+    /// <summary>
+    /// Runs <paramref name="what"/> (the close notification, or only the ConnectionClosed cancellation) as posted work,
+    /// outside the caller's code. Registered with the loop's <see cref="DeferredCloses"/> meanwhile: a loop disposed
+    /// before it runs the item delivers it from its shutdown hook instead of dropping it.
+    /// </summary>
+    private void Defer(int what, Exception? error)
     {
+        _deferredError = error;
+        Volatile.Write(ref _deferred, what);
         try
         {
-            _loop.Post(static s =>
-            {
-                var (connection, why) = ((Connection, Exception?))s!;
-                connection.NotifyClosed(why);
-            }, (this, error));
+            DeferredCloses.For(_loop).Add(this);
+            _loop.Post(static s => ((Connection)s!).RunDeferredClose(), this);
         }
         catch (ObjectDisposedException)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static s =>
-            {
-                var (connection, why) = ((Connection, Exception?))s!;
-                connection.NotifyClosed(why, cancelInline: true);
-            }, (this, error), preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static s => ((Connection)s!).RunDeferredClose(), this, preferLocal: false);
+        }
+    }
+
+    /// <summary>Delivers what <see cref="Defer"/> queued, once, whichever of the posted item or the shutdown hook comes first.</summary>
+    internal void RunDeferredClose()
+    {
+        int what = Interlocked.Exchange(ref _deferred, 0);
+        if (what == 0)
+        {
+            return;
+        }
+        DeferredCloses.For(_loop).Remove(this);
+        if (what == DeferredNotify)
+        {
+            // Already outside the close path: the token's callbacks may run here too.
+            NotifyClosed(_deferredError, cancelInline: true);
+        }
+        else
+        {
+            CancelClosedToken();
         }
     }
 
@@ -419,21 +446,24 @@ public abstract partial class Connection : ILoopTimerTarget
         {
             LogFailureOnce(ex);
         }
-        if (_closedSource is not { } source)
+        if (_closedSource is null)
         {
             return;
         }
         if (!cancelInline)
         {
-            try
-            {
-                // Token callbacks are application code: run them as posted work, never inside our close path.
-                _loop.Post(static s => ((CancellationTokenSource)s!).Cancel(), source);
-                return;
-            }
-            catch (ObjectDisposedException)
-            {
-            }
+            // Token callbacks are application code: run them as posted work, never inside our close path.
+            Defer(DeferredCancel, null);
+            return;
+        }
+        CancelClosedToken();
+    }
+
+    private void CancelClosedToken()
+    {
+        if (_closedSource is not { } source)
+        {
+            return;
         }
         try
         {

@@ -104,14 +104,18 @@ public sealed class AbortConcurrencyTests : GatedTest
                 {
                     Thread.Sleep(1);
                 }
-                return failures.IsEmpty && ended && all.Length == connections && all.All(c => c.IsClosed)
-                    && closes.Count == all.Length && closes.Values.All(n => n == 1);
+                Assert.True(failures.IsEmpty, $"an abort threw: {failures.FirstOrDefault()}");
+                Assert.Equal(connections, all.Length);
+                Assert.True(all.All(c => c.IsClosed), "a connection is still open");
+                Assert.True(ended, "a peer never saw its connection end");
+                Assert.True(closes.Count == all.Length && closes.Values.All(n => n == 1),
+                    $"{closes.Count} of {all.Length} connections told of their close, counts {string.Join(",", closes.Values)}");
             }
             finally
             {
                 clients.ForEach(c => c.Dispose());
                 server.Dispose();
             }
-        }, iter: 40, threads: 1);
+        }, iter: 150, threads: 1);
     }
 }
