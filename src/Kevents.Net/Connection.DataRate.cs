@@ -3,7 +3,7 @@ using Kevents.Net.Internal;
 
 namespace Kevents.Net;
 
-// Minimum response data rate (RELIABILITY #16, Kestrel's MinResponseDataRate).
+// Minimum response data rate (docs/reliability.md; Kestrel's MinResponseDataRate).
 //
 // A connection is "stalled" while output it holds waits for the socket to become writable: the stream queue, the
 // pipe's unsent flushed bytes, or a NotifyWritable wait. A stall starts a measurement window and makes sure the

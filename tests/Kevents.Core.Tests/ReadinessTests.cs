@@ -373,7 +373,7 @@ public class ReadinessTests : LoopTest
     [Fact]
     public void SpuriousWakeupsAndOneByteReadsLoseNothingInEdgeMode()
     {
-        // RELIABILITY #5: edge-triggered consumer drains to EAGAIN one byte at a time; every byte arrives.
+        // docs/reliability.md: edge-triggered consumer drains to EAGAIN one byte at a time; every byte arrives.
         EventLoop loop = NewLoop();
         var (a, b) = TestUtil.SocketPair();
         Own(a);

@@ -4,7 +4,7 @@ using Kevents.Native;
 
 namespace Kevents.File.Tests;
 
-// RELIABILITY #8 (tokio #7979): opens and reads cancelled before they complete, after they complete but before the
+// docs/reliability.md (tokio #7979): opens and reads cancelled before they complete, after they complete but before the
 // loop delivered them, and still in flight when the loop shuts down. Each must complete exactly once, and the
 // process's descriptor count must come back to exactly where it was.
 public abstract partial class AsyncFileBehaviour

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Kevents.File.Tests;
 
-// RELIABILITY #9: when io_uring cannot be set up, Auto falls back to threadlets cleanly; an explicit request fails
+// docs/reliability.md: when io_uring cannot be set up, Auto falls back to threadlets cleanly; an explicit request fails
 // with a clear error.
 public sealed class EngineSelectionTests : FileTest
 {

@@ -5,7 +5,7 @@ using Kevents.Native;
 
 namespace Kevents.File.Tests;
 
-// Issue 8 item 4, RELIABILITY #6 and #8: disposing the loop while a threadlet file operation is inside its system
+// Issue 8 item 4, docs/reliability.md: disposing the loop while a threadlet file operation is inside its system
 // call must not unpin its buffer or release its descriptor (a pread would write into freed memory, or use a number
 // the process has reused); shutdown stays bounded, and the operation completes when its call returns.
 public sealed class ThreadletEngineShutdownTests : FileTest

@@ -88,7 +88,7 @@ public sealed class ParserTests
         {
             var (input, cuts) = c;
             Assert.Equal(ParseWhole(input), ParseInPieces(input, cuts));
-        }, iter: 100_000); // RELIABILITY #24 asks for at least 100,000 cases per run
+        }, iter: 100_000); // split invariance wants at least 100,000 cases per run
     }
 
     [Fact]

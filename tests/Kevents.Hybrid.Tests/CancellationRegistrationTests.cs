@@ -2,7 +2,7 @@ using Kevents.Hybrid.Internal;
 
 namespace Kevents.Hybrid.Tests;
 
-// RELIABILITY #6: a cancellation registration belongs to one use of a pooled operation. A worker may take an op the
+// docs/reliability.md: a cancellation registration belongs to one use of a pooled operation. A worker may take an op the
 // moment it is queued; whatever the interleaving, cancelling the token of a threadlet that already finished must
 // never reach the op once it was recycled for another threadlet.
 public sealed class CancellationRegistrationTests : HybridTest

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Kevents.Tests;
 
-/// <summary>RELIABILITY #16: a peer that will not take its replies is aborted below the minimum response rate.</summary>
+/// <summary>docs/reliability.md: a peer that will not take its replies is aborted below the minimum response rate.</summary>
 public class DataRateTests : NetTest
 {
     // Far more than the socket buffers hold once both are made small (LimitSocketBuffer, ConnectNonReaderAsync), so

@@ -134,7 +134,7 @@ public class EchoTests : NetTest
     [InlineData(Api.Pipe)]
     public async Task HalfCloseStillDeliversTheWholeReply(Api api)
     {
-        // RELIABILITY #10: the client shuts down its write side right after the request.
+        // docs/reliability.md: the client shuts down its write side right after the request.
         SocketServer server = await Listen(api, TestUtil.AnyLoopback());
         using Socket client = await ConnectClientAsync(server.LocalEndPoint);
         byte[] request = new byte[300_000];

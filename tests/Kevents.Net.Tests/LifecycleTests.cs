@@ -64,7 +64,7 @@ public class LifecycleTests : NetTest
     [Fact]
     public async Task CancellingAPendingConnectCompletesItOnceAsCancelled()
     {
-        // RELIABILITY #1: close while connecting.
+        // docs/reliability.md: close while connecting.
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         List<Socket> fillers = await FillBacklogAsync(listener);
         try
@@ -124,7 +124,7 @@ public class LifecycleTests : NetTest
     [Fact]
     public async Task NoHandlerRunsAfterCloseEvenWithDataPending()
     {
-        // RELIABILITY #4: the connection closes itself on its first byte while more bytes are already queued.
+        // docs/reliability.md: the connection closes itself on its first byte while more bytes are already queued.
         int dataCalls = 0, closes = 0;
         var handler = new CallbackHandler(
             onData: (c, d) =>
@@ -179,7 +179,7 @@ public class LifecycleTests : NetTest
     [Fact]
     public async Task GracefulShutdownStopsAcceptingDrainsAndAbortsAtTheDeadline()
     {
-        // RELIABILITY #27: the listener closes at once, idle connections close, a connection whose application
+        // docs/reliability.md: the listener closes at once, idle connections close, a connection whose application
         // ignores the end of its input is aborted at the deadline, and the fd count returns to baseline.
         SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), async c =>
         {

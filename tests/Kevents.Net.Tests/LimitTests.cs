@@ -10,7 +10,7 @@ public class LimitTests : NetTest
     [Fact]
     public async Task ConnectionsOverTheLimitAreClosedWithTheRejectMessageAndCounted()
     {
-        // RELIABILITY #13: limit 10, open 20.
+        // docs/reliability.md: limit 10, open 20.
         var options = new ServerOptions { MaxConnections = 10, RejectMessage = "-ERR max number of clients reached\r\n"u8.ToArray() };
         SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho(), options));
         var clients = new List<Socket>();
@@ -54,7 +54,7 @@ public class LimitTests : NetTest
     [Fact]
     public async Task IdleConnectionIsClosedAtTheIdleTimeoutAndNotBefore()
     {
-        // RELIABILITY #19 (scaled down): idle connections close at the timeout, active ones do not.
+        // docs/reliability.md (scaled down): idle connections close at the timeout, active ones do not.
         // Generous margins: a loaded machine can stall the client for a few hundred milliseconds.
         var options = new ServerOptions { Connection = new ConnectionOptions { IdleTimeout = TimeSpan.FromMilliseconds(1500) } };
         SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho(), options));
@@ -80,7 +80,7 @@ public class LimitTests : NetTest
     [Fact]
     public async Task SlowPipeReaderStopsTheLoopReadingAtTheInputCap()
     {
-        // RELIABILITY #15: the peer uploads 20 MiB while the application does not read.
+        // docs/reliability.md: the peer uploads 20 MiB while the application does not read.
         const int Cap = 256 * 1024;
         var gate = new TaskCompletionSource();
         PipeConnection? connection = null;

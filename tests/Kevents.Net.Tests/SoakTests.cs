@@ -5,7 +5,7 @@ using Kevents.Net;
 namespace Kevents.Tests;
 
 /// <summary>
-/// RELIABILITY #11, #14 and #19, scaled to run in seconds: connection churn, a storm of resets beside well-behaved
+/// docs/reliability.md, scaled to run in seconds: connection churn, a storm of resets beside well-behaved
 /// clients, and thousands of idle connections. Each leaves the process as it found it (the NetTest gate).
 /// </summary>
 public class SoakTests : NetTest
@@ -15,7 +15,7 @@ public class SoakTests : NetTest
     [InlineData(true)]
     public async Task ConnectRequestCloseChurnLeavesNoConnectionsDescriptorsOrMemoryBehind(bool pipes)
     {
-        // RELIABILITY #14: 3,000 cycles of connect -> request -> reply -> close, four clients at a time.
+        // docs/reliability.md: 3,000 cycles of connect -> request -> reply -> close, four clients at a time.
         const int Cycles = 3000;
         const int WarmUp = 500;
         SocketServer server = await OnLoop(() => pipes
@@ -87,7 +87,7 @@ public class SoakTests : NetTest
     [InlineData(true)]
     public async Task ResetStormLeavesWellBehavedClientsServed(bool pipes)
     {
-        // RELIABILITY #11: 1,000 connections send a request and close with SO_LINGER 0 (RST) while four clients keep
+        // docs/reliability.md: 1,000 connections send a request and close with SO_LINGER 0 (RST) while four clients keep
         // doing request/response. Resets are the client's business: they log at Debug, which the gate checks.
         const int Resets = 1000;
         SocketServer server = await OnLoop(() => pipes
@@ -152,7 +152,7 @@ public class SoakTests : NetTest
     [Fact]
     public async Task ThousandsOfIdleConnectionsCloseAtTheIdleTimeout()
     {
-        // RELIABILITY #19: 2,000 peers connect and then say nothing (as a vanished peer would). Each is measured on
+        // docs/reliability.md: 2,000 peers connect and then say nothing (as a vanished peer would). Each is measured on
         // the loop clock from its accept to its close.
         const int Count = 2000;
         var lifetimes = new List<long>(Count);

@@ -5,7 +5,7 @@ using Kevents.Net;
 namespace Kevents.Tests;
 
 /// <summary>
-/// Durations at the edges (RELIABILITY #33): InfiniteTimeSpan and TimeSpan.MaxValue mean "never" wherever a timeout
+/// Durations at the edges (docs/reliability.md): InfiniteTimeSpan and TimeSpan.MaxValue mean "never" wherever a timeout
 /// is taken, nothing overflows into "at once", and what cannot be honoured is rejected naming the option.
 /// </summary>
 public class TimeoutEdgeTests : NetTest

@@ -79,7 +79,7 @@ public partial class EchoServerProcessTests : GatedTest
     [Fact]
     public async Task OutOfDescriptorsTheServerShedsPendingClientsWithoutSpinningAndRecovers()
     {
-        // RELIABILITY #12, in a child process with a low RLIMIT_NOFILE (the runtime itself keeps ~100 fds open).
+        // docs/reliability.md, in a child process with a low RLIMIT_NOFILE (the runtime itself keeps ~100 fds open).
         using var server = new EchoServerProcess(fdLimit: 160, "--port", "0");
         int port = server.WaitForPort();
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
