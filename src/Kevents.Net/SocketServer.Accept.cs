@@ -54,9 +54,6 @@ public sealed partial class SocketServer : ILoopTimerTarget
     /// <summary>Most accepts one count of free descriptors is spent over (settable for tests).</summary>
     internal int ProbeSpan { get; set; } = 512;
 
-    /// <summary>Test hook: when set, called instead of accept4 with the listener's fd (returns an fd or -errno).</summary>
-    internal Func<int, int>? AcceptOverride { get; set; }
-
     /// <summary>Connections accepted and closed at once because too few descriptors were left (part of <see cref="TotalRejected"/>).</summary>
     internal long TotalShedForDescriptors { get; private set; }
 
@@ -64,7 +61,7 @@ public sealed partial class SocketServer : ILoopTimerTarget
     {
         for (int i = 0; i < _options.AcceptsPerTurn && _listener is not null; i++)
         {
-            int fd = AcceptOverride is { } accept ? accept(_listener.Fd) : NativeSocket.Accept(_listener.Fd);
+            int fd = NativeSocket.Accept(_listener.Fd);
             if (fd >= 0)
             {
                 OnAccepted(fd);

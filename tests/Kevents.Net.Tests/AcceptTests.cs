@@ -120,24 +120,28 @@ public class AcceptTests : NetTest
         AllowWarnings = true;
         var options = new ServerOptions { DescriptorExhaustionPause = TimeSpan.FromMilliseconds(200) };
         SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho(), options));
-        int calls = 0;
-        bool failing = true;
-        await OnLoop(() => server.AcceptOverride = fd =>
+        var plan = new FaultPlan().Fail(FaultSite.Accept, ENOBUFS, probability: 1);
+        IDisposable armed = FaultInjection.Arm(plan);
+        Socket client;
+        try
         {
-            calls++;
-            return Volatile.Read(ref failing) ? -ENOBUFS : NativeSocket.Accept(fd);
-        });
-        using Socket client = await ConnectClientAsync(server.LocalEndPoint);
-        await WaitUntilAsync(() => OnLoop(() => calls > 0), "the server tried to accept");
-        await Task.Delay(1000);
-        int callsWhileFailing = await OnLoop(() => calls);
-        // One try per 200 ms pause is about five in a second; a spinning listener tries thousands of times.
-        Assert.True(callsWhileFailing <= 30, $"{callsWhileFailing} accept calls in about a second of ENOBUFS");
-        int warnings = Logs.Entries.Count(e => e.EventId.Name == "AcceptFailedPausing");
-        Assert.InRange(warnings, 1, 3);
-
-        Volatile.Write(ref failing, false);
-        await EchoAsync(client, "served after the pause");
+            client = await ConnectClientAsync(server.LocalEndPoint);
+            await WaitUntilAsync(() => Task.FromResult(plan.Injected(FaultSite.Accept) > 0), "the server tried to accept");
+            await Task.Delay(1000);
+            long callsWhileFailing = plan.Injected(FaultSite.Accept);
+            // One try per 200 ms pause is about five in a second; a spinning listener tries thousands of times.
+            Assert.True(callsWhileFailing <= 30, $"{callsWhileFailing} accept calls in about a second of ENOBUFS");
+            int warnings = Logs.Entries.Count(e => e.EventId.Name == "AcceptFailedPausing");
+            Assert.InRange(warnings, 1, 3);
+        }
+        finally
+        {
+            armed.Dispose();
+        }
+        using (client)
+        {
+            await EchoAsync(client, "served after the pause");
+        }
         await OnLoop(server.Dispose);
     }
 
@@ -147,10 +151,13 @@ public class AcceptTests : NetTest
         // A pause would hold the client for 60 s, far past the test's limit: it must be served at once.
         var options = new ServerOptions { DescriptorExhaustionPause = TimeSpan.FromSeconds(60) };
         SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho(), options));
-        int calls = 0;
-        await OnLoop(() => server.AcceptOverride = fd => ++calls == 1 ? -EPROTO : NativeSocket.Accept(fd));
-        using Socket client = await ConnectClientAsync(server.LocalEndPoint);
-        await EchoAsync(client, "served");
+        var plan = new FaultPlan().Fail(FaultSite.Accept, EPROTO, probability: 1, budget: 1);
+        using (FaultInjection.Arm(plan))
+        {
+            using Socket client = await ConnectClientAsync(server.LocalEndPoint);
+            await EchoAsync(client, "served");
+        }
+        Assert.Equal(1, plan.Injected(FaultSite.Accept));
         Assert.Contains(Logs.Entries, e => e.Level == LogLevel.Debug && e.EventId.Name == "PendingConnectionFailed");
         await OnLoop(server.Dispose);
     }

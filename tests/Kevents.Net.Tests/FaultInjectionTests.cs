@@ -81,7 +81,8 @@ public sealed class ConnectionFaultTests : NetTest
     [Theory]
     [InlineData(Errno.EMFILE)]
     [InlineData(Errno.ENFILE)]
-    public async Task AcceptOutOfDescriptorsPausesThenServesTheClient(int errno)
+    [InlineData(105)] // ENOBUFS
+    public async Task AcceptOutOfDescriptorsOrBuffersPausesThenServesTheClient(int errno)
     {
         AllowWarnings = true; // descriptor exhaustion is worth a warning
         SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho()));
