@@ -7,9 +7,6 @@ namespace Kevents.Native;
 
 public static unsafe partial class NativeSocket
 {
-    // Address family not supported; kept here rather than in Errno while only datagram code returns it.
-    private const int EAFNOSUPPORT = 97;
-
     /// <summary>
     /// Receives up to <see cref="DatagramBatch.Capacity"/> datagrams in one recvmmsg call without blocking: the number
     /// received (then read them from <paramref name="batch"/>), or -errno (-EAGAIN when none is waiting). Each
@@ -125,13 +122,13 @@ public static unsafe partial class NativeSocket
                 }
                 return 28;
             }
-            return -EAFNOSUPPORT;
+            return -Errno.EAFNOSUPPORT;
         }
         // Other endpoints (a Unix datagram path) are rare here: let the runtime serialize them.
         SocketAddress serialized = endPoint.Serialize();
         if (serialized.Size > destination.Length)
         {
-            return -EAFNOSUPPORT;
+            return -Errno.EAFNOSUPPORT;
         }
         serialized.Buffer.Span[..serialized.Size].CopyTo(destination);
         return serialized.Size;
