@@ -12,12 +12,6 @@ namespace FileServer;
 // continues; each turn sends at most MaxSendPerTurn bytes so one fast client cannot hold the loop.
 internal sealed partial class HttpConnection
 {
-    // errno values the open may report (asm-generic/errno-base.h, errno.h).
-    private const int ENXIO = 6;
-    private const int EXDEV = 18;
-    private const int ENOTDIR = 20;
-    private const int ELOOP = 40;
-
     private static readonly byte[] s_allowHeader = "Allow: GET, HEAD\r\n"u8.ToArray();
     private static readonly byte[] s_errorType = "text/plain; charset=utf-8"u8.ToArray();
 
@@ -119,8 +113,8 @@ internal sealed partial class HttpConnection
             int errno = -opened.Errno;
             int status = errno switch
             {
-                Errno.ENOENT or ENOTDIR or Errno.ENAMETOOLONG => 404,
-                Errno.EACCES or Errno.EPERM or EXDEV or ELOOP or ENXIO => 403,
+                Errno.ENOENT or Errno.ENOTDIR or Errno.ENAMETOOLONG => 404,
+                Errno.EACCES or Errno.EPERM or Errno.EXDEV or Errno.ELOOP or Errno.ENXIO => 403,
                 Errno.EMFILE or Errno.ENFILE or Errno.ENOMEM => 503,
                 _ => 500,
             };

@@ -55,7 +55,7 @@ public sealed partial class EventLoop
             }
             catch (Exception ex)
             {
-                Internal.Log.PostedWorkFailed(_logger, Describe(hook), ex);
+                Internal.Log.ShutdownHookFailed(_logger, Describe(hook), ex);
             }
         }
     }

@@ -12,7 +12,7 @@ public sealed partial class EventLoop
 
     private FdEntry[] _fds = new FdEntry[64];
     private readonly Dictionary<KeventKey, Registration> _registrations = new();
-    private readonly KeventHandler?[] _filterHandlers = new KeventHandler?[8];
+    private readonly KeventHandler?[] _filterHandlers = new KeventHandler?[KeventFilters.Count];
     private int _epochSeed;
 
     /// <summary>

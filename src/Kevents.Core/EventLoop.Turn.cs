@@ -420,7 +420,7 @@ public sealed partial class EventLoop
 
     private void Deliver(in Kevent kevent, KeventHandler? handler, Span<Kevent> output, ref int written)
     {
-        _metrics.Dispatched[(int)kevent.Filter & 7]++;
+        _metrics.Dispatched[(uint)kevent.Filter % KeventFilters.Count]++;
         if (handler is null)
         {
             Pull(kevent, output, ref written);

@@ -90,7 +90,7 @@ public sealed partial class EventLoop
         catch (Exception ex)
         {
             // A failing report must not turn a slow handler into a failed one.
-            Log.PostedWorkFailed(_logger, Describe(watch.OnBlocked), ex);
+            Log.BlockedReportFailed(_logger, Describe(watch.OnBlocked), ex);
         }
     }
 

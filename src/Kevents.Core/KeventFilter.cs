@@ -20,3 +20,13 @@ public enum KeventFilter : short
     /// <summary>A threadlet that left the loop finished. Ident is the threadlet id; Data is its result or -errno.</summary>
     Threadlet = 7,
 }
+
+/// <summary>Facts about <see cref="KeventFilter"/> that arrays indexed by filter depend on.</summary>
+internal static class KeventFilters
+{
+    /// <summary>
+    /// How many filters there are: one past the highest value, since the values run from 0 without gaps. Every array
+    /// indexed by filter has this length; a test checks it against the enum, so a new filter cannot be left out.
+    /// </summary>
+    internal const int Count = (int)KeventFilter.Threadlet + 1;
+}

@@ -5,7 +5,7 @@ namespace Kevents.Native;
 
 /// <summary>
 /// The libc calls Tmds.LibC 0.5.0 does not bind, declared once here. Every other file calls these through a
-/// wrapper that reads errno and retries EINTR.
+/// wrapper that makes the call through <see cref="Sys"/>, which reads errno and retries EINTR.
 /// </summary>
 internal static unsafe partial class Interop
 {

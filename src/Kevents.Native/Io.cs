@@ -14,16 +14,7 @@ public static unsafe class Io
         // Safety: the span is pinned for the duration of the call and its length bounds the kernel's write.
         fixed (byte* p = buffer)
         {
-            while (true)
-            {
-                long rc = FaultInjection.Fails(FaultSite.Read, fd, out int fault)
-                    ? -fault
-                    : Errno.Result(LibC.read(fd, p, (size_t)FaultInjection.Length(FaultSite.Read, fd, buffer.Length)));
-                if (rc != -Errno.EINTR)
-                {
-                    return rc;
-                }
-            }
+            return Sys.Retry(FaultSite.Read, fd, buffer.Length, new ReadCall(fd, p));
         }
     }
 
@@ -33,72 +24,19 @@ public static unsafe class Io
         // Safety: the span is pinned for the duration of the call and its length bounds the kernel's read.
         fixed (byte* p = buffer)
         {
-            while (true)
-            {
-                long rc = FaultInjection.Fails(FaultSite.Write, fd, out int fault)
-                    ? -fault
-                    : Errno.Result(LibC.write(fd, p, (size_t)FaultInjection.Length(FaultSite.Write, fd, buffer.Length)));
-                if (rc != -Errno.EINTR)
-                {
-                    return rc;
-                }
-            }
+            return Sys.Retry(FaultSite.Write, fd, buffer.Length, new WriteCall(fd, p));
         }
     }
 
     /// <summary>Scatter read into <paramref name="count"/> pinned segments: bytes read, 0 at end of stream, or -errno.</summary>
     /// <remarks>The caller keeps every segment pinned until the call returns.</remarks>
-    public static long Readv(int fd, IoSegment* segments, int count)
-    {
-        while (true)
-        {
-            if (FaultInjection.Fails(FaultSite.Read, fd, out int fault))
-            {
-                if (fault == Errno.EINTR)
-                {
-                    continue;
-                }
-                return -fault;
-            }
-            long rc = Interop.readv(fd, (iovec*)segments, FaultInjection.Length(FaultSite.Read, fd, count));
-            if (rc >= 0)
-            {
-                return rc;
-            }
-            int errno = Errno.Last();
-            if (errno != Errno.EINTR)
-            {
-                return -errno;
-            }
-        }
-    }
+    public static long Readv(int fd, IoSegment* segments, int count) =>
+        Sys.Retry(FaultSite.Read, fd, count, new ReadvCall(fd, segments));
 
     /// <summary>Gather write from <paramref name="count"/> pinned segments: bytes written (possibly fewer), or -errno.</summary>
     /// <remarks>The caller keeps every segment pinned until the call returns.</remarks>
-    public static long Writev(int fd, IoSegment* segments, int count)
-    {
-        while (true)
-        {
-            if (FaultInjection.Fails(FaultSite.Write, fd, out int fault))
-            {
-                if (fault == Errno.EINTR)
-                {
-                    continue;
-                }
-                return -fault;
-            }
-            long rc = Interop.writev(fd, (iovec*)segments, FaultInjection.Length(FaultSite.Write, fd, count));
-            if (rc >= 0)
-            {
-                return rc;
-            }
-            int errno = Errno.Last();
-            if (errno != Errno.EINTR)
-            {
-                return -errno;
-            }
-        }
-    }
+    public static long Writev(int fd, IoSegment* segments, int count) =>
+        Sys.Retry(FaultSite.Write, fd, count, new WritevCall(fd, segments));
 
     /// <summary>Creates a pipe whose two ends are CLOEXEC and NONBLOCK. Returns 0 or -errno.</summary>
     public static int Pipe(out FileDescriptor? readEnd, out FileDescriptor? writeEnd)
@@ -153,5 +91,27 @@ public static unsafe class Io
         // FIONREAD is 0x541B on Linux; Tmds.LibC does not name it.
         int rc = LibC.ioctl(fd, 0x541B, &n);
         return rc < 0 ? -Errno.Last() : n;
+    }
+
+    /// <summary>read(2) of <c>length</c> bytes into <paramref name="buffer"/>.</summary>
+    internal readonly struct ReadCall(int fd, void* buffer) : ISyscall
+    {
+        public long Invoke(int length) => LibC.read(fd, buffer, (size_t)length);
+    }
+
+    /// <summary>write(2) of <c>length</c> bytes from <paramref name="buffer"/>.</summary>
+    internal readonly struct WriteCall(int fd, void* buffer) : ISyscall
+    {
+        public long Invoke(int length) => LibC.write(fd, buffer, (size_t)length);
+    }
+
+    private readonly struct ReadvCall(int fd, IoSegment* segments) : ISyscall
+    {
+        public long Invoke(int length) => Interop.readv(fd, (iovec*)segments, length);
+    }
+
+    private readonly struct WritevCall(int fd, IoSegment* segments) : ISyscall
+    {
+        public long Invoke(int length) => Interop.writev(fd, (iovec*)segments, length);
     }
 }

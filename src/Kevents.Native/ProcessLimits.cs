@@ -40,21 +40,21 @@ public static unsafe class ProcessLimits
         long next = 0;
         while (found < enough && next < limit)
         {
-            int fd = Tmds.Linux.LibC.fcntl(anyOpenFd, FDupFdCloexec, (int)Math.Min(next, int.MaxValue));
+            int fd = (int)Sys.Retry(new DupCall(anyOpenFd, (int)Math.Min(next, int.MaxValue)));
             if (fd < 0)
             {
-                int errno = Errno.Last();
-                if (errno == Errno.EINTR)
-                {
-                    continue;
-                }
                 // EMFILE: no free number at or above `next` below the limit; EINVAL: `next` is at the limit.
-                return errno is Errno.EMFILE or Errno.EINVAL ? found : -errno;
+                return fd is -Errno.EMFILE or -Errno.EINVAL ? found : fd;
             }
             Tmds.Linux.LibC.close(fd);
             found++;
             next = fd + 1L;
         }
         return found;
+    }
+
+    private readonly struct DupCall(int fd, int lowest) : ISyscall
+    {
+        public long Invoke(int length) => Tmds.Linux.LibC.fcntl(fd, FDupFdCloexec, lowest);
     }
 }

@@ -32,13 +32,6 @@ public sealed partial class SocketServer : ILoopTimerTarget
     private const long ShedRecheckNs = 20_000_000;
     private const long LogIntervalNs = 1_000_000_000;
 
-    // errno values not in Errno (asm-generic/errno.h).
-    private const int ENONET = 64;
-    private const int EPROTO = 71;
-    private const int ENOPROTOOPT = 92;
-    private const int ENETDOWN = 100;
-    private const int EHOSTDOWN = 112;
-
     private readonly KeventHandler _onAcceptable;
     private int _descriptorReserve = -1; // set on first use from the options and the limit then in force
     private FileDescriptor? _spare;
@@ -90,7 +83,7 @@ public sealed partial class SocketServer : ILoopTimerTarget
     // accept(2): Linux passes network errors already pending on the new connection to accept, and asks callers to
     // treat them like EAGAIN. ECONNABORTED and EINTR are retried by NativeSocket.Accept already.
     private static bool IsPendingConnectionError(int error) =>
-        -error is EPROTO or ENOPROTOOPT or ENETDOWN or ENONET or EHOSTDOWN or Errno.EHOSTUNREACH or Errno.ENETUNREACH
+        -error is Errno.EPROTO or Errno.ENOPROTOOPT or Errno.ENETDOWN or Errno.ENONET or Errno.EHOSTDOWN or Errno.EHOSTUNREACH or Errno.ENETUNREACH
             or Errno.EOPNOTSUPP or Errno.ECONNABORTED or Errno.EINTR;
 
     private void OnAccepted(int fd)

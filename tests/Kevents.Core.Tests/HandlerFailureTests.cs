@@ -53,4 +53,47 @@ public class HandlerFailureTests : LoopTest
         SpinWait.SpinUntil(() => logs.Entries.Any(e => e.Exception is TimeoutException), TimeSpan.FromSeconds(5));
         Assert.Contains(logs.Entries, e => e.Level == LogLevel.Error && e.Exception is TimeoutException);
     }
+
+    [Fact]
+    public void ThrowingShutdownHookIsLoggedAsItsOwnFailureAndTheOtherHooksRun()
+    {
+        var logs = new CapturingLoggerProvider();
+        using ILoggerFactory factory = logs.CreateFactory();
+        EventLoop loop = NewLoop(new EventLoopOptions { LoggerFactory = factory });
+        int ran = 0;
+        loop.AddShutdownHook(() => throw new InvalidOperationException("hook boom"));
+        loop.AddShutdownHook(() => ran++);
+        loop.Dispose();
+        Assert.Equal(1, ran);
+        CapturingLoggerProvider.Entry entry = Assert.Single(logs.Entries, e => e.Exception is InvalidOperationException);
+        Assert.Equal(LogLevel.Error, entry.Level);
+        Assert.Equal("ShutdownHookFailed", entry.EventId.Name);
+    }
+
+    [Fact]
+    public void ThrowingBlockedReportIsLoggedAsItsOwnFailureNotAsPostedWork()
+    {
+        var logs = new CapturingLoggerProvider();
+        using ILoggerFactory factory = logs.CreateFactory();
+        EventLoop loop = NewLoop(new EventLoopOptions { LoggerFactory = factory });
+        int reports = 0;
+        loop.WatchHandlers(TimeSpan.FromTicks(1), (_, _, _) =>
+        {
+            reports++;
+            throw new InvalidOperationException("report boom");
+        });
+        bool ran = false;
+        loop.Post(() =>
+        {
+            Thread.Sleep(5); // longer than the 1-tick threshold on any clock
+            ran = true;
+        });
+        loop.Post(loop.Stop);
+        RunWithLimit(loop);
+        Assert.True(ran);
+        Assert.True(reports >= 1);
+        CapturingLoggerProvider.Entry[] failures = logs.Entries.Where(e => e.Exception is InvalidOperationException).ToArray();
+        Assert.NotEmpty(failures);
+        Assert.All(failures, e => Assert.Equal("BlockedReportFailed", e.EventId.Name));
+    }
 }

@@ -46,4 +46,13 @@ public class KeventTests
         Assert.Contains("Eof", text);
         Assert.Contains("data=-104", text);
     }
+
+    [Fact]
+    public void FilterCountCoversEveryFilterValueWithoutGaps()
+    {
+        // Arrays indexed by filter (handlers, dispatch counters, metric tags) are KeventFilters.Count long: a new
+        // filter must extend it, and values must stay dense from 0.
+        int[] values = Enum.GetValues<KeventFilter>().Select(f => (int)f).Order().ToArray();
+        Assert.Equal(Enumerable.Range(0, KeventFilters.Count), values);
+    }
 }

@@ -248,7 +248,7 @@ public sealed class IoUringTests : IDisposable
                 next++;
             }
             int rc = ring.Submit();
-            if (rc is -IoUringAbi.Ebusy or -Errno.EAGAIN)
+            if (rc is -Errno.EBUSY or -Errno.EAGAIN)
             {
                 // The kernel refuses more work until completions are reaped: the documented contract of Submit.
                 DrainInto(ring, seen);

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using Kevents.Native;
 using Kevents.Net;
 using Microsoft.Extensions.Logging;
 
@@ -111,8 +112,7 @@ public class ConnectionIsolationTests : NetTest
             await c.Output.FlushAsync();
             await Task.Delay(Timeout.Infinite, c.ConnectionClosed).ContinueWith(_ => { });
         }, NoTimeouts));
-        const int ENOSPC = 28;
-        Connection.RegisterFaultForTests = (_, filter) => filter == KeventFilter.Write ? -ENOSPC : 0;
+        Connection.RegisterFaultForTests = (_, filter) => filter == KeventFilter.Write ? -Errno.ENOSPC : 0;
         try
         {
             using Socket good = await ConnectClientAsync(server.LocalEndPoint);
@@ -438,8 +438,8 @@ public class ConnectionIsolationTests : NetTest
                 return PipeEcho.RunAsync(c);
             }, NoTimeouts)
             : Loop.ListenTcp(TestUtil.AnyLoopback(), new CallbackHandler(onConnected: _ => applicationStarted = true), NoTimeouts));
-        const int ENOSPC = 28; // what epoll_ctl returns past fs.epoll.max_user_watches
-        Connection.RegisterFaultForTests = (_, _) => -ENOSPC;
+        // ENOSPC: what epoll_ctl returns past fs.epoll.max_user_watches.
+        Connection.RegisterFaultForTests = (_, _) => -Errno.ENOSPC;
         try
         {
             Assert.True(await ConnectExpectingResetAsync(server.LocalEndPoint));

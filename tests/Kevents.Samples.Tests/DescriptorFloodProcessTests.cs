@@ -56,7 +56,7 @@ public partial class DescriptorFloodProcessTests : GatedTest
         try
         {
             byte[] body = Encoding.ASCII.GetBytes(new string('f', 40_000));
-            File.WriteAllBytes(Path.Combine(root, "file.txt"), body);
+            System.IO.File.WriteAllBytes(Path.Combine(root, "file.txt"), body);
             using var server = new SampleProcess("FileServer.dll", FileServerListeningLine(), FdLimit, "--root", root, "--port", "0", "--max-connections", "100000");
             var endPoint = new IPEndPoint(IPAddress.Loopback, server.WaitForPort());
             using Socket good = await ConnectAsync(endPoint);

@@ -229,7 +229,7 @@ public partial class EchoServerProcessTests : GatedTest
     /// <summary>User plus system CPU time of a process, in clock ticks (1/100 s).</summary>
     private static long CpuTicks(int pid)
     {
-        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        string stat = System.IO.File.ReadAllText($"/proc/{pid}/stat");
         string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
     }

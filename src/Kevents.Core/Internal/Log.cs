@@ -2,7 +2,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Kevents.Internal;
 
-/// <summary>Kevents.Core's log messages: stable event ids, formatted only when their level is enabled.</summary>
+/// <summary>
+/// Kevents.Core's log messages: stable event ids in Core's range, 1-99 (Net has 100-199, Hybrid 200-299, File 300-399,
+/// the samples 1000 and up), formatted only when their level is enabled. One message per kind of failure.
+/// </summary>
 internal static partial class Log
 {
     [LoggerMessage(EventId = 1, EventName = "HandlerFailed", Level = LogLevel.Error,
@@ -45,4 +48,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 7, EventName = "PendingWorkDropped", Level = LogLevel.Debug,
         Message = "Loop {Name} was disposed with {Count} posted items that never ran")]
     public static partial void PendingWorkDropped(ILogger logger, string name, int count);
+
+    [LoggerMessage(EventId = 11, EventName = "ShutdownHookFailed", Level = LogLevel.Error,
+        Message = "Shutdown hook {Hook} threw while the loop was disposed; the remaining hooks still run")]
+    public static partial void ShutdownHookFailed(ILogger logger, string hook, Exception exception);
+
+    [LoggerMessage(EventId = 12, EventName = "BlockedReportFailed", Level = LogLevel.Error,
+        Message = "The watchdog's report {Callback} threw while reporting a held loop; the slow handler is not treated as failed")]
+    public static partial void BlockedReportFailed(ILogger logger, string callback, Exception exception);
 }

@@ -11,12 +11,14 @@ internal sealed class LoopMetrics : IDisposable
     /// <summary>The meter name every Kevents instrument lives under.</summary>
     public const string MeterName = "Kevents";
 
-    private static readonly string[] s_filterNames = ["none", "read", "write", "timer", "user", "signal", "aio", "threadlet"];
+    // The kevents.filter tag of each filter: its enum name in lower case ("read", "threadlet").
+    private static readonly string[] s_filterNames =
+        Enumerable.Range(0, KeventFilters.Count).Select(f => ((KeventFilter)f).ToString().ToLowerInvariant()).ToArray();
 
     private readonly Meter _meter;
 
     public long Iterations;
-    public readonly long[] Dispatched = new long[8];
+    public readonly long[] Dispatched = new long[KeventFilters.Count];
     public long BusyNanoseconds;
     public long TimersArmed;
     public long TimersFired;

@@ -25,8 +25,6 @@ internal sealed class ThreadletEngine : AioEngine
     // A thread blocked on a non-blocking descriptor (a FIFO) waits in slices this long, so it notices cancellation.
     private const int WaitSliceMs = 50;
 
-    // ESPIPE: an offset given for a file that has none (a pipe or FIFO). Errno does not name it.
-    private const int Espipe = 29;
 
     private const int Waiting = 0;
     private const int InCall = 1;
@@ -351,7 +349,7 @@ internal sealed class ThreadletEngine : AioEngine
     private static int Transfer(AioOperation op, bool noWait)
     {
         long rc = Once(op, op.Offset, noWait);
-        if (rc == -Espipe)
+        if (rc == -Errno.ESPIPE)
         {
             rc = Once(op, -1, noWait);
         }

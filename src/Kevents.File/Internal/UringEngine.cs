@@ -25,8 +25,6 @@ internal sealed partial class UringEngine : AioEngine
 {
     private const ulong CancelTag = 1UL << 63;
 
-    // EBUSY: io_uring_enter's "reap completions before submitting more" (Errno does not name it).
-    private const int Ebusy = 16;
 
     // Bounds the completions handled in one turn so a flood of CQEs cannot starve sockets and timers (STYLE: the
     // loop never starves); 1024 matches the default CQ of a 512-entry ring.
@@ -232,8 +230,8 @@ internal sealed partial class UringEngine : AioEngine
         {
             return 0;
         }
-        int rc = BusyForTest?.Invoke() == true ? -Ebusy : _ring.Submit();
-        if (rc < 0 && rc != -Ebusy && rc != -Errno.EAGAIN)
+        int rc = BusyForTest?.Invoke() == true ? -Errno.EBUSY : _ring.Submit();
+        if (rc < 0 && rc != -Errno.EBUSY && rc != -Errno.EAGAIN)
         {
             Log.SubmitFailed(_logger, Loop.Name, Errno.Describe(-rc));
         }

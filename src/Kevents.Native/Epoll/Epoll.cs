@@ -46,19 +46,10 @@ public static unsafe class Epoll
             // Safety: as in Wait; the timespec lives on this stack frame for the duration of the call.
             fixed (EpollEvent* p = events)
             {
-                if (FaultInjection.Fails(FaultSite.EpollWait, epfd, out int fault))
+                long rc = Sys.Once(FaultSite.EpollWait, epfd, 0, new EpollPwait2Call(epfd, (epoll_event*)p, events.Length, &timeout));
+                if (rc != -Errno.ENOSYS)
                 {
-                    return fault == Errno.EINTR ? 0 : -fault;
-                }
-                int rc = Interop.epoll_pwait2(epfd, (epoll_event*)p, events.Length, &timeout, null);
-                if (rc >= 0)
-                {
-                    return rc;
-                }
-                int errno = Errno.Last();
-                if (errno != Errno.ENOSYS)
-                {
-                    return errno == Errno.EINTR ? 0 : -errno;
+                    return rc == -Errno.EINTR ? 0 : (int)rc;
                 }
             }
         }
@@ -82,17 +73,18 @@ public static unsafe class Epoll
         // Safety: EpollEvent wraps exactly one epoll_event, so the span is an array of them; it stays pinned for the call.
         fixed (EpollEvent* p = events)
         {
-            if (FaultInjection.Fails(FaultSite.EpollWait, epfd, out int fault))
-            {
-                return fault == Errno.EINTR ? 0 : -fault;
-            }
-            int rc = LibC.epoll_wait(epfd, (epoll_event*)p, events.Length, timeoutMs);
-            if (rc >= 0)
-            {
-                return rc;
-            }
-            int errno = Errno.Last();
-            return errno == Errno.EINTR ? 0 : -errno;
+            long rc = Sys.Once(FaultSite.EpollWait, epfd, 0, new EpollWaitCall(epfd, (epoll_event*)p, events.Length, timeoutMs));
+            return rc == -Errno.EINTR ? 0 : (int)rc;
         }
+    }
+
+    private readonly struct EpollWaitCall(int epfd, epoll_event* events, int count, int timeoutMs) : ISyscall
+    {
+        public long Invoke(int length) => LibC.epoll_wait(epfd, events, count, timeoutMs);
+    }
+
+    private readonly struct EpollPwait2Call(int epfd, epoll_event* events, int count, Interop.Timespec* timeout) : ISyscall
+    {
+        public long Invoke(int length) => Interop.epoll_pwait2(epfd, events, count, timeout, null);
     }
 }

@@ -12,28 +12,16 @@ public static unsafe class EventFd
     /// <summary>Adds <paramref name="value"/> to the counter, making the descriptor readable. Returns 0 or -errno.</summary>
     public static int Signal(int fd, ulong value = 1)
     {
-        while (true)
-        {
-            long rc = Errno.Result(LibC.write(fd, &value, sizeof(ulong)));
-            if (rc != -Errno.EINTR)
-            {
-                // EAGAIN means the counter is at its maximum: the descriptor is readable, which is all a waker needs.
-                return rc == -Errno.EAGAIN ? 0 : (int)Math.Min(rc, 0);
-            }
-        }
+        long rc = Sys.Retry(new Io.WriteCall(fd, &value), sizeof(ulong));
+        // EAGAIN means the counter is at its maximum: the descriptor is readable, which is all a waker needs.
+        return rc == -Errno.EAGAIN ? 0 : (int)Math.Min(rc, 0);
     }
 
     /// <summary>Reads and resets the counter: its value, or -errno (-EAGAIN when it was zero).</summary>
     public static long Drain(int fd)
     {
         ulong value;
-        while (true)
-        {
-            long rc = Errno.Result(LibC.read(fd, &value, sizeof(ulong)));
-            if (rc != -Errno.EINTR)
-            {
-                return rc < 0 ? rc : (long)value;
-            }
-        }
+        long rc = Sys.Retry(new Io.ReadCall(fd, &value), sizeof(ulong));
+        return rc < 0 ? rc : (long)value;
     }
 }

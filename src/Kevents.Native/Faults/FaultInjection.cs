@@ -9,7 +9,7 @@ namespace Kevents.Native;
 /// </summary>
 /// <remarks>
 /// An injected failure replaces the real call, so the kernel's state is untouched: an injected EINTR is retried by
-/// the wrapper's own retry loop exactly as a real one, an injected EAGAIN looks like a spurious wake-up, and an
+/// the funnel's loop (<see cref="Sys"/>) exactly as a real one, an injected EAGAIN looks like a spurious wake-up, and an
 /// injected ECONNRESET or EMFILE takes the same path as the kernel's. A short transfer is a real call with a smaller
 /// length. Plans are process-wide: test assemblies that arm them run their tests one at a time.
 /// </remarks>

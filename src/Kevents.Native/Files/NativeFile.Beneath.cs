@@ -36,34 +36,18 @@ public static unsafe partial class NativeFile
             flags = (ulong)(uint)(ToNative(flags) | LibC.O_CLOEXEC | LibC.O_NONBLOCK),
             resolve = ResolveBeneath | ResolveNoMagicLinks | (cachedOnly ? ResolveCached : 0),
         };
-        while (true)
+        long rc = Sys.Retry(cachedOnly ? FaultSite.FileOpenCached : FaultSite.FileOpen, directoryFd, 0, new Openat2Call(directoryFd, name, &how));
+        if (rc >= 0)
         {
-            if (FaultInjection.Fails(cachedOnly ? FaultSite.FileOpenCached : FaultSite.FileOpen, directoryFd, out int fault))
-            {
-                if (fault == Errno.EINTR)
-                {
-                    continue;
-                }
-                return -fault;
-            }
-            int rc = LibC.openat2(directoryFd, name, &how, (size_t)sizeof(open_how));
-            if (rc >= 0)
-            {
-                file = new FileDescriptor(rc);
-                return 0;
-            }
-            int errno = Errno.Last();
-            if (errno == Errno.EINTR)
-            {
-                continue;
-            }
-            if (cachedOnly && errno == Errno.EINVAL && !HasResolveCached())
-            {
-                // Linux 5.6 to 5.11 has openat2 but not RESOLVE_CACHED: only the blocking form can answer.
-                return -Errno.EAGAIN;
-            }
-            return -errno;
+            file = new FileDescriptor((int)rc);
+            return 0;
         }
+        if (cachedOnly && rc == -Errno.EINVAL && !HasResolveCached())
+        {
+            // Linux 5.6 to 5.11 has openat2 but not RESOLVE_CACHED: only the blocking form can answer.
+            return -Errno.EAGAIN;
+        }
+        return (int)rc;
     }
 
     /// <summary>
@@ -78,19 +62,7 @@ public static unsafe partial class NativeFile
         // Safety: offset is a ref to a caller's local or field; fixed pins it for the call, and the kernel writes one long.
         fixed (long* position = &offset)
         {
-            while (true)
-            {
-                long rc = Interop.sendfile(outFd, inFd, position, (nuint)count);
-                if (rc >= 0)
-                {
-                    return rc;
-                }
-                int errno = Errno.Last();
-                if (errno != Errno.EINTR)
-                {
-                    return -errno;
-                }
-            }
+            return Sys.Retry(new SendfileCall(outFd, inFd, position, count));
         }
     }
 }

@@ -114,19 +114,7 @@ public static unsafe partial class NativeFile
     public static int WaitReady(int fd, bool write, int timeoutMs)
     {
         var poll = new pollfd { fd = fd, events = (short)(write ? LibC.POLLOUT : LibC.POLLIN) };
-        while (true)
-        {
-            int rc = LibC.poll(&poll, 1, timeoutMs);
-            if (rc >= 0)
-            {
-                return rc;
-            }
-            int errno = Errno.Last();
-            if (errno != Errno.EINTR)
-            {
-                return -errno;
-            }
-        }
+        return (int)Sys.Retry(new PollCall(&poll, timeoutMs));
     }
 
     /// <summary>
@@ -204,17 +192,7 @@ public static unsafe partial class NativeFile
     }
 
     /// <summary>fsync (or fdatasync when <paramref name="dataOnly"/>) of <paramref name="fd"/>; may block. Returns 0 or -errno.</summary>
-    public static int Sync(int fd, bool dataOnly)
-    {
-        while (true)
-        {
-            int rc = Errno.Result(dataOnly ? LibC.fdatasync(fd) : LibC.fsync(fd));
-            if (rc != -Errno.EINTR)
-            {
-                return Math.Min(rc, 0);
-            }
-        }
-    }
+    public static int Sync(int fd, bool dataOnly) => (int)Math.Min(Sys.Retry(new SyncCall(fd, dataOnly)), 0);
 
     private static int OpenCore(string path, int nativeFlags, ulong mode, bool cachedOnly, out FileDescriptor? file)
     {
@@ -233,50 +211,22 @@ public static unsafe partial class NativeFile
             mode = (nativeFlags & LibC.O_CREAT) != 0 ? mode : 0,
             resolve = cachedOnly ? ResolveCached : 0,
         };
-        while (true)
+        long rc = Sys.Retry(cachedOnly ? FaultSite.FileOpenCached : FaultSite.FileOpen, -1, 0, new Openat2Call(LibC.AT_FDCWD, name, &how));
+        if (rc >= 0)
         {
-            if (FaultInjection.Fails(cachedOnly ? FaultSite.FileOpenCached : FaultSite.FileOpen, -1, out int fault))
-            {
-                if (fault == Errno.EINTR)
-                {
-                    continue;
-                }
-                return -fault;
-            }
-            int rc = LibC.openat2(LibC.AT_FDCWD, name, &how, (size_t)sizeof(open_how));
-            if (rc >= 0)
-            {
-                file = new FileDescriptor(rc);
-                return 0;
-            }
-            int errno = Errno.Last();
-            if (errno == Errno.EINTR)
-            {
-                continue;
-            }
-            if (errno == Errno.ENOSYS || (cachedOnly && errno == Errno.EINVAL && !HasResolveCached()))
-            {
-                // No openat2, or no RESOLVE_CACHED: the cached form cannot answer; the blocking form uses openat.
-                if (cachedOnly)
-                {
-                    return -Errno.EAGAIN;
-                }
-                return FileDescriptor.FromResult(RetryOpenat(name, nativeFlags, (int)mode), out file);
-            }
-            return -errno;
+            file = new FileDescriptor((int)rc);
+            return 0;
         }
-    }
-
-    private static int RetryOpenat(byte* name, int flags, int mode)
-    {
-        while (true)
+        if (rc == -Errno.ENOSYS || (cachedOnly && rc == -Errno.EINVAL && !HasResolveCached()))
         {
-            int rc = LibC.openat(LibC.AT_FDCWD, name, flags, (mode_t)(uint)mode);
-            if (rc >= 0 || Errno.Last() != Errno.EINTR)
+            // No openat2, or no RESOLVE_CACHED: the cached form cannot answer; the blocking form uses openat.
+            if (cachedOnly)
             {
-                return rc;
+                return -Errno.EAGAIN;
             }
+            return FileDescriptor.FromResult((int)Sys.Retry(new OpenatCall(name, nativeFlags, (int)mode)), out file);
         }
+        return (int)rc;
     }
 
     private static int s_resolveCached; // 0 unknown, 1 supported, -1 not
@@ -306,65 +256,27 @@ public static unsafe partial class NativeFile
     {
         int flags = noWait ? RwfNoWait : 0;
         long position = offset < 0 ? -1 : offset;
-        while (true)
-        {
-            FaultSite site = noWait ? FaultSite.FileReadNoWait : FaultSite.FileRead;
-            if (!write && FaultInjection.Fails(site, fd, out int fault))
-            {
-                if (fault == Errno.EINTR)
-                {
-                    continue;
-                }
-                return -fault;
-            }
-            if (!write)
-            {
-                segment->iov_len = (size_t)FaultInjection.Length(site, fd, (int)Math.Min(int.MaxValue, (ulong)segment->iov_len));
-            }
-            long rc = write
-                ? Interop.pwritev2(fd, segment, 1, position, flags)
-                : Interop.preadv2(fd, segment, 1, position, flags);
-            if (rc >= 0)
-            {
-                return rc;
-            }
-            int errno = Errno.Last();
-            if (errno == Errno.EINTR)
-            {
-                continue;
-            }
-            // A file system or kernel that does not support RWF_NOWAIT cannot answer without blocking.
-            if (noWait && errno == Errno.EOPNOTSUPP)
-            {
-                return -Errno.EAGAIN;
-            }
-            return -errno;
-        }
+        int length = (int)Math.Min(int.MaxValue, (ulong)segment->iov_len);
+        var call = new VectorIoCall(fd, segment, position, flags, write);
+        // Only reads are faulted (and shortened): the file suites inject cache misses and failures on the read path.
+        long rc = write
+            ? Sys.Retry(call, length)
+            : Sys.Retry(noWait ? FaultSite.FileReadNoWait : FaultSite.FileRead, fd, length, call);
+        // A file system or kernel that does not support RWF_NOWAIT cannot answer without blocking.
+        return noWait && rc == -Errno.EOPNOTSUPP ? -Errno.EAGAIN : rc;
     }
 
     private static int StatCore(int dirFd, byte* name, int flags, out FileStatus status)
     {
         statx buffer;
-        while (true)
-        {
-            int rc = LibC.statx(dirFd, name, flags, LibC.STATX_BASIC_STATS, &buffer);
-            if (rc == 0)
-            {
-                status = new FileStatus(
-                    (long)buffer.stx_size,
-                    buffer.stx_mode,
-                    buffer.stx_ino,
-                    buffer.stx_mtime.tv_sec * 1_000_000_000 + buffer.stx_mtime.tv_nsec,
-                    buffer.stx_nlink);
-                return 0;
-            }
-            int errno = Errno.Last();
-            if (errno != Errno.EINTR)
-            {
-                status = default;
-                return -errno;
-            }
-        }
+        int rc = (int)Sys.Retry(new StatxCall(dirFd, name, flags, &buffer));
+        status = rc < 0 ? default : new FileStatus(
+            (long)buffer.stx_size,
+            buffer.stx_mode,
+            buffer.stx_ino,
+            buffer.stx_mtime.tv_sec * 1_000_000_000 + buffer.stx_mtime.tv_nsec,
+            buffer.stx_nlink);
+        return Math.Min(rc, 0);
     }
 
     private static int ToNative(FileOpenFlags flags)
@@ -400,5 +312,45 @@ public static unsafe partial class NativeFile
     {
         Encoding.UTF8.GetBytes(path, new Span<byte>(destination, length));
         destination[length] = 0;
+    }
+
+    private readonly struct PollCall(pollfd* poll, int timeoutMs) : ISyscall
+    {
+        public long Invoke(int length) => LibC.poll(poll, 1, timeoutMs);
+    }
+
+    private readonly struct SyncCall(int fd, bool dataOnly) : ISyscall
+    {
+        public long Invoke(int length) => dataOnly ? LibC.fdatasync(fd) : LibC.fsync(fd);
+    }
+
+    private readonly struct Openat2Call(int directoryFd, byte* name, open_how* how) : ISyscall
+    {
+        public long Invoke(int length) => LibC.openat2(directoryFd, name, how, (size_t)sizeof(open_how));
+    }
+
+    private readonly struct OpenatCall(byte* name, int flags, int mode) : ISyscall
+    {
+        public long Invoke(int length) => LibC.openat(LibC.AT_FDCWD, name, flags, (mode_t)(uint)mode);
+    }
+
+    /// <summary>preadv2 or pwritev2 of one segment; <c>length</c> (fewer bytes under fault injection) becomes its length.</summary>
+    private readonly struct VectorIoCall(int fd, iovec* segment, long position, int flags, bool write) : ISyscall
+    {
+        public long Invoke(int length)
+        {
+            segment->iov_len = (size_t)length;
+            return write ? Interop.pwritev2(fd, segment, 1, position, flags) : Interop.preadv2(fd, segment, 1, position, flags);
+        }
+    }
+
+    private readonly struct StatxCall(int dirFd, byte* name, int flags, statx* buffer) : ISyscall
+    {
+        public long Invoke(int length) => LibC.statx(dirFd, name, flags, LibC.STATX_BASIC_STATS, buffer);
+    }
+
+    private readonly struct SendfileCall(int outFd, int inFd, long* offset, int count) : ISyscall
+    {
+        public long Invoke(int length) => Interop.sendfile(outFd, inFd, offset, (nuint)count);
     }
 }

@@ -12,12 +12,6 @@ internal static class IoUringAbi
     /// <summary>IORING_SQ_CQ_OVERFLOW: in the SQ ring flags, set while the kernel holds completions the CQ had no room for.</summary>
     public const uint SqCqOverflow = 1u << 1;
 
-    /// <summary>
-    /// EBUSY (16), which io_uring_enter answers while the kernel cannot take more work until completions are reaped.
-    /// Errno does not name it yet; this stays internal until it does.
-    /// </summary>
-    public const int Ebusy = 16;
-
     /// <summary>Entries in an io_uring_probe: one per possible 8-bit opcode.</summary>
     public const int ProbeOps = 256;
 }

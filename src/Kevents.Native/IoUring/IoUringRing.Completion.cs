@@ -73,18 +73,6 @@ public sealed unsafe partial class IoUringRing
         {
             return -Errno.EBADF;
         }
-        while (true)
-        {
-            int rc = LibC.io_uring_enter(_ring.Fd, 0, 0, LibC.IORING_ENTER_GETEVENTS, null);
-            if (rc >= 0)
-            {
-                return 0;
-            }
-            int errno = Errno.Last();
-            if (errno != Errno.EINTR)
-            {
-                return -errno;
-            }
-        }
+        return (int)Math.Min(Sys.Retry(new EnterCall(_ring.Fd, 0, LibC.IORING_ENTER_GETEVENTS)), 0);
     }
 }

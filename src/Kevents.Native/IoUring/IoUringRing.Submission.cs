@@ -207,27 +207,21 @@ public sealed unsafe partial class IoUringRing
         }
         // Release: the entries written by Prepare* become visible to the kernel no later than the new tail.
         Volatile.Write(ref *_sqTail, _sqTailLocal);
-        while (true)
+        uint toSubmit = _sqTailLocal - Volatile.Read(ref *_sqHead);
+        if (toSubmit == 0)
         {
-            uint toSubmit = _sqTailLocal - Volatile.Read(ref *_sqHead);
-            if (toSubmit == 0)
-            {
-                return 0;
-            }
-            // With completions held back by the kernel, GETEVENTS (min_complete 0, so it never waits) lets the same
-            // call move them into the completion queue.
-            uint flags = HasOverflow ? LibC.IORING_ENTER_GETEVENTS : 0;
-            int rc = LibC.io_uring_enter(_ring.Fd, toSubmit, 0, flags, null);
-            if (rc >= 0)
-            {
-                return rc;
-            }
-            int errno = Errno.Last();
-            if (errno != Errno.EINTR)
-            {
-                return -errno;
-            }
+            return 0;
         }
+        // With completions held back by the kernel, GETEVENTS (min_complete 0, so it never waits) lets the same call
+        // move them into the completion queue.
+        uint flags = HasOverflow ? LibC.IORING_ENTER_GETEVENTS : 0;
+        return (int)Sys.Retry(new EnterCall(_ring.Fd, toSubmit, flags));
+    }
+
+    /// <summary>io_uring_enter(2) that submits <paramref name="toSubmit"/> entries and never waits for completions.</summary>
+    private readonly struct EnterCall(int ringFd, uint toSubmit, uint flags) : ISyscall
+    {
+        public long Invoke(int length) => LibC.io_uring_enter(ringFd, toSubmit, 0, flags, null);
     }
 
     private bool PrepareReadWrite(byte opcode, int fd, byte* buffer, uint length, long offset, ulong userData)

@@ -219,17 +219,13 @@ public sealed unsafe partial class IoUringRing : IDisposable
     private static int EnsureCloseOnExec(int fd) =>
         Io.IsCloseOnExec(fd) ? 0 : Math.Min(0, Errno.Result(LibC.fcntl(fd, LibC.F_SETFD, LibC.FD_CLOEXEC)));
 
-    private static int RegisterEventFd(int ringFd, int eventFd)
+    private static int RegisterEventFd(int ringFd, int eventFd) =>
+        // Safety: the kernel copies the int during the call.
+        (int)Math.Min(Sys.Retry(new RegisterCall(ringFd, LibC.IORING_REGISTER_EVENTFD, &eventFd, 1)), 0);
+
+    private readonly struct RegisterCall(int ringFd, uint opcode, void* argument, uint count) : ISyscall
     {
-        while (true)
-        {
-            // Safety: the kernel copies the int during the call.
-            int rc = Errno.Result(LibC.io_uring_register(ringFd, LibC.IORING_REGISTER_EVENTFD, &eventFd, 1));
-            if (rc != -Errno.EINTR)
-            {
-                return Math.Min(rc, 0);
-            }
-        }
+        public long Invoke(int length) => LibC.io_uring_register(ringFd, opcode, argument, count);
     }
 
     private static ulong[] Probe(int ringFd)

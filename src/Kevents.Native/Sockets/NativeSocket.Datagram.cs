@@ -7,9 +7,6 @@ namespace Kevents.Native;
 
 public static unsafe partial class NativeSocket
 {
-    // Address family not supported; kept here rather than in Errno while only datagram code returns it.
-    private const int EAFNOSUPPORT = 97;
-
     /// <summary>
     /// Receives up to <see cref="DatagramBatch.Capacity"/> datagrams in one recvmmsg call without blocking: the number
     /// received (then read them from <paramref name="batch"/>), or -errno (-EAGAIN when none is waiting). Each
@@ -26,21 +23,14 @@ public static unsafe partial class NativeSocket
     {
         ArgumentNullException.ThrowIfNull(batch);
         batch.PrepareReceive(withAddresses);
-        while (true)
+        // Safety: the headers and everything they point at are pinned for the batch's lifetime, and Capacity bounds how
+        // many the kernel fills. MSG_DONTWAIT keeps a blocking socket from stalling the loop.
+        int rc = (int)Sys.Retry(new RecvmmsgCall(fd, batch.PendingHeaders), batch.Capacity);
+        if (rc >= 0)
         {
-            // Safety: the headers and everything they point at are pinned for the batch's lifetime, and Capacity
-            // bounds how many the kernel fills. MSG_DONTWAIT keeps a blocking socket from stalling the loop.
-            int rc = Errno.Result(Interop.recvmmsg(fd, batch.PendingHeaders, (uint)batch.Capacity, LibC.MSG_DONTWAIT, null));
-            if (rc >= 0)
-            {
-                batch.CompleteReceive(rc);
-                return rc;
-            }
-            if (rc != -Errno.EINTR)
-            {
-                return rc;
-            }
+            batch.CompleteReceive(rc);
         }
+        return rc;
     }
 
     /// <summary>
@@ -56,20 +46,13 @@ public static unsafe partial class NativeSocket
         {
             return 0;
         }
-        while (true)
+        // Safety: as in ReceiveBatch; Count bounds the entries the kernel reads, all set up by TryAdd.
+        int rc = (int)Sys.Retry(new SendmmsgCall(fd, batch.PendingHeaders), pending);
+        if (rc >= 0)
         {
-            // Safety: as in ReceiveBatch; Count bounds the entries the kernel reads, all set up by TryAdd.
-            int rc = Errno.Result(Interop.sendmmsg(fd, batch.PendingHeaders, (uint)pending, MsgNoSignal | LibC.MSG_DONTWAIT));
-            if (rc >= 0)
-            {
-                batch.RemoveFirst(rc);
-                return rc;
-            }
-            if (rc != -Errno.EINTR)
-            {
-                return rc;
-            }
+            batch.RemoveFirst(rc);
         }
+        return rc;
     }
 
     /// <summary>
@@ -96,15 +79,7 @@ public static unsafe partial class NativeSocket
         // Safety: the span is pinned for the call and bounds the kernel's read; the address is on this stack frame.
         fixed (byte* p = data)
         {
-            while (true)
-            {
-                long rc = Errno.Result(LibC.sendto(fd, p, (size_t)data.Length, MsgNoSignal | LibC.MSG_DONTWAIT,
-                    length == 0 ? null : (sockaddr*)address, (socklen_t)length));
-                if (rc != -Errno.EINTR)
-                {
-                    return rc;
-                }
-            }
+            return Sys.Retry(new SendtoCall(fd, p, length == 0 ? null : address, length), data.Length);
         }
     }
 
@@ -147,13 +122,13 @@ public static unsafe partial class NativeSocket
                 }
                 return 28;
             }
-            return -EAFNOSUPPORT;
+            return -Errno.EAFNOSUPPORT;
         }
         // Other endpoints (a Unix datagram path) are rare here: let the runtime serialize them.
         SocketAddress serialized = endPoint.Serialize();
         if (serialized.Size > destination.Length)
         {
-            return -EAFNOSUPPORT;
+            return -Errno.EAFNOSUPPORT;
         }
         serialized.Buffer.Span[..serialized.Size].CopyTo(destination);
         return serialized.Size;
@@ -175,5 +150,21 @@ public static unsafe partial class NativeSocket
         socklen_t len = (socklen_t)SockAddrMax;
         // Safety: the buffer is on this stack frame and len tells the kernel its size.
         return LibC.getpeername(fd, (sockaddr*)buffer, &len) == 0;
+    }
+
+    private readonly struct RecvmmsgCall(int fd, mmsghdr* headers) : ISyscall
+    {
+        public long Invoke(int length) => Interop.recvmmsg(fd, headers, (uint)length, LibC.MSG_DONTWAIT, null);
+    }
+
+    private readonly struct SendmmsgCall(int fd, mmsghdr* headers) : ISyscall
+    {
+        public long Invoke(int length) => Interop.sendmmsg(fd, headers, (uint)length, MsgNoSignal | LibC.MSG_DONTWAIT);
+    }
+
+    private readonly struct SendtoCall(int fd, byte* data, byte* address, int addressLength) : ISyscall
+    {
+        public long Invoke(int length) => LibC.sendto(fd, data, (size_t)length, MsgNoSignal | LibC.MSG_DONTWAIT,
+            (sockaddr*)address, (socklen_t)addressLength);
     }
 }

@@ -18,16 +18,7 @@ public static unsafe partial class NativeSocket
         // Safety: the span is pinned for the call and bounds the kernel's read.
         fixed (byte* p = buffer)
         {
-            while (true)
-            {
-                long rc = FaultInjection.Fails(FaultSite.Send, fd, out int fault)
-                    ? -fault
-                    : Errno.Result(LibC.send(fd, p, (size_t)FaultInjection.Length(FaultSite.Send, fd, buffer.Length), flags));
-                if (rc != -Errno.EINTR)
-                {
-                    return rc;
-                }
-            }
+            return Sys.Retry(FaultSite.Send, fd, buffer.Length, new SendCall(fd, p, flags));
         }
     }
 }

@@ -60,31 +60,9 @@ public static unsafe partial class NativeSocket
     /// Accepts one pending connection as a CLOEXEC, NONBLOCK descriptor: the new fd, or -errno (-EAGAIN when
     /// none is pending; -EMFILE/-ENFILE when descriptors ran out). The caller owns the returned descriptor.
     /// </summary>
-    public static int Accept(int fd)
-    {
-        while (true)
-        {
-            if (FaultInjection.Fails(FaultSite.Accept, fd, out int fault))
-            {
-                if (fault == Errno.EINTR || fault == Errno.ECONNABORTED)
-                {
-                    continue;
-                }
-                return -fault;
-            }
-            int rc = LibC.accept4(fd, null, null, LibC.SOCK_CLOEXEC | LibC.SOCK_NONBLOCK);
-            if (rc >= 0)
-            {
-                return rc;
-            }
-            int errno = Errno.Last();
-            // ECONNABORTED: the peer gave up before we accepted; Linux reports it and the next accept may succeed.
-            if (errno != Errno.EINTR && errno != Errno.ECONNABORTED)
-            {
-                return -errno;
-            }
-        }
-    }
+    public static int Accept(int fd) =>
+        // ECONNABORTED: the peer gave up before we accepted; Linux reports it and the next accept may succeed.
+        (int)Sys.Retry(FaultSite.Accept, fd, 0, new Accept4Call(fd), alsoRetry: Errno.ECONNABORTED);
 
     /// <summary>
     /// Starts connecting to <paramref name="endPoint"/>: 0 when connected at once, -EINPROGRESS while pending
@@ -177,53 +155,20 @@ public static unsafe partial class NativeSocket
         // Safety: the span is pinned for the call and bounds the kernel's write.
         fixed (byte* p = buffer)
         {
-            while (true)
-            {
-                long rc = FaultInjection.Fails(FaultSite.Receive, fd, out int fault)
-                    ? -fault
-                    : Errno.Result(LibC.recv(fd, p, (size_t)FaultInjection.Length(FaultSite.Receive, fd, buffer.Length), 0));
-                if (rc != -Errno.EINTR)
-                {
-                    return rc;
-                }
-            }
+            return Sys.Retry(FaultSite.Receive, fd, buffer.Length, new RecvCall(fd, p));
         }
     }
 
     /// <summary>Sends from <paramref name="buffer"/> without raising SIGPIPE: bytes sent (possibly fewer), or -errno.</summary>
-    public static long Send(int fd, ReadOnlySpan<byte> buffer)
-    {
-        // Safety: the span is pinned for the call and bounds the kernel's read.
-        fixed (byte* p = buffer)
-        {
-            while (true)
-            {
-                long rc = FaultInjection.Fails(FaultSite.Send, fd, out int fault)
-                    ? -fault
-                    : Errno.Result(LibC.send(fd, p, (size_t)FaultInjection.Length(FaultSite.Send, fd, buffer.Length), MsgNoSignal));
-                if (rc != -Errno.EINTR)
-                {
-                    return rc;
-                }
-            }
-        }
-    }
+    public static long Send(int fd, ReadOnlySpan<byte> buffer) => Send(fd, buffer, more: false);
 
     /// <summary>Gather send of pinned segments without raising SIGPIPE: bytes sent (possibly fewer), or -errno.</summary>
     public static long SendVector(int fd, IoSegment* segments, int count)
     {
         msghdr msg = default;
         msg.msg_iov = (iovec*)segments;
-        while (true)
-        {
-            // A short gather send under fault injection sends fewer segments, each whole.
-            msg.msg_iovlen = FaultInjection.Length(FaultSite.Send, fd, count);
-            long rc = FaultInjection.Fails(FaultSite.Send, fd, out int fault) ? -fault : Errno.Result(LibC.sendmsg(fd, &msg, MsgNoSignal));
-            if (rc != -Errno.EINTR)
-            {
-                return rc;
-            }
-        }
+        // A short gather send under fault injection sends fewer segments, each whole.
+        return Sys.Retry(FaultSite.Send, fd, count, new SendmsgCall(fd, &msg));
     }
 
     /// <summary>The address a socket is bound to, or null when the call fails.</summary>
@@ -283,4 +228,28 @@ public static unsafe partial class NativeSocket
         AddressFamily.Unix => LibC.AF_UNIX,
         _ => throw new ArgumentOutOfRangeException(nameof(family), family, "Kevents supports IPv4, IPv6 and Unix sockets."),
     };
+
+    private readonly struct Accept4Call(int fd) : ISyscall
+    {
+        public long Invoke(int length) => LibC.accept4(fd, null, null, LibC.SOCK_CLOEXEC | LibC.SOCK_NONBLOCK);
+    }
+
+    private readonly struct RecvCall(int fd, byte* buffer) : ISyscall
+    {
+        public long Invoke(int length) => LibC.recv(fd, buffer, (size_t)length, 0);
+    }
+
+    private readonly struct SendCall(int fd, byte* buffer, int flags) : ISyscall
+    {
+        public long Invoke(int length) => LibC.send(fd, buffer, (size_t)length, flags);
+    }
+
+    private readonly struct SendmsgCall(int fd, msghdr* msg) : ISyscall
+    {
+        public long Invoke(int length)
+        {
+            msg->msg_iovlen = length;
+            return LibC.sendmsg(fd, msg, MsgNoSignal);
+        }
+    }
 }

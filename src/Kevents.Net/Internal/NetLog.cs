@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Kevents.Net.Internal;
 
-/// <summary>Kevents.Net's log messages. Client misbehaviour (resets, timeouts) logs at Debug, never above Information.</summary>
+/// <summary>Kevents.Net's log messages, event ids 100-199 (Core has 1-99, Hybrid 200-299, File 300-399). Client misbehaviour (resets, timeouts) logs at Debug, never above Information.</summary>
 internal static partial class NetLog
 {
     [LoggerMessage(EventId = 100, EventName = "Listening", Level = LogLevel.Debug, Message = "Listening on {EndPoint}")]
