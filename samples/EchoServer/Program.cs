@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Net;
 using EchoServer;
 using Kevents;
-using Kevents.Samples;
 using Kevents.Net;
+using Kevents.Samples;
 using Microsoft.Extensions.Logging;
 
 // TCP echo server on Kevents. `dotnet run --project samples/EchoServer -c Release` serves 127.0.0.1:7000.
