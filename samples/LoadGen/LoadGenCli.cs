@@ -6,17 +6,9 @@ public static class LoadGenCli
     /// <summary>Runs LoadGen with <paramref name="args"/> and returns the process exit code (0 clean, 1 failures seen, 2 bad options).</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, bool stderrIsTerminal, CancellationToken cancellationToken = default)
     {
-        LoadOptions? options = LoadOptions.Parse(args, out bool json, out bool quiet, out bool help, out string? error);
-        if (help)
+        if (!new LoadGenCommandLine().TryParse(args, stdout, stderr, out LoadOptions options, out bool json, out bool quiet, out int exitCode))
         {
-            stdout.WriteLine(LoadOptions.Usage);
-            return 0;
-        }
-        if (options is null)
-        {
-            stderr.WriteLine($"LoadGen: {error}");
-            stderr.WriteLine(LoadOptions.Usage);
-            return 2;
+            return exitCode;
         }
 
         bool showProgress = !quiet && stderrIsTerminal;

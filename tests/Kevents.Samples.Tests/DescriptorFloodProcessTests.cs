@@ -67,6 +67,7 @@ public partial class DescriptorFloodProcessTests : GatedTest
             await FloodRoundsAsync(server, endPoint, baseline, () => GetAsync(good, body));
 
             server.StopAndAssertClean();
+            Assert.Contains("SIGTERM received; finishing responses in flight", server.Output);
             Assert.Matches(@"FileServer: \d+ requests \(\d+ ok", server.Output);
         }
         finally

@@ -61,18 +61,23 @@ public partial class EchoServerProcessTests : GatedTest
         Assert.True(server.Process.WaitForExit(TimeSpan.FromSeconds(10)), "EchoServer did not exit after SIGTERM.");
         server.Process.WaitForExit();
         Assert.Equal(0, server.Process.ExitCode);
+        Assert.Contains("SIGTERM received; draining connections", server.Output);
         // 1 socket client + 8 LoadGen connections.
         Assert.Contains("EchoServer: 9 connections served", server.Output);
     }
 
     [Fact]
-    public void EchoServerRejectsUnknownFlagsWithExitCodeTwo()
+    public void EchoServerOnSigintDrainsAndExitsCleanly()
     {
-        using var server = new EchoServerProcess("--no-such-flag");
-        Assert.True(server.Process.WaitForExit(TimeSpan.FromSeconds(10)));
+        using var server = new EchoServerProcess("--port", "0");
+        server.WaitForPort();
+
+        Assert.Equal(0, ProcessSignals.Send(server.Process.Id, ProcessSignals.SIGINT));
+        Assert.True(server.Process.WaitForExit(TimeSpan.FromSeconds(10)), "EchoServer did not exit after SIGINT.");
         server.Process.WaitForExit();
-        Assert.Equal(2, server.Process.ExitCode);
-        Assert.Contains("Usage: EchoServer", server.Errors);
+        Assert.Equal(0, server.Process.ExitCode);
+        Assert.Contains("SIGINT received; draining connections", server.Output);
+        Assert.Contains("EchoServer: 0 connections served", server.Output);
     }
 
     /// <summary>`dotnet EchoServer.dll ARGS`, from the copy built beside the tests, with its output collected.</summary>

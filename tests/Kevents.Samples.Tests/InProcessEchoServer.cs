@@ -12,10 +12,12 @@ internal sealed class InProcessEchoServer : IDisposable
     private readonly EventLoop _loop = new(new EventLoopOptions { Name = "test-echo" });
     private readonly SocketServer _server;
     private readonly Task _running;
+    private readonly Echo _echo;
 
     public InProcessEchoServer(long corruptAt = -1)
     {
-        _server = _loop.ListenTcp(new IPEndPoint(IPAddress.Loopback, 0), new Echo(corruptAt));
+        _echo = new Echo(corruptAt);
+        _server = _loop.ListenTcp(new IPEndPoint(IPAddress.Loopback, 0), _echo);
         EndPoint = (IPEndPoint)_server.LocalEndPoint;
         _running = _loop.RunAsync();
     }
@@ -26,6 +28,9 @@ internal sealed class InProcessEchoServer : IDisposable
 
     /// <summary>Connections accepted so far (read from the test thread: may trail by a moment).</summary>
     public long TotalAccepted => _server.TotalAccepted;
+
+    /// <summary>Bytes echoed so far, over all connections (read from the test thread: may trail by a moment).</summary>
+    public long BytesEchoed => Interlocked.Read(ref _echo.BytesEchoed);
 
     public void Dispose()
     {
@@ -46,9 +51,11 @@ internal sealed class InProcessEchoServer : IDisposable
     private sealed class Echo(long corruptAt) : IStreamHandler
     {
         private long _corruptAt = corruptAt;
+        public long BytesEchoed;
 
         public void OnData(StreamConnection connection, ReadOnlySpan<byte> data)
         {
+            Interlocked.Add(ref BytesEchoed, data.Length);
             if (_corruptAt >= 0 && _corruptAt < data.Length)
             {
                 byte[] copy = data.ToArray();

@@ -284,24 +284,26 @@ public class LoadGenTests : GatedTest
     }
 
     [Theory]
-    [InlineData("--bogus")]
-    [InlineData("--connections", "0")]
-    [InlineData("--size")]
-    [InlineData("--rate", "fast")]
-    [InlineData("--duration", "-1")]
-    [InlineData("--scenario", "smtp")]
-    [InlineData("--reset-fraction", "0.5")]
-    [InlineData("--churn", "2", "--reset-fraction", "1.5")]
-    [InlineData("--scenario", "http", "--path", "no-slash")]
-    [InlineData("stray")]
-    public async Task BadFlagsPrintUsageAndExitWithTwo(params string[] args)
+    [InlineData("Unrecognized command or argument '--bogus'", "--bogus")]
+    [InlineData("--connections must be a whole number from 1 to 1000000 (got '0')", "--connections", "0")]
+    [InlineData("Required argument missing for option: '--size'", "--size")]
+    [InlineData("--rate must be a number from 0 to 1000000000 (got 'fast')", "--rate", "fast")]
+    [InlineData("--duration must be a number from 0.001 to 604800 (got '-1')", "--duration", "-1")]
+    [InlineData("--scenario must be one of echo, http (got 'smtp')", "--scenario", "smtp")]
+    [InlineData("--reset-fraction needs --churn", "--reset-fraction", "0.5")]
+    [InlineData("--reset-fraction must be a number from 0 to 1 (got '1.5')", "--churn", "2", "--reset-fraction", "1.5")]
+    [InlineData("--path must be a path that starts with /", "--scenario", "http", "--path", "no-slash")]
+    [InlineData("--port must be a whole number from 1 to 65535 (got '0')", "--port", "0")]
+    [InlineData("Unrecognized command or argument 'stray'", "stray")]
+    public async Task BadFlagsNameTheFlagAndWhatIsAllowedThenPrintUsageAndExitWithTwo(string message, params string[] args)
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         int exitCode = await LoadGenCli.RunAsync(args, stdout, stderr, stderrIsTerminal: false);
 
         Assert.Equal(2, exitCode);
-        Assert.Contains("Usage: LoadGen", stderr.ToString());
+        Assert.StartsWith($"LoadGen: {message}", stderr.ToString());
+        Assert.Contains("LoadGen [options]", stderr.ToString());
         Assert.Equal("", stdout.ToString());
     }
 

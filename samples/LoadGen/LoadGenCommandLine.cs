@@ -1,0 +1,92 @@
+using System.CommandLine;
+using Kevents.Samples;
+
+namespace LoadGen;
+
+/// <summary>LoadGen's flags, read into a <see cref="LoadOptions"/> the way every sample reads its command line.</summary>
+internal sealed class LoadGenCommandLine
+{
+    private readonly Option<string> _host = SampleOptions.Text("--host", "127.0.0.1", "HOST", "target address or name",
+        "an IP address or host name", static host => host.Length > 0);
+    private readonly Option<int> _port = SampleOptions.Port(7000, "target TCP port", min: 1);
+    private readonly Option<string?> _unix = SampleOptions.UnixPath("target a Unix domain socket instead of TCP");
+    private readonly Option<int> _connections = SampleOptions.Int("--connections", 64, 1, 1_000_000, "N", "connections to open", "-c");
+    private readonly Option<int> _size = SampleOptions.Int("--size", 64, 1, 64 * 1024 * 1024, "BYTES", "message size");
+    private readonly Option<int> _depth = SampleOptions.Int("--depth", 1, 1, 65_536, "K", "closed loop: messages in flight per connection");
+    private readonly Option<double> _rate = SampleOptions.Number("--rate", 0, 0, 1e9, "MSGS_PER_SEC",
+        "open loop: send at this total rate on a fixed schedule; latency is measured from each message's intended send " +
+        "time (0: closed loop)");
+    private readonly Option<bool> _spin = SampleOptions.Flag("--spin",
+        "open loop: busy-poll the schedule so sends leave on time, not on the loop's millisecond timer (uses a full core per loop)");
+    private readonly Option<double> _duration = SampleOptions.Number("--duration", 5, 0.001, 7 * 24 * 3600, "SEC", "measured time", aliases: "-d");
+    private readonly Option<double> _warmup = SampleOptions.Seconds("--warmup", 1, "load before measuring, not recorded", maxSeconds: 24 * 3600);
+    private readonly Option<int> _loops = SampleOptions.Int("--loops", 1, 1, 256, "N", "event loops (threads) to spread connections over");
+    private readonly Option<double> _timeout = SampleOptions.Number("--timeout", 5, 0.001, 24 * 3600, "SEC",
+        "connect timeout, and the longest wait for an answer");
+    private readonly Option<int> _churn = SampleOptions.Int("--churn", 0, 0, int.MaxValue, "N",
+        "close each connection after N answers and open a new one in its place (connections closed by the server are " +
+        "replaced too; 0: keep them)");
+    private readonly Option<double> _resetFraction = SampleOptions.Number("--reset-fraction", 0, 0, 1, "F",
+        "with --churn: this fraction (0-1) of connections end with a reset (SO_LINGER 0) in the middle of a request " +
+        "instead of a clean close");
+    // New scenarios (RESP) get a name here and in ToScenario.
+    private readonly Option<string> _scenario = SampleOptions.Choice("--scenario", "echo", ["echo", "http"],
+        "what to send: echo (checks every byte) or http (GET --path, HTTP/1.1 keep-alive, checks status 200 and " +
+        "Content-Length framing)");
+    private readonly Option<string> _path = SampleOptions.Text("--path", "/", "PATH", "http: the path to request",
+        "a path that starts with / and has no spaces or control characters",
+        static path => path.StartsWith('/') && !path.Any(char.IsControl) && !path.Contains(' '));
+    private readonly Option<bool> _json = SampleOptions.Flag("--json", "print the result as one JSON object on stdout");
+    private readonly Option<bool> _quiet = SampleOptions.Flag("--quiet", "no progress line on stderr", "-q");
+    private readonly SampleCommand _command;
+
+    public LoadGenCommandLine()
+    {
+        _command = new SampleCommand("LoadGen",
+            "Kevents' load generator: echo or HTTP load over TCP or a Unix socket, closed or open loop, with latency " +
+            "percentiles. Exit code: 0 clean run, 1 mismatches, errors or no messages, 2 bad options.",
+            _host, _port, _unix, _connections, _size, _depth, _rate, _spin, _duration, _warmup, _loops, _timeout, _churn,
+            _resetFraction, _scenario, _path, _json, _quiet);
+        _command.Check(p => p.GetValue(_resetFraction) > 0 && p.GetValue(_churn) == 0
+            ? "--reset-fraction needs --churn: resets happen where a churning connection ends." : null);
+    }
+
+    /// <summary>
+    /// Parses <paramref name="args"/>. False, with the exit code to return, after <c>--help</c> (0) or bad input (2,
+    /// reported on <paramref name="stderr"/>).
+    /// </summary>
+    public bool TryParse(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr,
+        out LoadOptions options, out bool json, out bool quiet, out int exitCode)
+    {
+        options = new LoadOptions();
+        json = quiet = false;
+        if (!_command.TryParse(args, stdout, stderr, out ParseResult parsed, out exitCode))
+        {
+            return false;
+        }
+        options.Host = parsed.GetValue(_host)!;
+        options.Port = parsed.GetValue(_port);
+        options.UnixPath = parsed.GetValue(_unix);
+        options.Connections = parsed.GetValue(_connections);
+        options.MessageSize = parsed.GetValue(_size);
+        options.Depth = parsed.GetValue(_depth);
+        options.Rate = parsed.GetValue(_rate);
+        options.Spin = parsed.GetValue(_spin);
+        options.Duration = TimeSpan.FromSeconds(parsed.GetValue(_duration));
+        options.Warmup = TimeSpan.FromSeconds(parsed.GetValue(_warmup));
+        options.Loops = parsed.GetValue(_loops);
+        options.Timeout = TimeSpan.FromSeconds(parsed.GetValue(_timeout));
+        options.Churn = parsed.GetValue(_churn);
+        options.ResetFraction = parsed.GetValue(_resetFraction);
+        options.Path = parsed.GetValue(_path)!;
+        options.Scenario = parsed.GetValue(_scenario) switch
+        {
+            "echo" => new EchoScenario(options.MessageSize),
+            "http" => new HttpScenario(options.Path, options.Host),
+            _ => throw new System.Diagnostics.UnreachableException(),
+        };
+        json = parsed.GetValue(_json);
+        quiet = parsed.GetValue(_quiet);
+        return true;
+    }
+}
