@@ -22,6 +22,16 @@ app="$work/app"
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "package-smoke: FAILED: $*" >&2; exit 1; }
 
+# A .nupkg is a zip: list it, or print one entry. unzip where the machine has it, else Python's zipfile.
+zip_list() {
+  if command -v unzip >/dev/null; then unzip -Z1 "$1"
+  else python3 -c 'import sys, zipfile; print("\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))' "$1"; fi
+}
+zip_cat() {
+  if command -v unzip >/dev/null; then unzip -p "$1" "$2"
+  else python3 -c 'import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]).decode())' "$1" "$2"; fi
+}
+
 # 1. The packages, exactly as `dotnet pack -c Release -o <dir>` makes them.
 step "pack into $feed"
 for project in "$repo"/src/*/*.csproj; do
@@ -34,8 +44,8 @@ version=$(sed -n 's:.*<VersionPrefix>\(.*\)</VersionPrefix>.*:\1:p' "$repo/Direc
 for id in Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File; do
   nupkg="$feed/$id.$version.nupkg"
   [ -f "$nupkg" ] || fail "$id.$version.nupkg was not produced"
-  contents=$(unzip -Z1 "$nupkg")
-  nuspec=$(unzip -p "$nupkg" "$id.nuspec")
+  contents=$(zip_list "$nupkg")
+  nuspec=$(zip_cat "$nupkg" "$id.nuspec")
   for file in README.md "lib/net10.0/$id.dll" "lib/net10.0/$id.xml"; do
     grep -qxF "$file" <<<"$contents" || fail "$id: $file missing from the package"
   done
@@ -43,7 +53,7 @@ for id in Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File; d
     grep -qF "$element" <<<"$nuspec" || fail "$id: nuspec lacks $element"
   done
 done
-grep -qxF buildTransitive/Kevents.Core.props <<<"$(unzip -Z1 "$feed/Kevents.Core.$version.nupkg")" \
+grep -qxF buildTransitive/Kevents.Core.props <<<"$(zip_list "$feed/Kevents.Core.$version.nupkg")" \
   || fail "Kevents.Core: buildTransitive/Kevents.Core.props missing"
 for nupkg in "$feed"/*.nupkg; do
   case "$(basename "$nupkg")" in
