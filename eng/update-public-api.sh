@@ -39,12 +39,12 @@ for name in "${projects[@]}"; do
 
   if [ "$mode" = all ]; then
     { printf '%s\n' "$header"
-      grep -v -x -F "$header" "$dir/PublicAPI.Unshipped.txt" | LC_ALL=C sort -u
+      { grep -v -x -F "$header" "$dir/PublicAPI.Unshipped.txt" || true; } | LC_ALL=C sort -u
     } > "$dir/PublicAPI.Shipped.txt"
     printf '%s\n' "$header" > "$dir/PublicAPI.Unshipped.txt"
   else
     { printf '%s\n' "$header"
-      grep -v -x -F "$header" "$dir/PublicAPI.Unshipped.txt" | LC_ALL=C sort -u
+      { grep -v -x -F "$header" "$dir/PublicAPI.Unshipped.txt" || true; } | LC_ALL=C sort -u
     } > "$dir/PublicAPI.Unshipped.txt.new"
     mv "$dir/PublicAPI.Unshipped.txt.new" "$dir/PublicAPI.Unshipped.txt"
   fi
