@@ -17,17 +17,7 @@ public partial class DocumentationLinkTests
 
     private static readonly string[] s_skippedDirectories = ["bin", "obj", ".git", "node_modules"];
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Kevents.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException($"No Kevents.sln above {AppContext.BaseDirectory}.");
-    }
+    private static string RepositoryRoot() => TestUtil.RepositoryRoot();
 
     private static IEnumerable<string> RepositoryFiles(string root, params string[] extensions) =>
         Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)

@@ -20,12 +20,7 @@ public partial class DescriptorFloodProcessTests : GatedTest
     private const int FdLimit = 300;
     private const int FloodSize = 400;
 
-    static DescriptorFloodProcessTests()
-    {
-        // The runtime opens a pipe of its own (for SIGCHLD) the first time it starts a child; see EchoServerProcessTests.
-        using Process warmUp = Process.Start("true");
-        warmUp.WaitForExit();
-    }
+    static DescriptorFloodProcessTests() => RuntimeWarmUp.ChildProcesses();
 
     [GeneratedRegex(@"listening on 127\.0\.0\.1:(\d+)")]
     private static partial Regex EchoListeningLine();

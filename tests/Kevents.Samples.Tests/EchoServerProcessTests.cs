@@ -12,13 +12,7 @@ namespace Kevents.Samples.Tests;
 /// <summary>The EchoServer sample as users run it: a child process on port 0, loaded, then stopped with SIGTERM.</summary>
 public partial class EchoServerProcessTests : GatedTest
 {
-    static EchoServerProcessTests()
-    {
-        // The runtime opens a pipe of its own (for SIGCHLD) the first time it starts a child, and keeps it for
-        // the life of the process. Start one child before any fd baseline is taken so it is not seen as a leak.
-        using Process warmUp = Process.Start("true");
-        warmUp.WaitForExit();
-    }
+    static EchoServerProcessTests() => RuntimeWarmUp.ChildProcesses();
 
     [GeneratedRegex(@"listening on 127\.0\.0\.1:(\d+)")]
     private static partial Regex ListeningLine();

@@ -10,12 +10,7 @@ namespace Kevents.Samples.Tests;
 /// </summary>
 public class SampleCommandLineTests : GatedTest
 {
-    static SampleCommandLineTests()
-    {
-        // The runtime opens a pipe of its own (for SIGCHLD) the first time it starts a child; see EchoServerProcessTests.
-        using Process warmUp = Process.Start("true");
-        warmUp.WaitForExit();
-    }
+    static SampleCommandLineTests() => RuntimeWarmUp.ChildProcesses();
 
     [Theory]
     [InlineData("EchoServer", "Unrecognized command or argument '--no-such-flag'", "--no-such-flag")]

@@ -22,6 +22,17 @@ public static class RuntimeWarmUp
         return true;
     });
 
+    private static readonly Lazy<bool> s_children = new(static () =>
+    {
+        // The runtime opens a pipe of its own (for SIGCHLD) the first time it starts a child, and keeps it.
+        using var child = System.Diagnostics.Process.Start("true");
+        child.WaitForExit();
+        return true;
+    });
+
     /// <summary>Starts .NET's socket engine (an epoll fd and a pipe) before any baseline is taken.</summary>
     public static void Sockets() => _ = s_sockets.Value;
+
+    /// <summary>Starts one child process, so the runtime's SIGCHLD pipe exists before any baseline is taken.</summary>
+    public static void ChildProcesses() => _ = s_children.Value;
 }

@@ -18,6 +18,19 @@ public static class TestUtil
     /// <summary>How long a readiness wait or fd-count settle may take before the test fails.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>The folder holding Kevents.sln, found by walking up from the test assembly.</summary>
+    public static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Kevents.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException($"No Kevents.sln above {AppContext.BaseDirectory}.");
+    }
+
     /// <summary>127.0.0.1 port 0: the kernel picks a free port at bind time.</summary>
     public static IPEndPoint AnyLoopback() => new(IPAddress.Loopback, 0);
 
