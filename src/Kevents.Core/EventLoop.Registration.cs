@@ -29,6 +29,8 @@ public sealed partial class EventLoop
     /// </remarks>
     /// <exception cref="ArgumentException">The descriptor is invalid, closed, or cannot be polled (the message names
     /// the fd and the errno); or a Signal kevent's ident is not a signal number from 1 to 64.</exception>
+    /// <exception cref="IOException">The kernel has no room for another watch (ENOSPC past fs.epoll.max_user_watches,
+    /// or ENOMEM).</exception>
     public void Register(in Kevent kevent, KeventHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
@@ -212,7 +214,7 @@ public sealed partial class EventLoop
         {
             slot = previous;
             UpdateInterest(fd, ref entry);
-            throw ThrowHelper.BadDescriptor(fd, kevent.Filter, rc);
+            throw ThrowHelper.RegistrationRefused(fd, kevent.Filter, rc);
         }
     }
 
@@ -311,7 +313,7 @@ public sealed partial class EventLoop
                 if (rc < 0)
                 {
                     slot.Enabled = !enabled;
-                    throw ThrowHelper.BadDescriptor(fd, filter, rc);
+                    throw ThrowHelper.RegistrationRefused(fd, filter, rc);
                 }
             }
             return true;

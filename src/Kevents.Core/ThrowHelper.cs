@@ -8,6 +8,18 @@ internal static class ThrowHelper
     public static IOException NativeFailure(string what, int negativeErrno) =>
         new($"Kevents could not {what}: {Errno.Describe(negativeErrno)}.", new System.ComponentModel.Win32Exception(-negativeErrno));
 
+    /// <summary>
+    /// The exception for a registration the kernel refused: an <see cref="IOException"/> when it ran out of room
+    /// (ENOSPC past fs.epoll.max_user_watches, ENOMEM), which says nothing about the caller's argument; otherwise
+    /// the <see cref="BadDescriptor"/> argument error.
+    /// </summary>
+    public static Exception RegistrationRefused(int fd, KeventFilter filter, int negativeErrno) => -negativeErrno switch
+    {
+        Errno.ENOSPC => NativeFailure($"watch fd {fd} for {filter} (the per-user epoll watch limit, fs.epoll.max_user_watches, is reached; raise it or close connections)", negativeErrno),
+        Errno.ENOMEM => NativeFailure($"watch fd {fd} for {filter} (the kernel is out of memory)", negativeErrno),
+        _ => BadDescriptor(fd, filter, negativeErrno),
+    };
+
     public static ArgumentException BadDescriptor(int fd, KeventFilter filter, int negativeErrno)
     {
         string hint = -negativeErrno switch

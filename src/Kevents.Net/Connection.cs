@@ -169,21 +169,6 @@ public abstract partial class Connection : ILoopTimerTarget
         new(reason is null ? $"Connection {Id} was aborted." : $"Connection {Id} was aborted: {reason}.");
 
     /// <summary>
-    /// Lets a test make the loop refuse a connection's registration of a filter (the -errno it returns, e.g. -ENOSPC
-    /// from epoll_ctl at max_user_watches), a failure that cannot be provoked safely on a shared machine.
-    /// </summary>
-    internal static Func<Connection, KeventFilter, int>? RegisterFaultForTests;
-
-    private void InjectRegisterFault(KeventFilter filter)
-    {
-        int fault = RegisterFaultForTests?.Invoke(this, filter) ?? 0;
-        if (fault < 0)
-        {
-            throw NetErrors.ToSocketException(fault, $"Cannot watch connection {Id} for {filter}");
-        }
-    }
-
-    /// <summary>
     /// Starts watching the socket: called once the connection is set up, on the loop thread. When the loop refuses
     /// (no room for another watch, say) the connection is closed at once, leaving the server's count, and false is
     /// returned: a connection nobody watches would otherwise stay open and counted until its idle timeout.
@@ -198,7 +183,6 @@ public abstract partial class Connection : ILoopTimerTarget
             {
                 ArmTimer(due);
             }
-            InjectRegisterFault(KeventFilter.Read);
             _loop.Register(Kevent.Read(_socket!.Fd), _onReadable);
             _readRegistered = true;
             _readEnabled = true;
@@ -258,7 +242,6 @@ public abstract partial class Connection : ILoopTimerTarget
         if (watch)
         {
             // Marked only once the loop took it: a refused registration leaves nothing to unregister.
-            InjectRegisterFault(KeventFilter.Write);
             _loop.Register(Kevent.Write(_socket.Fd), _onWritable);
             _writeRegistered = true;
         }

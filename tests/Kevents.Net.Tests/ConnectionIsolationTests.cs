@@ -97,6 +97,7 @@ public class ConnectionIsolationTests : NetTest
         // as "posted work threw", not as the application's), and every other connection goes on.
         AllowWarnings = true;
         long failedId = -1;
+        int stalledFd = -1;
         SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), async c =>
         {
             ReadResult first = await c.Input.ReadAsync();
@@ -108,11 +109,15 @@ public class ConnectionIsolationTests : NetTest
                 return;
             }
             failedId = c.Id;
+            Volatile.Write(ref stalledFd, c.Descriptor);
             c.Output.Write(new byte[4 * 1024 * 1024]);
             await c.Output.FlushAsync();
             await Task.Delay(Timeout.Infinite, c.ConnectionClosed).ContinueWith(_ => { });
         }, NoTimeouts));
-        Connection.RegisterFaultForTests = (_, filter) => filter == KeventFilter.Write ? -Errno.ENOSPC : 0;
+        // The loop refuses to watch the stalled connection for writability (ENOSPC: what epoll_ctl returns past
+        // fs.epoll.max_user_watches). Its Read registration came first, so the next epoll_ctl on it is that one.
+        var plan = new FaultPlan { Descriptors = fd => fd == Volatile.Read(ref stalledFd) }.Fail(FaultSite.EpollControl, Errno.ENOSPC, 1, budget: 1);
+        IDisposable armed = FaultInjection.Arm(plan);
         try
         {
             using Socket good = await ConnectClientAsync(server.LocalEndPoint);
@@ -127,14 +132,16 @@ public class ConnectionIsolationTests : NetTest
         }
         finally
         {
-            Connection.RegisterFaultForTests = null;
+            armed.Dispose();
         }
+        Assert.Equal(1, plan.Injected(FaultSite.EpollControl));
         long id = await OnLoop(() => failedId);
         var failures = Logs.Entries.Where(e => e.Level >= LogLevel.Warning).ToList();
         var failure = Assert.Single(failures);
         Assert.Equal("ConnectionFailed", failure.EventId.Name);
         Assert.Contains($"Connection {id}:", failure.Message);
-        Assert.IsType<SocketException>(failure.Exception);
+        Assert.IsType<IOException>(failure.Exception);
+        Assert.Contains("max_user_watches", failure.Exception!.Message);
         await OnLoop(server.Dispose);
     }
 
@@ -438,17 +445,15 @@ public class ConnectionIsolationTests : NetTest
                 return PipeEcho.RunAsync(c);
             }, NoTimeouts)
             : Loop.ListenTcp(TestUtil.AnyLoopback(), new CallbackHandler(onConnected: _ => applicationStarted = true), NoTimeouts));
-        // ENOSPC: what epoll_ctl returns past fs.epoll.max_user_watches.
-        Connection.RegisterFaultForTests = (_, _) => -Errno.ENOSPC;
-        try
+        // ENOSPC: what epoll_ctl returns past fs.epoll.max_user_watches. The listener is already watched, so the first
+        // epoll_ctl from here on is the new connection's.
+        var plan = new FaultPlan().Fail(FaultSite.EpollControl, Errno.ENOSPC, 1, budget: 1);
+        using (FaultInjection.Arm(plan))
         {
             Assert.True(await ConnectExpectingResetAsync(server.LocalEndPoint));
             await WaitUntilAsync(() => OnLoop(() => server.ConnectionCount == 0), "the connection left the count");
         }
-        finally
-        {
-            Connection.RegisterFaultForTests = null;
-        }
+        Assert.Equal(1, plan.Injected(FaultSite.EpollControl));
         Assert.False(await OnLoop(() => applicationStarted), "no application runs for a connection that never started");
         Assert.Contains(Logs.Entries, e => e.EventId.Name == "ConnectionStartFailed" && e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase));
         using Socket next = await ConnectClientAsync(server.LocalEndPoint);

@@ -19,6 +19,10 @@ public static unsafe class Epoll
     /// <summary>Adds, modifies or deletes interest in <paramref name="fd"/>. Returns 0 or -errno.</summary>
     public static int Control(int epfd, int op, int fd, EpollFlags events, ulong data)
     {
+        if (FaultInjection.Fails(FaultSite.EpollControl, fd, out int fault))
+        {
+            return -fault;
+        }
         epoll_event ev = default;
         ev.events = (int)events;
         ev.data.u64 = data;

@@ -21,6 +21,12 @@ internal enum FaultSite
     /// <summary>epoll_wait(2) and epoll_pwait2(2): only EINTR makes sense here.</summary>
     EpollWait,
 
+    /// <summary>
+    /// <see cref="Epoll.Control"/>: epoll_ctl(2) on the watched descriptor (the plan's descriptor filter sees that one,
+    /// not the epoll set), for refusals such as ENOSPC past fs.epoll.max_user_watches.
+    /// </summary>
+    EpollControl,
+
     /// <summary><see cref="NativeFile.Open"/> and <see cref="NativeFile.OpenBeneath"/>: openat2(2) that may block.</summary>
     FileOpen,
 
