@@ -116,6 +116,12 @@ public sealed class IoUringAsyncFileTests : AsyncFileBehaviour
         };
         const int count = 16;
         var opens = new List<Task<AsyncFile>>();
+        // The kernel answers the shutdown's first submission with EBUSY ("reap completions first"). Armed only once
+        // every open is in flight; the shutdown runs after the body returns, so the plan stays armed until then.
+        var plan = new FaultPlan().Fail(FaultSite.IoUringSubmit, Errno.EBUSY, 1, budget: 1);
+        IDisposable? armed = null;
+        try
+        {
         RunOnLoop(async loop =>
         {
             for (int i = 0; i < count; i++)
@@ -131,11 +137,15 @@ public sealed class IoUringAsyncFileTests : AsyncFileBehaviour
             await Task.Delay(100);
             Assert.Equal(count, engine.InFlight);
             Assert.All(opens, o => Assert.False(o.IsCompleted));
-            // The kernel answers the shutdown's first submission with EBUSY ("reap completions first").
-            int busy = 1;
-            engine.BusyForTest = () => Interlocked.Exchange(ref busy, 0) == 1;
+            armed = FaultInjection.Arm(plan);
             loop.Dispose();
         }, disposeFromBody: true);
+        }
+        finally
+        {
+            armed?.Dispose();
+        }
+        Assert.Equal(1, plan.Injected(FaultSite.IoUringSubmit));
         foreach (Task<AsyncFile> open in opens)
         {
             Assert.True(WaitQuietly(open), "an open blocked in the kernel never completed after shutdown");

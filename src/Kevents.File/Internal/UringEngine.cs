@@ -60,9 +60,6 @@ internal sealed partial class UringEngine : AioEngine
 
     internal IoUringRing Ring => _ring;
 
-    /// <summary>Test hook: when it answers true, a submission fails with EBUSY (as the kernel answers when completions must be reaped first).</summary>
-    internal Func<bool>? BusyForTest { get; set; }
-
     /// <summary>
     /// Creates the loop's ring and registers its eventfd. Loop thread (or before the loop runs). Returns 0, or -errno
     /// when io_uring cannot be used (setup refused, or the kernel lacks one of the operations).
@@ -230,7 +227,7 @@ internal sealed partial class UringEngine : AioEngine
         {
             return 0;
         }
-        int rc = BusyForTest?.Invoke() == true ? -Errno.EBUSY : _ring.Submit();
+        int rc = _ring.Submit();
         if (rc < 0 && rc != -Errno.EBUSY && rc != -Errno.EAGAIN)
         {
             Log.SubmitFailed(_logger, Loop.Name, Errno.Describe(-rc));

@@ -41,4 +41,10 @@ internal enum FaultSite
 
     /// <summary>io_uring_setup(2), when an <see cref="IoUringRing"/> is created.</summary>
     IoUringSetup,
+
+    /// <summary>
+    /// io_uring_enter(2) from <see cref="IoUringRing.Submit"/>: EBUSY (reap completions first) and EAGAIN leave the
+    /// entries queued for the next submission, as the kernel's own answers do.
+    /// </summary>
+    IoUringSubmit,
 }

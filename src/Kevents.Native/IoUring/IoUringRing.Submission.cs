@@ -215,7 +215,7 @@ public sealed unsafe partial class IoUringRing
         // With completions held back by the kernel, GETEVENTS (min_complete 0, so it never waits) lets the same call
         // move them into the completion queue.
         uint flags = HasOverflow ? LibC.IORING_ENTER_GETEVENTS : 0;
-        return (int)Sys.Retry(new EnterCall(_ring.Fd, toSubmit, flags));
+        return (int)Sys.Retry(FaultSite.IoUringSubmit, _ring.Fd, 0, new EnterCall(_ring.Fd, toSubmit, flags));
     }
 
     /// <summary>io_uring_enter(2) that submits <paramref name="toSubmit"/> entries and never waits for completions.</summary>
