@@ -1,5 +1,4 @@
 using System.Net;
-using Kevents.Internal;
 using Kevents.Native;
 using Kevents.Net.Internal;
 using Microsoft.Extensions.Logging;
@@ -395,7 +394,7 @@ public abstract partial class Connection : ILoopTimerTarget
     /// <summary>
     /// Runs <paramref name="what"/> (the close notification, or only the ConnectionClosed cancellation) as posted work,
     /// outside the caller's code. Registered with the loop's <see cref="DeferredCloses"/> meanwhile: a loop disposed
-    /// before it runs the item delivers it from its shutdown hook instead of dropping it.
+    /// before it runs the item delivers it while disposing its features instead of dropping it.
     /// </summary>
     private void Defer(int what, Exception? error)
     {
@@ -420,7 +419,7 @@ public abstract partial class Connection : ILoopTimerTarget
         {
             return;
         }
-        DeferredCloses.For(_loop).Remove(this);
+        DeferredCloses.Find(_loop)?.Remove(this);
         if (what == DeferredNotify)
         {
             // Already outside the close path: the token's callbacks may run here too.

@@ -73,7 +73,13 @@ internal abstract class AioEngine
     }
 
     /// <summary>
-    /// Shutdown hook, first step: no more posted starts; those still waiting complete as "the loop was disposed". The
+    /// Runs once when the loop is disposed (from <see cref="LoopFiles"/>, the loop's feature): completes or hands over
+    /// every operation still in flight, so none hangs.
+    /// </summary>
+    public abstract void Shutdown();
+
+    /// <summary>
+    /// Shutdown, first step: no more posted starts; those still waiting complete as "the loop was disposed". The
     /// loop has stopped, so none of them can be running.
     /// </summary>
     protected void CompleteUnstarted()

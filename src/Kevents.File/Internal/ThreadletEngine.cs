@@ -45,7 +45,6 @@ internal sealed class ThreadletEngine : AioEngine
     {
         _options = options;
         _logger = logger;
-        loop.AddShutdownHook(Shutdown);
     }
 
     /// <summary>Test hook: runs on the worker inside an operation's system-call phase, before the call.</summary>
@@ -174,7 +173,7 @@ internal sealed class ThreadletEngine : AioEngine
     /// complete here, as cancelled, each once its system call (if it started one) has returned; a call still running
     /// after ShutdownTimeout completes its operation when it returns.
     /// </summary>
-    private void Shutdown()
+    public override void Shutdown()
     {
         Volatile.Write(ref _shuttingDown, true);
         CompleteUnstarted();

@@ -86,7 +86,6 @@ internal sealed partial class UringEngine : AioEngine
         }
         var created = new UringEngine(loop, ring!, options, logger);
         loop.Register(Kevent.Read(ring!.CompletionEventFd), created.OnCompletionsReady);
-        loop.AddShutdownHook(created.Shutdown);
         engine = created;
         return 0;
     }
