@@ -149,7 +149,7 @@ public abstract partial class Connection : ILoopTimerTarget
     }
 
     /// <summary>
-    /// Closes the connection while its loop is being disposed (from the loop's shutdown hooks, on the disposing
+    /// Closes the connection while its loop is being disposed (from Kevents.Net's loop feature, on the disposing
     /// thread): posted work would be dropped now, so the socket is closed here and the application told on the
     /// thread pool.
     /// </summary>
@@ -326,7 +326,7 @@ public abstract partial class Connection : ILoopTimerTarget
 
     /// <summary>
     /// Stops the timer and unregisters both filters, each step on its own so one refusal does not leave the others
-    /// behind. A loop being disposed still takes them (its shutdown hooks run before it releases); a disposed one
+    /// behind. A loop being disposed still takes them (it disposes its features before it releases); a disposed one
     /// refuses, which is expected when <paramref name="loopGone"/>. Otherwise a refusal is logged: the descriptor is
     /// closed all the same.
     /// </summary>
@@ -411,7 +411,7 @@ public abstract partial class Connection : ILoopTimerTarget
         }
     }
 
-    /// <summary>Delivers what <see cref="Defer"/> queued, once, whichever of the posted item or the shutdown hook comes first.</summary>
+    /// <summary>Delivers what <see cref="Defer"/> queued, once, whichever of the posted item or the loop's disposal comes first.</summary>
     internal void RunDeferredClose()
     {
         int what = Interlocked.Exchange(ref _deferred, 0);
