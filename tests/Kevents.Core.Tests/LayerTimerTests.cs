@@ -59,6 +59,34 @@ public class LayerTimerTests : LoopTest
     }
 
     [Fact]
+    public void StartingAndStoppingLayerTimersAllocatesNothingOnceWarm()
+    {
+        // Kevents.Net arms one such timer per connection and re-arms it on activity: the path must stay allocation-free.
+        EventLoop loop = NewLoop();
+        var target = new Target(() => { });
+        var timers = new LoopTimer[64];
+        void Cycle()
+        {
+            for (int i = 0; i < timers.Length; i++)
+            {
+                timers[i] = loop.StartTimer(1_000_000_000L + i, target);
+            }
+            for (int i = 0; i < timers.Length; i++)
+            {
+                loop.StopTimer(ref timers[i]);
+            }
+        }
+        Cycle(); // grows the slot arrays and the wheel's slab once
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int round = 0; round < 10; round++)
+        {
+            Cycle();
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.All(timers, t => Assert.True(t.IsNone));
+    }
+
+    [Fact]
     public void LayerTimerAndVerifyAccessRefuseAnotherThreadWhileTheLoopRuns()
     {
         EventLoop loop = NewLoop();
