@@ -3,7 +3,7 @@ using Kevents.Internal;
 namespace Kevents;
 
 // Every armed timer owns a slot in a slab of targets; the wheel's payload is the slot. A target is either a timer
-// registration (Kevent.Timer) or an internal ILoopTimerTarget, so a connection's idle timeout costs one wheel
+// registration (Kevent.Timer) or a layer's ILoopTimerTarget, so a connection's idle timeout costs one wheel
 // entry and one array slot, with no dictionary and no allocation per arm.
 public sealed partial class EventLoop
 {
@@ -13,11 +13,38 @@ public sealed partial class EventLoop
     private int _freeTimerSlotCount;
     private int _timerSlotsUsed;
 
-    /// <summary>Starts a timer that calls <paramref name="target"/> after <paramref name="delayNs"/> (never earlier). Loop thread only.</summary>
-    /// <returns>A token for <see cref="StopTimer"/>.</returns>
-    internal LoopTimer StartTimer(long delayNs, ILoopTimerTarget target)
+    /// <summary>
+    /// Starts a one-shot timer that calls <paramref name="target"/>'s <see cref="ILoopTimerTarget.OnTimer"/> on the loop
+    /// thread after <paramref name="delay"/>, never earlier (the loop's timers have millisecond ticks, so it may be up to
+    /// a tick later). This is the timer for layers: a timeout per connection or per request, armed and stopped often.
+    /// </summary>
+    /// <remarks>
+    /// <para><b>Threading.</b> Loop thread only, or while the loop is not running, like <see cref="StopTimer"/>.</para>
+    /// <para><b>Cost.</b> No allocation once the loop's timer slab has grown to the number of live timers: one wheel
+    /// entry and one array slot, O(1) to start and to stop. Keep the returned <see cref="LoopTimer"/> in a field and pass
+    /// it to <see cref="StopTimer"/> to cancel; to re-arm, stop and start again.</para>
+    /// <para>The delay counts from the moment of the call (the clock is read afresh), not from the start of the turn.
+    /// Negative delays are treated as zero: the timer fires in the next timer phase.</para>
+    /// </remarks>
+    /// <returns>The running timer, for <see cref="StopTimer"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="target"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">Called on another thread while the loop runs.</exception>
+    public LoopTimer StartTimer(TimeSpan delay, ILoopTimerTarget target) =>
+        StartTimer(delay <= TimeSpan.Zero ? 0 : delay.Ticks > long.MaxValue / 100 ? long.MaxValue : delay.Ticks * 100, target);
+
+    /// <summary>
+    /// Starts a one-shot timer that calls <paramref name="target"/> after <paramref name="delayNanoseconds"/>; the form
+    /// for layers that keep deadlines in nanoseconds of <see cref="NowNanoseconds"/>. Everything said for
+    /// <see cref="StartTimer(TimeSpan, ILoopTimerTarget)"/> holds here.
+    /// </summary>
+    /// <returns>The running timer, for <see cref="StopTimer"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="target"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">Called on another thread while the loop runs.</exception>
+    public LoopTimer StartTimer(long delayNanoseconds, ILoopTimerTarget target)
     {
-        AssertOnLoop();
+        ArgumentNullException.ThrowIfNull(target);
+        VerifyAccess(nameof(StartTimer));
+        long delayNs = Math.Max(0, delayNanoseconds);
         long now = ReadClock();
         return ArmSlot(delayNs > long.MaxValue - now ? long.MaxValue : now + delayNs, target);
     }
@@ -45,10 +72,26 @@ public sealed partial class EventLoop
         return new LoopTimer(slot, handle);
     }
 
-    /// <summary>Stops a timer started with <see cref="StartTimer"/>; harmless when it already fired or was stopped.</summary>
-    internal void StopTimer(ref LoopTimer timer)
+    /// <summary>
+    /// Stops <paramref name="timer"/> and resets it to <c>default</c>. Harmless when the timer already fired, was stopped
+    /// before, or is <c>default</c>: a <see cref="LoopTimer"/> that outlived its timer never stops another one, even
+    /// after its slot was reused, or the loop was disposed. Loop thread only (or while the loop is not running); O(1), no
+    /// allocation.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Called on another thread while the loop runs.</exception>
+    public void StopTimer(ref LoopTimer timer)
     {
-        AssertOnLoop();
+        if (timer.IsNone)
+        {
+            return;
+        }
+        if (Volatile.Read(ref _state) == StateDisposed)
+        {
+            // The wheel went with the loop; a layer tidying up after the loop's disposal has nothing left to stop.
+            timer = default;
+            return;
+        }
+        VerifyAccess(nameof(StopTimer));
         if (timer.IsNone)
         {
             return;
@@ -102,8 +145,40 @@ public sealed partial class EventLoop
     }
 }
 
-/// <summary>A running internal timer: its slab slot and wheel handle. Default is "no timer".</summary>
-internal readonly record struct LoopTimer(int Slot, TimerHandle Handle)
+/// <summary>
+/// A timer started with <see cref="EventLoop.StartTimer(TimeSpan, ILoopTimerTarget)"/>, to stop it with
+/// <see cref="EventLoop.StopTimer(ref LoopTimer)"/>. A small value: keep it in a field of the timer's owner.
+/// <c>default</c> names no timer.
+/// </summary>
+/// <remarks>A <see cref="LoopTimer"/> does not learn that its timer fired; the owner knows that from
+/// <see cref="ILoopTimerTarget.OnTimer"/> and may reset its field there.</remarks>
+public readonly struct LoopTimer : IEquatable<LoopTimer>
 {
+    internal LoopTimer(int slot, TimerHandle handle)
+    {
+        Slot = slot;
+        Handle = handle;
+    }
+
+    internal int Slot { get; }
+
+    internal TimerHandle Handle { get; }
+
+    /// <summary>True for <c>default</c> and after <see cref="EventLoop.StopTimer(ref LoopTimer)"/>: it names no timer.</summary>
     public bool IsNone => Handle.IsNone;
+
+    /// <inheritdoc/>
+    public bool Equals(LoopTimer other) => Slot == other.Slot && Handle == other.Handle;
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => obj is LoopTimer other && Equals(other);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Slot, Handle);
+
+    /// <summary>True when both name the same timer (or both none).</summary>
+    public static bool operator ==(LoopTimer left, LoopTimer right) => left.Equals(right);
+
+    /// <summary>False when both name the same timer (or both none).</summary>
+    public static bool operator !=(LoopTimer left, LoopTimer right) => !left.Equals(right);
 }

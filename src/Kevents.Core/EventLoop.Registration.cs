@@ -52,7 +52,7 @@ public sealed partial class EventLoop
     /// <returns>False when nothing was registered under that identity.</returns>
     public bool Unregister(ulong ident, KeventFilter filter)
     {
-        CheckThread(nameof(Unregister));
+        VerifyAccess(nameof(Unregister));
         if (IsFdFilter(filter))
         {
             ref FdSlot slot = ref FindFdSlot(ident, filter, out int fd);
@@ -89,7 +89,7 @@ public sealed partial class EventLoop
     /// </summary>
     public void SetFilterHandler(KeventFilter filter, KeventHandler? handler)
     {
-        CheckThread(nameof(SetFilterHandler));
+        VerifyAccess(nameof(SetFilterHandler));
         if (IsFdFilter(filter) || filter == KeventFilter.None)
         {
             throw new ArgumentException($"Kevents of filter {filter} always belong to a registration; register the descriptor instead.", nameof(filter));
@@ -100,7 +100,7 @@ public sealed partial class EventLoop
     /// <summary>True when (<paramref name="ident"/>, <paramref name="filter"/>) is registered. Loop thread only.</summary>
     public bool IsRegistered(ulong ident, KeventFilter filter)
     {
-        CheckThread(nameof(IsRegistered));
+        VerifyAccess(nameof(IsRegistered));
         if (IsFdFilter(filter))
         {
             return !Unsafe.IsNullRef(ref FindFdSlot(ident, filter, out _));
@@ -138,7 +138,7 @@ public sealed partial class EventLoop
 
     private void RegisterCore(in Kevent kevent, KeventHandler? handler)
     {
-        CheckThread(nameof(Register));
+        VerifyAccess(nameof(Register));
         if ((kevent.Flags & KeventFlags.Delete) != 0)
         {
             Unregister(kevent.Ident, kevent.Filter);
@@ -298,7 +298,7 @@ public sealed partial class EventLoop
 
     private bool SetEnabled(ulong ident, KeventFilter filter, bool enabled, string member)
     {
-        CheckThread(member);
+        VerifyAccess(member);
         if (IsFdFilter(filter))
         {
             ref FdSlot slot = ref FindFdSlot(ident, filter, out int fd);

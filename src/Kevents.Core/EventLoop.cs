@@ -269,7 +269,7 @@ public sealed partial class EventLoop : IDisposable
 
     private void Release()
     {
-        RunShutdownHooks();
+        DisposeFeatures();
         if (Interlocked.Exchange(ref _state, StateDisposed) == StateDisposed)
         {
             return;
@@ -285,8 +285,18 @@ public sealed partial class EventLoop : IDisposable
         _epoll.Dispose();
     }
 
-    /// <summary>Throws unless the caller may touch loop-owned state: on the loop thread, or while the loop is not running.</summary>
-    internal void CheckThread(string member)
+    /// <summary>
+    /// Throws unless the caller may touch this loop's state: on the loop thread, or while the loop is not running (before
+    /// its first <see cref="Run"/>, or between runs). A layer calls it at the top of each of its loop-thread-only
+    /// members, as the loop's own members do, so a caller on the wrong thread is told so instead of corrupting state.
+    /// </summary>
+    /// <remarks>Cheap enough for every call: a volatile read and a thread-id comparison, no allocation.</remarks>
+    /// <param name="member">The member being called, as the caller should read it in the message (for example
+    /// <c>"Listen"</c> gives "EventLoop.Listen must be called on the loop thread ...").</param>
+    /// <exception cref="InvalidOperationException">The loop is running on another thread; the message says to use
+    /// <see cref="Post(Action)"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The loop was disposed.</exception>
+    public void VerifyAccess([System.Runtime.CompilerServices.CallerMemberName] string member = "")
     {
         int state = Volatile.Read(ref _state);
         if (state == StateRunning && Environment.CurrentManagedThreadId != _loopThreadId)

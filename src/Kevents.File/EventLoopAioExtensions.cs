@@ -32,7 +32,7 @@ public static class EventLoopAioExtensions
     public static AsyncFileEngine UseAsyncFiles(this EventLoop loop, AsyncFileOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(loop);
-        loop.CheckThread(nameof(UseAsyncFiles));
+        loop.VerifyAccess(nameof(UseAsyncFiles));
         return LoopFiles.Of(loop).Engine(options).Kind;
     }
 
@@ -104,7 +104,7 @@ public static class EventLoopAioExtensions
     public static bool CancelAio(this EventLoop loop, ulong id)
     {
         ArgumentNullException.ThrowIfNull(loop);
-        loop.CheckThread(nameof(CancelAio));
+        loop.VerifyAccess(nameof(CancelAio));
         PendingKevents pending = PendingKevents.Of(loop);
         if (!pending.TryGet(id, out AioEngine? engine, out KeventOperation? op))
         {
@@ -117,7 +117,7 @@ public static class EventLoopAioExtensions
     private static KeventOperation Prepare(EventLoop loop, ulong userData, KeventHandler? handler, out AioEngine engine)
     {
         ArgumentNullException.ThrowIfNull(loop);
-        loop.CheckThread("SubmitAio");
+        loop.VerifyAccess("SubmitAio");
         engine = LoopFiles.Of(loop).Engine(null);
         return new KeventOperation(loop, userData, PendingKevents.Of(loop));
     }

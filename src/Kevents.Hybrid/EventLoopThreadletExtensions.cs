@@ -14,7 +14,7 @@ public static class EventLoopThreadletExtensions
     {
         ArgumentNullException.ThrowIfNull(loop);
         ThreadletOptions validated = (options ?? new ThreadletOptions()).Validate();
-        ThreadletRuntime runtime = loop.GetOrAddHybridState(l => new ThreadletRuntime(l, validated));
+        ThreadletRuntime runtime = loop.GetOrAddFeature(l => new HybridLoop(new ThreadletRuntime(l, validated))).Runtime;
         if (runtime.Options != validated || !runtime.TryAttach())
         {
             throw new InvalidOperationException(
@@ -27,11 +27,11 @@ public static class EventLoopThreadletExtensions
     public static ThreadletRuntime Threadlets(this EventLoop loop)
     {
         ArgumentNullException.ThrowIfNull(loop);
-        if (loop.TryGetHybridState<ThreadletRuntime>() is { IsAttached: true } existing)
+        if (loop.TryGetFeature(out HybridLoop? existing) && existing.Runtime.IsAttached)
         {
-            return existing;
+            return existing.Runtime;
         }
-        ThreadletRuntime runtime = loop.GetOrAddHybridState(static l => new ThreadletRuntime(l, new ThreadletOptions()));
+        ThreadletRuntime runtime = loop.GetOrAddFeature(static l => new HybridLoop(new ThreadletRuntime(l, new ThreadletOptions()))).Runtime;
         runtime.TryAttach();
         return runtime;
     }

@@ -89,7 +89,7 @@ public sealed partial class ThreadletRuntime
 
     internal ulong StartKevent(Func<Threadlet, ValueTask<long>> body, ulong userData, KeventHandler? handler, CancellationToken cancellationToken)
     {
-        Loop.CheckThread("StartThreadlet");
+        Loop.VerifyAccess("StartThreadlet");
         ThrowIfShutDown();
         ulong id = NextId();
         var registration = new Kevent(id, KeventFilter.Threadlet, KeventFlags.Oneshot, 0, 0, userData);

@@ -130,7 +130,7 @@ public sealed partial class ThreadletRuntime
     internal bool IsAttached => Volatile.Read(ref _attached) != 0;
 
     /// <summary>
-    /// Wires the runtime that won the race to be the loop's: metrics, the shutdown hook, and (on the loop thread) the
+    /// Wires the runtime that won the race to be the loop's: metrics (the loop's disposal shuts it down through HybridLoop), and (on the loop thread) the
     /// Threadlet filter handler and the watchdog. False when it was already attached.
     /// </summary>
     internal bool TryAttach()
@@ -140,7 +140,6 @@ public sealed partial class ThreadletRuntime
             return false;
         }
         _metrics.Publish(this, Loop.Name);
-        Loop.AddShutdownHook(() => Shutdown(_options.ShutdownTimeout));
         if (Loop.IsOnLoopThread || !Loop.IsRunning)
         {
             AttachOnLoop();

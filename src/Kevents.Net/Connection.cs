@@ -1,5 +1,4 @@
 using System.Net;
-using Kevents.Internal;
 using Kevents.Native;
 using Kevents.Net.Internal;
 using Microsoft.Extensions.Logging;
@@ -150,7 +149,7 @@ public abstract partial class Connection : ILoopTimerTarget
     }
 
     /// <summary>
-    /// Closes the connection while its loop is being disposed (from the loop's shutdown hooks, on the disposing
+    /// Closes the connection while its loop is being disposed (from Kevents.Net's loop feature, on the disposing
     /// thread): posted work would be dropped now, so the socket is closed here and the application told on the
     /// thread pool.
     /// </summary>
@@ -310,7 +309,7 @@ public abstract partial class Connection : ILoopTimerTarget
 
     /// <summary>
     /// Stops the timer and unregisters both filters, each step on its own so one refusal does not leave the others
-    /// behind. A loop being disposed still takes them (its shutdown hooks run before it releases); a disposed one
+    /// behind. A loop being disposed still takes them (it disposes its features before it releases); a disposed one
     /// refuses, which is expected when <paramref name="loopGone"/>. Otherwise a refusal is logged: the descriptor is
     /// closed all the same.
     /// </summary>
@@ -378,7 +377,7 @@ public abstract partial class Connection : ILoopTimerTarget
     /// <summary>
     /// Runs <paramref name="what"/> (the close notification, or only the ConnectionClosed cancellation) as posted work,
     /// outside the caller's code. Registered with the loop's <see cref="DeferredCloses"/> meanwhile: a loop disposed
-    /// before it runs the item delivers it from its shutdown hook instead of dropping it.
+    /// before it runs the item delivers it while disposing its features instead of dropping it.
     /// </summary>
     private void Defer(int what, Exception? error)
     {
@@ -395,7 +394,7 @@ public abstract partial class Connection : ILoopTimerTarget
         }
     }
 
-    /// <summary>Delivers what <see cref="Defer"/> queued, once, whichever of the posted item or the shutdown hook comes first.</summary>
+    /// <summary>Delivers what <see cref="Defer"/> queued, once, whichever of the posted item or the loop's disposal comes first.</summary>
     internal void RunDeferredClose()
     {
         int what = Interlocked.Exchange(ref _deferred, 0);
@@ -403,7 +402,7 @@ public abstract partial class Connection : ILoopTimerTarget
         {
             return;
         }
-        DeferredCloses.For(_loop).Remove(this);
+        DeferredCloses.Find(_loop)?.Remove(this);
         if (what == DeferredNotify)
         {
             // Already outside the close path: the token's callbacks may run here too.

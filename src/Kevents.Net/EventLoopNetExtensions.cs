@@ -98,7 +98,7 @@ public static class EventLoopNetExtensions
     {
         ArgumentNullException.ThrowIfNull(loop);
         ArgumentNullException.ThrowIfNull(endPoint);
-        loop.CheckThread("Listen");
+        loop.VerifyAccess("Listen");
         return new SocketServer(loop, endPoint, options ?? new ServerOptions(), application, handler);
     }
 

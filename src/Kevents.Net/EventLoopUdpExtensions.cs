@@ -60,7 +60,7 @@ public static class EventLoopUdpExtensions
             throw new ArgumentException($"Only an open datagram socket can be adopted; {socket} is not one.", nameof(socket));
         }
         UdpOptions settings = (options ?? new UdpOptions()).Validate();
-        loop.CheckThread(nameof(AdoptDatagramSocket));
+        loop.VerifyAccess(nameof(AdoptDatagramSocket));
         Configure(socket.Fd, settings);
         bool connected = NativeSocket.HasPeer(socket.Fd);
         return new UdpSocket(loop, socket, handler, settings, connected, connected ? NativeSocket.GetRemoteEndPoint(socket.Fd) : null);
@@ -71,7 +71,7 @@ public static class EventLoopUdpExtensions
         ArgumentNullException.ThrowIfNull(loop);
         ArgumentNullException.ThrowIfNull(handler);
         UdpOptions settings = (options ?? new UdpOptions()).Validate();
-        loop.CheckThread(remote is null ? "BindUdp" : "ConnectUdp");
+        loop.VerifyAccess(remote is null ? "BindUdp" : "ConnectUdp");
         EndPoint target = (EndPoint?)local ?? remote!;
         int rc = NativeSocket.Create(target.AddressFamily, SocketType.Dgram, out FileDescriptor? socket);
         if (rc < 0)

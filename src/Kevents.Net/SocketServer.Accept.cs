@@ -1,4 +1,3 @@
-using Kevents.Internal;
 using Kevents.Native;
 using Kevents.Net.Internal;
 using Microsoft.Extensions.Logging;

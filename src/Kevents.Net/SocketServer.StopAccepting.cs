@@ -9,7 +9,7 @@ public sealed partial class SocketServer
     /// </summary>
     public void StopAccepting()
     {
-        _loop.CheckThread(nameof(StopAccepting));
+        _loop.VerifyAccess(nameof(StopAccepting));
         StopListening();
     }
 }

@@ -46,7 +46,7 @@ public sealed partial class SocketServer : IDisposable
         NetLog.Listening(Logger, NetErrors.Describe(LocalEndPoint));
         CreateMetrics();
         // A loop disposed under a live server must not leave sockets to the finalizer.
-        _loop.AddShutdownHook(OnLoopDisposed);
+        NetLoop.Of(_loop).AddServer(this);
     }
 
     internal ILogger Logger { get; }
@@ -119,7 +119,7 @@ public sealed partial class SocketServer : IDisposable
         return _drained.Task;
     }
 
-    private sealed class DeadlineTimer(SocketServer server) : Kevents.Internal.ILoopTimerTarget
+    private sealed class DeadlineTimer(SocketServer server) : ILoopTimerTarget
     {
         public void OnTimer() => server.AbortAll(deadline: true);
     }
@@ -148,7 +148,8 @@ public sealed partial class SocketServer : IDisposable
         DisposeMetrics();
     }
 
-    private void OnLoopDisposed()
+    /// <summary>Called by <see cref="NetLoop"/> when the loop is disposed.</summary>
+    internal void CloseForLoopDisposal()
     {
         // The loop has stopped and is about to drop its posted work: close everything here, on the disposing thread.
         for (Connection? c = _firstLive; c is not null;)

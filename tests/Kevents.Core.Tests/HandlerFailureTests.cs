@@ -55,22 +55,6 @@ public class HandlerFailureTests : LoopTest
     }
 
     [Fact]
-    public void ThrowingShutdownHookIsLoggedAsItsOwnFailureAndTheOtherHooksRun()
-    {
-        var logs = new CapturingLoggerProvider();
-        using ILoggerFactory factory = logs.CreateFactory();
-        EventLoop loop = NewLoop(new EventLoopOptions { LoggerFactory = factory });
-        int ran = 0;
-        loop.AddShutdownHook(() => throw new InvalidOperationException("hook boom"));
-        loop.AddShutdownHook(() => ran++);
-        loop.Dispose();
-        Assert.Equal(1, ran);
-        CapturingLoggerProvider.Entry entry = Assert.Single(logs.Entries, e => e.Exception is InvalidOperationException);
-        Assert.Equal(LogLevel.Error, entry.Level);
-        Assert.Equal("ShutdownHookFailed", entry.EventId.Name);
-    }
-
-    [Fact]
     public void ThrowingBlockedReportIsLoggedAsItsOwnFailureNotAsPostedWork()
     {
         var logs = new CapturingLoggerProvider();

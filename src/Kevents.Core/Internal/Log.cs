@@ -49,9 +49,9 @@ internal static partial class Log
         Message = "Loop {Name} was disposed with {Count} posted items that never ran")]
     public static partial void PendingWorkDropped(ILogger logger, string name, int count);
 
-    [LoggerMessage(EventId = 11, EventName = "ShutdownHookFailed", Level = LogLevel.Error,
-        Message = "Shutdown hook {Hook} threw while the loop was disposed; the remaining hooks still run")]
-    public static partial void ShutdownHookFailed(ILogger logger, string hook, Exception exception);
+    [LoggerMessage(EventId = 11, EventName = "FeatureDisposeFailed", Level = LogLevel.Error,
+        Message = "Feature {Feature} threw from Dispose while the loop was disposed; the remaining features are still disposed")]
+    public static partial void FeatureDisposeFailed(ILogger logger, string feature, Exception exception);
 
     [LoggerMessage(EventId = 12, EventName = "BlockedReportFailed", Level = LogLevel.Error,
         Message = "The watchdog's report {Callback} threw while reporting a held loop; the slow handler is not treated as failed")]

@@ -4,7 +4,7 @@ namespace Kevents.File.Internal;
 
 /// <summary>
 /// Runs <see cref="AioOperation"/>s for one loop. Every started operation completes exactly once: on the loop thread,
-/// or in the loop's shutdown hook when the loop is disposed first.
+/// or in the engine's shutdown when the loop is disposed first.
 /// </summary>
 internal abstract class AioEngine
 {
@@ -12,7 +12,7 @@ internal abstract class AioEngine
     private readonly Action<object?> _cancelOnLoop;
 
     // Operations whose start is posted to the loop and has not run yet. The loop may be disposed before it runs them
-    // (dropping posted work); the shutdown hook then completes them here, so each still completes exactly once and
+    // (dropping posted work); the engine's shutdown then completes them here, so each still completes exactly once and
     // releases its pin and descriptor reference. Guarded by itself; _closed is set by the hook.
     private readonly HashSet<AioOperation> _posted = new();
     private bool _closed;
@@ -52,7 +52,7 @@ internal abstract class AioEngine
                 }
                 catch (ObjectDisposedException)
                 {
-                    // Disposed before its shutdown hook ran for this engine (or the engine came after it).
+                    // Disposed before its shutdown ran for this engine (or the engine came after it).
                     _posted.Remove(op);
                 }
             }
@@ -66,14 +66,20 @@ internal abstract class AioEngine
         {
             if (!_posted.Remove(op))
             {
-                return; // completed by the shutdown hook already
+                return; // completed by the engine's shutdown already
             }
         }
         StartOnLoop(op);
     }
 
     /// <summary>
-    /// Shutdown hook, first step: no more posted starts; those still waiting complete as "the loop was disposed". The
+    /// Runs once when the loop is disposed (from <see cref="LoopFiles"/>, the loop's feature): completes or hands over
+    /// every operation still in flight, so none hangs.
+    /// </summary>
+    public abstract void Shutdown();
+
+    /// <summary>
+    /// Shutdown, first step: no more posted starts; those still waiting complete as "the loop was disposed". The
     /// loop has stopped, so none of them can be running.
     /// </summary>
     protected void CompleteUnstarted()
@@ -105,7 +111,7 @@ internal abstract class AioEngine
         }
         catch (ObjectDisposedException)
         {
-            // The loop is gone; its shutdown hook has completed (or is completing) every operation.
+            // The loop is gone; its engines' shutdown has completed (or is completing) every operation.
         }
     }
 

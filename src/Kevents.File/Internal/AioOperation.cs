@@ -6,7 +6,7 @@ namespace Kevents.File.Internal;
 
 // One file operation: what to run (kind, descriptor, buffer, offset, path) and where its single result goes.
 //
-// Protocol. Every field below is touched on the loop thread only (or by the shutdown hook, once the loop has stopped).
+// Protocol. Every field below is touched on the loop thread only (or by the engine's shutdown, once the loop has stopped).
 // State moves New -> Backlogged (no SQE free yet) -> Submitted -> Done, or New/Backlogged -> Done when cancelled before
 // it reached the kernel. Complete is the only way into Done and runs once; the engine guarantees one call per
 // operation, and Debug.Assert holds it to that. Pins (buffer, path, statx buffer) and the descriptor's SafeHandle
@@ -62,7 +62,7 @@ internal abstract class AioOperation
 
     /// <summary>
     /// A descriptor a threadlet open produced, owned here until the result is handed over. Written by the cache-miss
-    /// thread, possibly while the loop's shutdown hook abandons the operation: see <see cref="AdoptOpenedFile"/>.
+    /// thread, possibly while the engine's shutdown abandons the operation: see <see cref="AdoptOpenedFile"/>.
     /// </summary>
     public FileDescriptor? OpenedFile
     {
@@ -74,7 +74,7 @@ internal abstract class AioOperation
     private volatile bool _abandoned;
 
     /// <summary>
-    /// Cache-miss thread: stores the descriptor an open produced. If the shutdown hook abandoned the operation
+    /// Cache-miss thread: stores the descriptor an open produced. If the engine's shutdown abandoned the operation
     /// meanwhile, whichever side takes the descriptor out of the field (an exchange, so exactly one) closes it.
     /// </summary>
     public void AdoptOpenedFile(FileDescriptor file)

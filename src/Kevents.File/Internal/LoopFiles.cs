@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Kevents.Native;
 using Microsoft.Extensions.Logging;
 
@@ -6,12 +5,12 @@ namespace Kevents.File.Internal;
 
 /// <summary>
 /// A loop's file engines: its io_uring engine (created on first use, or found unavailable once) and its threadlet
-/// engine. Kept beside the loop in a weak table, so it lives exactly as long as the loop object.
+/// engine. Kept as the loop's feature (<see cref="EventLoop.GetOrAddFeature{T}"/>), so it lives as long as the loop;
+/// the loop disposes it after it stops and before its descriptors close, and that shuts the engines down in the order
+/// they were created: operations still in flight complete (or are handed over) instead of hanging.
 /// </summary>
-internal sealed class LoopFiles
+internal sealed class LoopFiles : IDisposable
 {
-    private static readonly ConditionalWeakTable<EventLoop, LoopFiles> s_table = new();
-
     private readonly EventLoop _loop;
     private readonly ILogger _logger;
     private readonly object _gate = new();
@@ -19,6 +18,8 @@ internal sealed class LoopFiles
     private UringEngine? _uring;
     private int _uringError;
     private ThreadletEngine? _threadlets;
+    // The engines in the order they were created, which is the order they shut down in.
+    private readonly List<AioEngine> _created = [];
 
     private LoopFiles(EventLoop loop)
     {
@@ -26,7 +27,21 @@ internal sealed class LoopFiles
         _logger = loop.LoggerFactory.CreateLogger("Kevents.File");
     }
 
-    public static LoopFiles Of(EventLoop loop) => s_table.GetValue(loop, static l => new LoopFiles(l));
+    public static LoopFiles Of(EventLoop loop) => loop.GetOrAddFeature(static l => new LoopFiles(l));
+
+    public void Dispose()
+    {
+        AioEngine[] engines;
+        lock (_gate)
+        {
+            engines = [.. _created];
+            _created.Clear();
+        }
+        foreach (AioEngine engine in engines)
+        {
+            engine.Shutdown();
+        }
+    }
 
     /// <summary>The options the loop's engines were set up with (the first ones given win).</summary>
     public AsyncFileOptions Options => _options ?? AsyncFileOptions.Default;
@@ -44,6 +59,10 @@ internal sealed class LoopFiles
                 if (_uring is null && _uringError == 0)
                 {
                     _uringError = UringEngine.TryCreate(_loop, _options, _logger, out _uring);
+                    if (_uring is not null)
+                    {
+                        _created.Add(_uring);
+                    }
                     if (_uringError < 0 && requested == AsyncFileEngine.Auto)
                     {
                         Log.FellBackToThreadlets(_logger, _loop.Name, UnavailableReason());
@@ -59,7 +78,12 @@ internal sealed class LoopFiles
                         $"io_uring is unavailable for loop '{_loop.Name}' ({UnavailableReason()}); use AsyncFileEngine.Auto to fall back to threadlets.");
                 }
             }
-            return _threadlets ??= new ThreadletEngine(_loop, _options, _logger);
+            if (_threadlets is null)
+            {
+                _threadlets = new ThreadletEngine(_loop, _options, _logger);
+                _created.Add(_threadlets);
+            }
+            return _threadlets;
         }
     }
 

@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-
 namespace Kevents.File.Internal;
 
 /// <summary>
@@ -8,12 +6,11 @@ namespace Kevents.File.Internal;
 /// </summary>
 internal sealed class PendingKevents
 {
-    private static readonly ConditionalWeakTable<EventLoop, PendingKevents> s_table = new();
-
     private readonly Dictionary<ulong, (AioEngine Engine, KeventOperation Op)> _pending = new();
     private ulong _lastId;
 
-    public static PendingKevents Of(EventLoop loop) => s_table.GetValue(loop, static _ => new PendingKevents());
+    /// <summary>The loop's pending kevent-form operations, kept as the loop's feature.</summary>
+    public static PendingKevents Of(EventLoop loop) => loop.GetOrAddFeature(static _ => new PendingKevents());
 
     public int Count
     {

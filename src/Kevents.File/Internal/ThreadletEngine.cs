@@ -13,7 +13,7 @@ namespace Kevents.File.Internal;
 // of the queue by the threadlet runtime; one already running finishes, and AioOperation turns its result into
 // -ECANCELED, closing a descriptor an open produced.
 //
-// Shutdown. The loop is disposed and will not deliver threadlet results again, so the shutdown hook completes every
+// Shutdown. The loop is disposed and will not deliver threadlet results again, so the engine's shutdown completes every
 // offloaded operation itself, but never one whose system call may still be running: until that call returns, the
 // kernel may write into the pinned buffer or use the descriptor number, which releasing the reference could let the
 // process reuse. Each offloaded operation has a phase, moved by CAS: Waiting -> InCall -> CallDone on its worker;
@@ -34,18 +34,17 @@ internal sealed class ThreadletEngine : AioEngine
 
     private readonly AsyncFileOptions _options;
     private readonly Microsoft.Extensions.Logging.ILogger _logger;
-    // Loop thread, and the shutdown hook or a finishing thread at shutdown: guarded by itself.
+    // Loop thread, and the engine's shutdown or a finishing thread at shutdown: guarded by itself.
     private readonly Dictionary<AioOperation, Offloaded> _offloaded = new();
-    // Pulsed whenever an operation leaves its system call, for the shutdown hook waiting on them.
+    // Pulsed whenever an operation leaves its system call, for the engine's shutdown waiting on them.
     private readonly object _callsLeft = new();
-    // Set by the shutdown hook: a result arriving later has no loop to go to.
+    // Set by the engine's shutdown: a result arriving later has no loop to go to.
     private bool _shuttingDown;
 
     public ThreadletEngine(EventLoop loop, AsyncFileOptions options, Microsoft.Extensions.Logging.ILogger logger) : base(loop)
     {
         _options = options;
         _logger = logger;
-        loop.AddShutdownHook(Shutdown);
     }
 
     /// <summary>Test hook: runs on the worker inside an operation's system-call phase, before the call.</summary>
@@ -146,7 +145,7 @@ internal sealed class ThreadletEngine : AioEngine
     {
         if (Interlocked.CompareExchange(ref entry.Phase, InCall, Waiting) != Waiting)
         {
-            return -Errno.ECANCELED; // the shutdown hook completed it: its buffer and descriptor are gone
+            return -Errno.ECANCELED; // the engine's shutdown completed it: its buffer and descriptor are gone
         }
         int rc = -Errno.EIO;
         try
@@ -174,7 +173,7 @@ internal sealed class ThreadletEngine : AioEngine
     /// complete here, as cancelled, each once its system call (if it started one) has returned; a call still running
     /// after ShutdownTimeout completes its operation when it returns.
     /// </summary>
-    private void Shutdown()
+    public override void Shutdown()
     {
         Volatile.Write(ref _shuttingDown, true);
         CompleteUnstarted();

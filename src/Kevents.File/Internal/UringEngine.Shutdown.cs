@@ -10,7 +10,7 @@ namespace Kevents.File.Internal;
 // ShutdownTimeout passes. Only then is the ring disposed.
 internal sealed partial class UringEngine
 {
-    private void Shutdown()
+    public override void Shutdown()
     {
         if (_shutDown)
         {

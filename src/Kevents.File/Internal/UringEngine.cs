@@ -20,7 +20,7 @@ namespace Kevents.File.Internal;
 // The target still completes exactly once (with -ECANCELED or its real result, which AioOperation turns into
 // -ECANCELED, closing a descriptor an open produced).
 //
-// Threading: loop thread only, except the shutdown hook, which runs after the loop stopped.
+// Threading: loop thread only, except the engine's shutdown, which runs after the loop stopped.
 internal sealed partial class UringEngine : AioEngine
 {
     private const ulong CancelTag = 1UL << 63;
@@ -83,7 +83,6 @@ internal sealed partial class UringEngine : AioEngine
         }
         var created = new UringEngine(loop, ring!, options, logger);
         loop.Register(Kevent.Read(ring!.CompletionEventFd), created.OnCompletionsReady);
-        loop.AddShutdownHook(created.Shutdown);
         engine = created;
         return 0;
     }

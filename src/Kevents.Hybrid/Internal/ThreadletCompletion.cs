@@ -6,7 +6,7 @@ namespace Kevents.Hybrid.Internal;
 //
 // Protocol. The body finishes on some thread (a cache-miss thread usually) and calls Finish once. Finish hands the
 // outcome to the loop as a Threadlet kevent through the completion ring; the loop's dispatcher brings it back to
-// Deliver on the loop thread. When the loop can no longer dispatch (shut down), Finish or the shutdown hook calls
+// Deliver on the loop thread. When the loop can no longer dispatch (shut down), Finish or the runtime's shutdown calls
 // Deliver directly. _delivered makes Deliver run exactly once whichever path gets there first.
 internal abstract class ThreadletCompletion
 {

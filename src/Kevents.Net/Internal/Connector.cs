@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using Kevents.Internal;
 using Kevents.Native;
 
 namespace Kevents.Net.Internal;

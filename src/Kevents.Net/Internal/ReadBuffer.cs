@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-
 namespace Kevents.Net.Internal;
 
 /// <summary>
@@ -8,11 +6,10 @@ namespace Kevents.Net.Internal;
 /// </summary>
 internal sealed class ReadBuffer
 {
-    private static readonly ConditionalWeakTable<EventLoop, ReadBuffer> s_perLoop = new();
-
     public ReadBuffer(int size) => Array = GC.AllocateUninitializedArray<byte>(size, pinned: true);
 
     public byte[] Array { get; }
 
-    public static ReadBuffer For(EventLoop loop) => s_perLoop.GetValue(loop, static _ => new ReadBuffer(64 * 1024));
+    /// <summary>The loop's buffer (kept in <see cref="NetLoop"/>).</summary>
+    public static ReadBuffer For(EventLoop loop) => NetLoop.Of(loop).ReadBuffer;
 }

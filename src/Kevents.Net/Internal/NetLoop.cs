@@ -1,0 +1,65 @@
+namespace Kevents.Net.Internal;
+
+/// <summary>
+/// Kevents.Net's state for one loop, kept as the loop's feature (<see cref="EventLoop.GetOrAddFeature{T}"/>): the
+/// buffer stream connections read into, the connections whose close notification waits in posted work, and the
+/// servers to close when the loop is disposed.
+/// </summary>
+/// <remarks>
+/// The loop disposes its features after it stops and before it drops its unrun posted work, which is the moment both
+/// jobs need: servers close their connections on the disposing thread rather than leave sockets to the finalizer,
+/// then every close notification still waiting is delivered, so an application always hears that its connection
+/// closed and its pipes complete. Servers go first because closing their connections may defer more notifications.
+/// </remarks>
+internal sealed class NetLoop : IDisposable
+{
+    private readonly List<SocketServer> _servers = [];
+    private bool _disposed;
+
+    private NetLoop()
+    {
+    }
+
+    public ReadBuffer ReadBuffer { get; } = new(64 * 1024);
+
+    public DeferredCloses DeferredCloses { get; } = new();
+
+    /// <summary>The loop's Net state, created on first use. Any thread.</summary>
+    /// <exception cref="ObjectDisposedException">The loop was disposed before Net first used it.</exception>
+    public static NetLoop Of(EventLoop loop) => loop.GetOrAddFeature(static _ => new NetLoop());
+
+    /// <summary>The loop's Net state if Net used the loop, else null. Any thread, also after the loop was disposed.</summary>
+    public static NetLoop? Find(EventLoop loop) => loop.TryGetFeature(out NetLoop? net) ? net : null;
+
+    /// <summary>
+    /// Closes <paramref name="server"/> when the loop is disposed. A server stays listed for the loop's life (as a
+    /// disposed one may still hold connections whose notifications are deferred); servers are few per loop.
+    /// </summary>
+    public void AddServer(SocketServer server)
+    {
+        lock (_servers)
+        {
+            _servers.Add(server);
+        }
+    }
+
+    public void Dispose()
+    {
+        SocketServer[] servers;
+        lock (_servers)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            servers = [.. _servers];
+            _servers.Clear();
+        }
+        foreach (SocketServer server in servers)
+        {
+            server.CloseForLoopDisposal();
+        }
+        DeferredCloses.DeliverAll();
+    }
+}
