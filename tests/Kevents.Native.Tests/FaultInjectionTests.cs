@@ -96,28 +96,35 @@ public sealed class FaultInjectionTests : GatedTest
     }
 
     [Fact]
-    public void AcceptReportsInjectedEmfileButRetriesInjectedEintr()
+    public void AcceptRetriesInjectedEintrButReportsInjectedEmfile()
     {
         using FileDescriptor listener = TestUtil.Listen(TestUtil.AnyLoopback());
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        client.Connect(NativeSocket.GetLocalEndPoint(listener.Fd)!);
-        var plan = new FaultPlan()
-            .Fail(FaultSite.Accept, Errno.EINTR, probability: 0.5, budget: 1)
-            .Fail(FaultSite.Accept, Errno.EMFILE, probability: 0.5, budget: 1);
-        using (FaultInjection.Arm(plan))
+        using var first = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var second = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        first.Connect(NativeSocket.GetLocalEndPoint(listener.Fd)!);
+        second.Connect(NativeSocket.GetLocalEndPoint(listener.Fd)!);
+        TestUtil.WaitReady(listener.Fd, EpollFlags.In);
+
+        // Three interruptions in a row: the wrapper retries each and the fourth try accepts.
+        var interrupted = new FaultPlan().Fail(FaultSite.Accept, Errno.EINTR, probability: 1, budget: 3);
+        using (FaultInjection.Arm(interrupted))
         {
-            // Draws are random: keep calling until both budgets are spent and a real accept answers.
-            int fd;
-            int emfiles = 0;
-            while ((fd = NativeSocket.Accept(listener.Fd)) == -Errno.EMFILE || fd == -Errno.EAGAIN)
-            {
-                emfiles += fd == -Errno.EMFILE ? 1 : 0;
-                Assert.True(emfiles <= 1, "EMFILE was injected more often than its budget");
-            }
+            int fd = NativeSocket.Accept(listener.Fd);
             Assert.True(fd >= 0, Errno.Describe(-fd));
             Io.Close(fd);
-            Assert.Equal(1, emfiles);
         }
+        Assert.Equal(3, interrupted.Injected(FaultSite.Accept));
+
+        // EMFILE is the caller's to handle: reported once, then the next call is real.
+        var exhausted = new FaultPlan().Fail(FaultSite.Accept, Errno.EMFILE, probability: 1, budget: 1);
+        using (FaultInjection.Arm(exhausted))
+        {
+            Assert.Equal(-Errno.EMFILE, NativeSocket.Accept(listener.Fd));
+            int fd = NativeSocket.Accept(listener.Fd);
+            Assert.True(fd >= 0, Errno.Describe(-fd));
+            Io.Close(fd);
+        }
+        Assert.Equal(1, exhausted.Injected(FaultSite.Accept));
     }
 
     [Fact]
