@@ -20,7 +20,7 @@ public partial class EchoServerProcessTests : GatedTest
     [Fact]
     public async Task EchoServerProcessEchoesServesLoadGenAndExitsCleanlyOnSigterm()
     {
-        using var server = new EchoServerProcess("--port", "0");
+        using var server = new SampleProcess("EchoServer.dll", ListeningLine(), fdLimit: 0, "--port", "0");
         int port = server.WaitForPort();
 
         // A plain socket round trip first: the sample must echo exactly what it got.
@@ -63,7 +63,7 @@ public partial class EchoServerProcessTests : GatedTest
     [Fact]
     public void EchoServerOnSigintDrainsAndExitsCleanly()
     {
-        using var server = new EchoServerProcess("--port", "0");
+        using var server = new SampleProcess("EchoServer.dll", ListeningLine(), fdLimit: 0, "--port", "0");
         server.WaitForPort();
 
         Assert.Equal(0, ProcessSignals.Send(server.Process.Id, ProcessSignals.SIGINT));
@@ -79,7 +79,7 @@ public partial class EchoServerProcessTests : GatedTest
     public async Task OutOfDescriptorsTheServerShedsPendingClientsWithoutSpinningAndRecovers()
     {
         // docs/reliability.md, in a child process with a low RLIMIT_NOFILE (the runtime itself keeps ~100 fds open).
-        using var server = new EchoServerProcess(fdLimit: 160, "--port", "0");
+        using var server = new SampleProcess("EchoServer.dll", ListeningLine(), fdLimit: 160, "--port", "0");
         int port = server.WaitForPort();
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
         using var existing = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -151,7 +151,7 @@ public partial class EchoServerProcessTests : GatedTest
     public async Task RawKeventsServerOutOfDescriptorsPausesAcceptingInsteadOfSpinningAndRecovers()
     {
         // The raw-kevent API has no descriptor reserve: it meets EMFILE, and must not retry it on every turn.
-        using var server = new EchoServerProcess(fdLimit: 160, "--port", "0", "--api", "kevents");
+        using var server = new SampleProcess("EchoServer.dll", ListeningLine(), fdLimit: 160, "--port", "0", "--api", "kevents");
         int port = server.WaitForPort();
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
         using var existing = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -231,107 +231,5 @@ public partial class EchoServerProcessTests : GatedTest
         string stat = System.IO.File.ReadAllText($"/proc/{pid}/stat");
         string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    private sealed class EchoServerProcess : IDisposable
-    {
-        private readonly StringBuilder _output = new();
-        private readonly StringBuilder _errors = new();
-        private readonly TaskCompletionSource<int> _port = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public EchoServerProcess(params string[] args) : this(fdLimit: 0, args)
-        {
-        }
-
-        /// <summary>Starts the sample; with <paramref name="fdLimit"/> above zero, under that RLIMIT_NOFILE (set by the shell, then exec).</summary>
-        public EchoServerProcess(int fdLimit, params string[] args)
-        {
-            string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
-            string dll = Path.Combine(AppContext.BaseDirectory, "EchoServer.dll");
-            var start = new ProcessStartInfo(fdLimit > 0 ? "/bin/sh" : dotnet)
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            if (fdLimit > 0)
-            {
-                start.ArgumentList.Add("-c");
-                start.ArgumentList.Add($"ulimit -n {fdLimit} && exec \"$0\" \"$@\"");
-                start.ArgumentList.Add(dotnet);
-            }
-            start.ArgumentList.Add(dll);
-            foreach (string arg in args)
-            {
-                start.ArgumentList.Add(arg);
-            }
-            Process = new Process { StartInfo = start };
-            Process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data is null)
-                {
-                    return;
-                }
-                lock (_output)
-                {
-                    _output.AppendLine(e.Data);
-                }
-                Match match = ListeningLine().Match(e.Data);
-                if (match.Success)
-                {
-                    _port.TrySetResult(int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
-                }
-            };
-            Process.ErrorDataReceived += (_, e) =>
-            {
-                lock (_errors)
-                {
-                    _errors.AppendLine(e.Data);
-                }
-            };
-            Process.Start();
-            Process.BeginOutputReadLine();
-            Process.BeginErrorReadLine();
-        }
-
-        public Process Process { get; }
-
-        public string Output
-        {
-            get
-            {
-                lock (_output)
-                {
-                    return _output.ToString();
-                }
-            }
-        }
-
-        public string Errors
-        {
-            get
-            {
-                lock (_errors)
-                {
-                    return _errors.ToString();
-                }
-            }
-        }
-
-        public int WaitForPort()
-        {
-            Assert.True(_port.Task.Wait(TimeSpan.FromSeconds(20)), $"EchoServer never said where it listens. Output:\n{Output}\n{Errors}");
-            return _port.Task.Result;
-        }
-
-        public void Dispose()
-        {
-            if (!Process.HasExited)
-            {
-                Process.Kill();
-                Process.WaitForExit();
-            }
-            Process.Dispose();
-        }
     }
 }
