@@ -6,7 +6,7 @@ namespace Kevents.Hybrid;
 /// <see cref="ThreadletRuntime.SimulateBlocking"/>.
 /// </summary>
 [Flags]
-public enum SimulatedBlocking
+internal enum SimulatedBlocking
 {
     /// <summary>Ask the kernel as usual.</summary>
     None = 0,

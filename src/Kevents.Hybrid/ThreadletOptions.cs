@@ -63,8 +63,8 @@ public sealed class ThreadletOptions
     /// <summary>How often a kind marked "never inline" is tried inline again. Default 60 s.</summary>
     public TimeSpan NeverRetryInterval { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Deterministic test mode: operations treated as "would block" from the start. Default none.</summary>
-    public SimulatedBlocking SimulateBlocking { get; set; }
+    /// <summary>Deterministic test mode (Kevents' own tests): operations treated as "would block" from the start.</summary>
+    internal SimulatedBlocking SimulateBlocking { get; set; }
 
     internal ThreadletOptions Validate()
     {

@@ -61,7 +61,7 @@ public sealed partial class ThreadletRuntime
     /// Deterministic test mode: operations treated as "would block" without asking the kernel. Safe to change from any
     /// thread at any time; primitives read it on every call.
     /// </summary>
-    public SimulatedBlocking SimulateBlocking
+    internal SimulatedBlocking SimulateBlocking
     {
         get => (SimulatedBlocking)Volatile.Read(ref _simulated);
         set => Volatile.Write(ref _simulated, (int)value);

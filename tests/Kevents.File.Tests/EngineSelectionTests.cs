@@ -15,13 +15,17 @@ public sealed class EngineSelectionTests : FileTest
     public void AutoFallsBackToThreadletsWhenRingSetupFails(int errno)
     {
         CreateFile("a.bin", 100);
-        var options = new AsyncFileOptions { IoUringSetup = new IoUringSetupOptions { SimulateSetupError = -errno } };
-        RunOnLoop(async loop =>
+        var plan = new FaultPlan().Fail(FaultSite.IoUringSetup, errno, 1);
+        using (FaultInjection.Arm(plan))
         {
-            await using AsyncFile file = await AsyncFile.OpenAsync(loop, PathOf("a.bin"), options: options);
-            Assert.Equal(AsyncFileEngine.Threadlet, file.Engine);
-            Assert.Equal(100, await file.ReadAsync(new byte[200], 0));
-        });
+            RunOnLoop(async loop =>
+            {
+                await using AsyncFile file = await AsyncFile.OpenAsync(loop, PathOf("a.bin"));
+                Assert.Equal(AsyncFileEngine.Threadlet, file.Engine);
+                Assert.Equal(100, await file.ReadAsync(new byte[200], 0));
+            });
+        }
+        Assert.True(plan.Injected(FaultSite.IoUringSetup) > 0, "ring setup was never tried");
     }
 
     [Fact]
@@ -70,12 +74,12 @@ public sealed class EngineSelectionTests : FileTest
     public void AskingForIoUringWhereItIsUnavailableSaysSo()
     {
         using var loop = new EventLoop();
-        var options = new AsyncFileOptions
+        var options = new AsyncFileOptions { Engine = AsyncFileEngine.IoUring };
+        NotSupportedException error;
+        using (FaultInjection.Arm(new FaultPlan().Fail(FaultSite.IoUringSetup, Errno.EPERM, 1)))
         {
-            Engine = AsyncFileEngine.IoUring,
-            IoUringSetup = new IoUringSetupOptions { SimulateSetupError = -Errno.EPERM },
-        };
-        var error = Assert.Throws<NotSupportedException>(() => loop.UseAsyncFiles(options));
+            error = Assert.Throws<NotSupportedException>(() => loop.UseAsyncFiles(options));
+        }
         Assert.Contains("io_uring is unavailable", error.Message);
     }
 

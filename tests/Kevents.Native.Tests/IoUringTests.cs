@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 using Kevents.Native;
+using Kevents.Tests;
 
 namespace Kevents.Native.Tests;
 
@@ -351,12 +352,20 @@ public sealed class IoUringTests : IDisposable
     }
 
     [Fact]
-    public void SimulatedSetupErrorIsReturnedWithoutARing()
+    public void RefusedSetupIsReturnedAsAValueWithoutARingOrADescriptor()
     {
-        Assert.Equal(-Errno.EPERM, IoUringRing.Create(8, out IoUringRing? ring, new IoUringSetupOptions { SimulateSetupError = -Errno.EPERM }));
-        Assert.Null(ring);
-        Assert.Equal(-Errno.ENOSYS, IoUringRing.Create(8, out ring, new IoUringSetupOptions { SimulateSetupError = Errno.ENOSYS }));
-        Assert.Null(ring);
+        int before = TestUtil.OpenFdCount();
+        using (FaultInjection.Arm(new FaultPlan().Fail(FaultSite.IoUringSetup, Errno.EPERM, 1)))
+        {
+            Assert.Equal(-Errno.EPERM, IoUringRing.Create(8, out IoUringRing? ring));
+            Assert.Null(ring);
+        }
+        using (FaultInjection.Arm(new FaultPlan().Fail(FaultSite.IoUringSetup, Errno.ENOSYS, 1)))
+        {
+            Assert.Equal(-Errno.ENOSYS, IoUringRing.Create(8, out IoUringRing? ring));
+            Assert.Null(ring);
+        }
+        Assert.Equal(before, TestUtil.OpenFdCount());
     }
 
     [Fact]

@@ -92,7 +92,7 @@ internal sealed class LoopFiles : IDisposable
     /// saying "EPERM" then would send an operator hunting for a sandbox that is not there.
     /// </summary>
     private string UnavailableReason() =>
-        _uringError == -Errno.EPERM && _options?.IoUringSetup is not { SimulateSetupError: not 0 }
+        _uringError == -Errno.EPERM
             && Environment.GetEnvironmentVariable(IoUringSetupOptions.DisableEnvironmentVariable) == "0"
             ? $"switched off by the environment: {IoUringSetupOptions.DisableEnvironmentVariable}=0"
             : Errno.Describe(-_uringError);

@@ -110,10 +110,6 @@ public sealed unsafe partial class IoUringRing : IDisposable
     public static int Create(uint entries, out IoUringRing? ring, IoUringSetupOptions? options = null)
     {
         ring = null;
-        if (options is { SimulateSetupError: not 0 })
-        {
-            return -Math.Abs(options.SimulateSetupError);
-        }
         if (Environment.GetEnvironmentVariable(IoUringSetupOptions.DisableEnvironmentVariable) == "0")
         {
             return -Errno.EPERM;

@@ -14,11 +14,4 @@ public sealed class IoUringSetupOptions
     /// submission queue). 0, the default, lets the kernel choose twice the submission queue size.
     /// </summary>
     public uint CompletionQueueSize { get; init; }
-
-    /// <summary>
-    /// When not 0, <see cref="IoUringRing.Create"/> makes no system call and returns this value as <c>-errno</c>
-    /// (a positive value is negated), so the fallback path of the layer above can be tested on a machine that has
-    /// io_uring. Typical values: -EPERM (forbidden), -ENOSYS (kernel without io_uring).
-    /// </summary>
-    public int SimulateSetupError { get; init; }
 }
