@@ -71,7 +71,7 @@ public sealed partial class SocketServer : ILoopTimerTarget
             if (IsPendingConnectionError(fd))
             {
                 // That connection is lost, the listener is fine: go on with the next one (within this turn's batch).
-                AcceptLog.PendingConnectionFailed(Logger, NetErrors.Describe(LocalEndPoint), Errno.Describe(fd));
+                NetLog.PendingConnectionFailed(Logger, NetErrors.Describe(LocalEndPoint), Errno.Describe(fd));
                 continue;
             }
             OnAcceptFailed(fd);
@@ -181,7 +181,7 @@ public sealed partial class SocketServer : ILoopTimerTarget
         if (now - _lastShedLogNs >= LogIntervalNs)
         {
             _lastShedLogNs = now;
-            AcceptLog.SheddingForDescriptors(Logger, NetErrors.Describe(LocalEndPoint), _descriptorReserve,
+            NetLog.SheddingForDescriptors(Logger, NetErrors.Describe(LocalEndPoint), _descriptorReserve,
                 ProcessLimits.OpenFilesLimit(), _shedSinceLog);
             _shedSinceLog = 0;
         }
@@ -225,7 +225,7 @@ public sealed partial class SocketServer : ILoopTimerTarget
         if (now - _lastAcceptFailureLogNs >= LogIntervalNs)
         {
             _lastAcceptFailureLogNs = now;
-            AcceptLog.AcceptFailedPausing(Logger, NetErrors.Describe(LocalEndPoint), Errno.Describe(error),
+            NetLog.AcceptFailedPausing(Logger, NetErrors.Describe(LocalEndPoint), Errno.Describe(error),
                 (long)_options.DescriptorExhaustionPause.TotalMilliseconds);
         }
     }
@@ -257,19 +257,4 @@ public sealed partial class SocketServer : ILoopTimerTarget
 
     /// <summary>Whether the server holds its reserve descriptor (false only while descriptors are exhausted).</summary>
     internal bool HasSpareDescriptor => _spare is not null;
-
-    private static partial class AcceptLog
-    {
-        [LoggerMessage(EventId = 130, EventName = "AcceptFailedPausing", Level = LogLevel.Warning,
-            Message = "accept on {EndPoint} failed: {Error}; paused accepting for {PauseMs} ms (logged at most once a second)")]
-        public static partial void AcceptFailedPausing(ILogger logger, string endPoint, string error, long pauseMs);
-
-        [LoggerMessage(EventId = 131, EventName = "PendingConnectionFailed", Level = LogLevel.Debug,
-            Message = "A pending connection on {EndPoint} failed before it was accepted: {Error}")]
-        public static partial void PendingConnectionFailed(ILogger logger, string endPoint, string error);
-
-        [LoggerMessage(EventId = 132, EventName = "SheddingForDescriptors", Level = LogLevel.Warning,
-            Message = "Fewer than {Reserve} of {Limit} descriptors are free in this process: new connections on {EndPoint} are closed at once ({Shed} since the last report) until some are freed. Raise RLIMIT_NOFILE, or lower ServerOptions.MaxConnections or DescriptorReserve")]
-        public static partial void SheddingForDescriptors(ILogger logger, string endPoint, int reserve, long limit, long shed);
-    }
 }
