@@ -41,7 +41,18 @@ public sealed partial class EventLoop
     /// Registers <paramref name="kevent"/> for the pull API: its deliveries are returned by <see cref="Poll"/>
     /// instead of going to a handler. Loop thread only.
     /// </summary>
-    public void Register(in Kevent kevent) => RegisterCore(kevent, handler: null);
+    /// <exception cref="InvalidOperationException">Called while the loop dispatches with <see cref="Run"/>, which
+    /// collects nothing for <see cref="Poll"/>: pass a handler instead. A pull registration made before
+    /// <see cref="Run"/> starts is reported (a warning, at most once a second) when its events arrive.</exception>
+    public void Register(in Kevent kevent)
+    {
+        if (_inRun)
+        {
+            throw new InvalidOperationException(
+                $"Register({kevent}) without a handler registers it for Poll, but loop '{Name}' is dispatching with Run(), where its events would be lost. Pass a handler: loop.Register(kevent, handler).");
+        }
+        RegisterCore(kevent, handler: null);
+    }
 
     /// <summary>
     /// Removes the registration (<paramref name="ident"/>, <paramref name="filter"/>). No handler runs for it after

@@ -14,6 +14,11 @@ public sealed partial class EventLoop
     private BatchEntry[] _batch;
     private int _batchCount;
     private bool _pulling;
+
+    // True while Run() dispatches: nothing collects kevents for Poll then, so a pull registration is refused and an
+    // unclaimed kevent is a lost one, worth a warning (at most once a second: a level-triggered one recurs each turn).
+    private bool _inRun;
+    private long _lastUnclaimedLogNs = long.MinValue / 2;
     private int _lastReady;
     private readonly Queue<Kevent> _pullBacklog = new();
     private bool _stalePollerEntry;
@@ -441,7 +446,11 @@ public sealed partial class EventLoop
     {
         if (!_pulling)
         {
-            Log.UnclaimedKevent(_logger, kevent);
+            if (_nowNs - _lastUnclaimedLogNs >= 1_000_000_000)
+            {
+                _lastUnclaimedLogNs = _nowNs;
+                Log.UnclaimedKevent(_logger, kevent, Name);
+            }
             return;
         }
         if (written < output.Length)

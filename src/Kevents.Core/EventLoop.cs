@@ -156,6 +156,7 @@ public sealed partial class EventLoop : IDisposable
         SynchronizationContext? previous = SynchronizationContext.Current;
         SynchronizationContext.SetSynchronizationContext(_syncContext);
         Log.LoopStarted(_logger, Name, _loopThreadId);
+        _inRun = true;
         try
         {
             while (!_stopRequested)
@@ -165,6 +166,7 @@ public sealed partial class EventLoop : IDisposable
         }
         finally
         {
+            _inRun = false;
             SynchronizationContext.SetSynchronizationContext(previous);
             Log.LoopStopped(_logger, Name, _metrics.Iterations);
             Leave();

@@ -16,9 +16,9 @@ internal static partial class Log
         Message = "Posted work {Callback} threw; the loop goes on")]
     public static partial void PostedWorkFailed(ILogger logger, string callback, Exception exception);
 
-    [LoggerMessage(EventId = 3, EventName = "UnclaimedKevent", Level = LogLevel.Debug,
-        Message = "No handler for {Kevent}; it was dropped (register one, or consume it with Poll)")]
-    public static partial void UnclaimedKevent(ILogger logger, Kevent kevent);
+    [LoggerMessage(EventId = 3, EventName = "UnclaimedKevent", Level = LogLevel.Warning,
+        Message = "{Kevent} arrived on loop '{Loop}', which dispatches with Run(), but it has no handler (a pull registration, or a completion nobody registered for), so it was lost. Register it with a handler, set a filter handler, or drive the loop with Poll (logged at most once a second)")]
+    public static partial void UnclaimedKevent(ILogger logger, Kevent kevent, string loop);
 
     [LoggerMessage(EventId = 4, EventName = "PollerFailed", Level = LogLevel.Critical,
         Message = "epoll_wait failed with {Error}; the loop stops")]
