@@ -104,7 +104,7 @@ internal sealed class RawEchoServer : IDisposable
         }
         _paused = true;
         _loop.Disable((ulong)_listener!.Fd, KeventFilter.Read);
-        _loop.Register(Kevent.Timer(ResumeTimerIdent, AcceptPause, periodic: false), _onResume);
+        _loop.Register(Kevent.Timer(ResumeTimerIdent, AcceptPause), _onResume);
         long now = _loop.NowNanoseconds;
         if (now - _lastFailureLogNs >= 1_000_000_000)
         {

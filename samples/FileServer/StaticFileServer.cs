@@ -60,7 +60,7 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
         long intervalMs = Math.Clamp((long)Options.HeaderTimeout.TotalMilliseconds / 8, 10, 250);
         _sweepIdent = (ulong)Interlocked.Increment(ref s_nextSweepIdent);
         _onSweep = Sweep;
-        loop.Register(Kevent.Timer(_sweepIdent, TimeSpan.FromMilliseconds(intervalMs), periodic: true), _onSweep);
+        loop.Register(Kevent.PeriodicTimer(_sweepIdent, TimeSpan.FromMilliseconds(intervalMs)), _onSweep);
         Log.Listening(_logger, rootPath, LocalEndPoint.ToString());
     }
 

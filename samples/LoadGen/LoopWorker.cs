@@ -209,7 +209,7 @@ internal sealed class LoopWorker : IDisposable
         _measureEndNs = measureEndNs;
         Sending = true;
         // Open loop wakes every millisecond to send what fell due; closed loop only needs to watch for timeouts.
-        Loop.Register(Kevent.Timer(TickTimer, TimeSpan.FromMilliseconds(_tickPerMillisecond ? 1 : 100), periodic: true), OnTick);
+        Loop.Register(Kevent.PeriodicTimer(TickTimer, TimeSpan.FromMilliseconds(_tickPerMillisecond ? 1 : 100)), OnTick);
         foreach (LoadConnection connection in _connections.ToArray())
         {
             connection.Begin(nowNs);
@@ -238,7 +238,7 @@ internal sealed class LoopWorker : IDisposable
             Finish();
             return;
         }
-        Loop.Register(Kevent.Timer(DrainTimer, s_drainLimit, periodic: false), (in Kevent _) =>
+        Loop.Register(Kevent.Timer(DrainTimer, s_drainLimit), (in Kevent _) =>
         {
             foreach (LoadConnection connection in _connections.ToArray())
             {

@@ -57,8 +57,22 @@ public readonly record struct Kevent
         new((ulong)CheckFd(fd), KeventFilter.Write, flags, 0, 0, userData);
 
     /// <summary>
+    /// A one-shot timer named <paramref name="ident"/> that expires once, after <paramref name="interval"/> (rounded
+    /// up to the next millisecond). It never fires early.
+    /// </summary>
+    public static Kevent Timer(ulong ident, TimeSpan interval, ulong userData = 0) => Timer(ident, interval, periodic: false, userData);
+
+    /// <summary>
+    /// A periodic timer named <paramref name="ident"/> that expires every <paramref name="interval"/> (at least 1 ms)
+    /// until it is unregistered. It never fires early; a loop held past several expirations gets one delivery whose
+    /// <see cref="Data"/> counts them, not a burst.
+    /// </summary>
+    public static Kevent PeriodicTimer(ulong ident, TimeSpan interval, ulong userData = 0) => Timer(ident, interval, periodic: true, userData);
+
+    /// <summary>
     /// A timer named <paramref name="ident"/> that expires after <paramref name="interval"/> (rounded up to the
-    /// next millisecond), once or every interval. It never fires early.
+    /// next millisecond), once or every interval. It never fires early. <see cref="Timer(ulong, TimeSpan, ulong)"/>
+    /// and <see cref="PeriodicTimer"/> say which at the call site.
     /// </summary>
     public static Kevent Timer(ulong ident, TimeSpan interval, bool periodic, ulong userData = 0)
     {

@@ -55,4 +55,14 @@ public class KeventTests
         int[] values = Enum.GetValues<KeventFilter>().Select(f => (int)f).Order().ToArray();
         Assert.Equal(Enumerable.Range(0, KeventFilters.Count), values);
     }
+
+    [Fact]
+    public void NamedTimerFormsMatchTheBooleanForm()
+    {
+        TimeSpan interval = TimeSpan.FromMilliseconds(20);
+        Assert.Equal(Kevent.Timer(7, interval, periodic: false, userData: 3), Kevent.Timer(7, interval, userData: 3));
+        Assert.Equal(Kevent.Timer(7, interval, periodic: true, userData: 3), Kevent.PeriodicTimer(7, interval, userData: 3));
+        Assert.NotEqual(Kevent.Timer(7, interval), Kevent.PeriodicTimer(7, interval));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Kevent.PeriodicTimer(7, TimeSpan.FromMicroseconds(10)));
+    }
 }
