@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using Kevents;
-using Kevents.Native;
 using Microsoft.Extensions.Logging;
 
 namespace EchoServer;
@@ -11,9 +10,14 @@ namespace EchoServer;
 /// allocation. Each connection reads into one shared buffer and writes straight back; when the socket buffer is
 /// full it keeps the unsent tail, stops reading and waits for a Write kevent (backpressure).
 /// </summary>
+/// <remarks>
+/// The sockets are plain <see cref="Socket"/>s in non-blocking mode; the loop only watches their descriptors
+/// (<c>Kevent.Read((int)socket.Handle)</c>). Receive and Send use the overloads that report
+/// <see cref="SocketError.WouldBlock"/> as a value, so "not ready" is an ordinary outcome, never an exception.
+/// No Socket async method is ever called on them: those would hand the descriptor to .NET's own event loop.
+/// </remarks>
 internal sealed class RawEchoServer : IDisposable
 {
-    private const int AcceptsPerEvent = 16;
     private const ulong ResumeTimerIdent = 0x5241_5745; // "RAWE"
     private static readonly TimeSpan AcceptPause = TimeSpan.FromMilliseconds(500);
 
@@ -24,14 +28,16 @@ internal sealed class RawEchoServer : IDisposable
     private readonly KeventHandler _onReadable;
     private readonly KeventHandler _onWritable;
     private readonly KeventHandler _onResume;
-    private FileDescriptor? _listener;
+    private Socket? _listener;
+    private int _listenerFd = -1;
     private long _accepted;
     private bool _paused;
     private long _lastFailureLogNs = long.MinValue / 2;
 
-    private sealed class Connection(FileDescriptor fd)
+    private sealed class Connection(Socket socket)
     {
-        public FileDescriptor Fd { get; } = fd;
+        public Socket Socket { get; } = socket;
+        public int Fd { get; } = (int)socket.Handle;
         public byte[]? Pending;
         public int PendingOffset;
         public int PendingCount;
@@ -54,41 +60,54 @@ internal sealed class RawEchoServer : IDisposable
 
     public void Start(IPEndPoint endPoint, int backlog = 511)
     {
-        int rc = NativeSocket.Create(endPoint.AddressFamily, SocketType.Stream, out FileDescriptor? listener);
-        Check(rc, "create the listening socket");
-        _listener = listener!;
-        NativeSocket.SetReuseAddress(_listener.Fd, true);
-        rc = NativeSocket.Bind(_listener.Fd, endPoint);
-        if (rc == -Errno.EADDRINUSE)
+        var listener = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
         {
-            throw new IOException($"Cannot listen on {endPoint}: address already in use. Stop the other server or pick another --port.");
+            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            listener.Bind(endPoint);
+            listener.Listen(backlog);
+            listener.Blocking = false;
         }
-        Check(rc, $"bind {endPoint}");
-        Check(NativeSocket.Listen(_listener.Fd, backlog), "listen");
-        LocalEndPoint = (IPEndPoint?)NativeSocket.GetLocalEndPoint(_listener.Fd);
-        _loop.Register(Kevent.Read(_listener.Fd), OnAcceptable);
+        catch (SocketException ex)
+        {
+            listener.Dispose();
+            if (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                throw new IOException($"Cannot listen on {endPoint}: address already in use. Stop the other server or pick another --port.", ex);
+            }
+            throw new IOException($"EchoServer could not listen on {endPoint}: {ex.Message}.", ex);
+        }
+        _listener = listener;
+        _listenerFd = (int)listener.Handle;
+        LocalEndPoint = (IPEndPoint?)listener.LocalEndPoint;
+        // Level-triggered (the default): while clients wait in the backlog the kevent comes back every turn, so one
+        // accept per kevent drains the backlog without ever calling accept on an empty one, which would throw.
+        _loop.Register(Kevent.Read(_listenerFd), OnAcceptable);
     }
 
     private void OnAcceptable(in Kevent ev)
     {
-        for (int i = 0; i < AcceptsPerEvent; i++)
+        Socket client;
+        try
         {
-            int fd = NativeSocket.Accept(_listener!.Fd);
-            if (fd == -Errno.EAGAIN)
-            {
-                return;
-            }
-            if (fd < 0)
-            {
-                PauseAccepting(fd);
-                return;
-            }
-            NativeSocket.SetNoDelay(fd, true);
-            var connection = new Connection(new FileDescriptor(fd));
-            _connections.Add(fd, connection);
-            _accepted++;
-            _loop.Register(Kevent.Read(fd, userData: (ulong)fd), _onReadable);
+            client = _listener!.Accept();
         }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.WouldBlock)
+        {
+            // The client went away between the kevent and the accept: nothing waits.
+            return;
+        }
+        catch (SocketException ex)
+        {
+            PauseAccepting(ex);
+            return;
+        }
+        client.Blocking = false;
+        client.NoDelay = true;
+        var connection = new Connection(client);
+        _connections.Add(connection.Fd, connection);
+        _accepted++;
+        _loop.Register(Kevent.Read(connection.Fd, userData: (ulong)connection.Fd), _onReadable);
     }
 
     /// <summary>
@@ -96,20 +115,20 @@ internal sealed class RawEchoServer : IDisposable
     /// wait in its backlog: retrying at once would spin the loop. Stop watching it for a moment instead, and say so
     /// at most once a second.
     /// </summary>
-    private void PauseAccepting(int error)
+    private void PauseAccepting(SocketException error)
     {
         if (_paused)
         {
             return;
         }
         _paused = true;
-        _loop.Disable((ulong)_listener!.Fd, KeventFilter.Read);
+        _loop.Disable((ulong)_listenerFd, KeventFilter.Read);
         _loop.Register(Kevent.Timer(ResumeTimerIdent, AcceptPause), _onResume);
         long now = _loop.NowNanoseconds;
         if (now - _lastFailureLogNs >= 1_000_000_000)
         {
             _lastFailureLogNs = now;
-            _logger.LogWarning("accept failed: {Error}; pausing accepting for {PauseMs} ms", Errno.Describe(error), AcceptPause.TotalMilliseconds);
+            _logger.LogWarning("accept failed: {Error}; pausing accepting for {PauseMs} ms", $"{error.SocketErrorCode} ({error.Message})", AcceptPause.TotalMilliseconds);
         }
     }
 
@@ -118,7 +137,7 @@ internal sealed class RawEchoServer : IDisposable
         _paused = false;
         if (_listener is not null)
         {
-            _loop.Enable((ulong)_listener.Fd, KeventFilter.Read);
+            _loop.Enable((ulong)_listenerFd, KeventFilter.Read);
         }
     }
 
@@ -129,22 +148,23 @@ internal sealed class RawEchoServer : IDisposable
         {
             return;
         }
-        long n = Io.Read(fd, _buffer);
-        if (n == -Errno.EAGAIN)
+        int n = connection.Socket.Receive(_buffer, SocketFlags.None, out SocketError error);
+        if (error == SocketError.WouldBlock)
         {
             return;
         }
-        if (n <= 0)
+        if (error != SocketError.Success || n == 0)
         {
+            // 0 bytes: the peer closed its side. Anything else (a reset) ends the connection too.
             Close(connection);
             return;
         }
-        long sent = NativeSocket.Send(fd, _buffer.AsSpan(0, (int)n));
-        if (sent == -Errno.EAGAIN)
+        int sent = connection.Socket.Send(_buffer.AsSpan(0, n), SocketFlags.None, out error);
+        if (error == SocketError.WouldBlock)
         {
             sent = 0;
         }
-        if (sent < 0)
+        else if (error != SocketError.Success)
         {
             Close(connection);
             return;
@@ -152,9 +172,9 @@ internal sealed class RawEchoServer : IDisposable
         if (sent < n)
         {
             // The peer is not keeping up: hold the rest, stop reading, and resume when the socket drains.
-            int rest = (int)(n - sent);
+            int rest = n - sent;
             connection.Pending ??= new byte[_buffer.Length];
-            _buffer.AsSpan((int)sent, rest).CopyTo(connection.Pending);
+            _buffer.AsSpan(sent, rest).CopyTo(connection.Pending);
             connection.PendingOffset = 0;
             connection.PendingCount = rest;
             _loop.Disable((ulong)fd, KeventFilter.Read);
@@ -169,18 +189,18 @@ internal sealed class RawEchoServer : IDisposable
         {
             return;
         }
-        long sent = NativeSocket.Send(fd, connection.Pending.AsSpan(connection.PendingOffset, connection.PendingCount));
-        if (sent == -Errno.EAGAIN)
+        int sent = connection.Socket.Send(connection.Pending.AsSpan(connection.PendingOffset, connection.PendingCount), SocketFlags.None, out SocketError error);
+        if (error == SocketError.WouldBlock)
         {
             return;
         }
-        if (sent < 0)
+        if (error != SocketError.Success)
         {
             Close(connection);
             return;
         }
-        connection.PendingOffset += (int)sent;
-        connection.PendingCount -= (int)sent;
+        connection.PendingOffset += sent;
+        connection.PendingCount -= sent;
         if (connection.PendingCount == 0)
         {
             _loop.Unregister((ulong)fd, KeventFilter.Write);
@@ -190,11 +210,12 @@ internal sealed class RawEchoServer : IDisposable
 
     private void Close(Connection connection)
     {
-        int fd = connection.Fd.Fd;
+        // Unregister before closing: once closed, the number may be handed to the next accepted socket.
+        int fd = connection.Fd;
         _loop.Unregister((ulong)fd, KeventFilter.Read);
         _loop.Unregister((ulong)fd, KeventFilter.Write);
         _connections.Remove(fd);
-        connection.Fd.Dispose();
+        connection.Socket.Dispose();
     }
 
     public void Dispose()
@@ -209,17 +230,9 @@ internal sealed class RawEchoServer : IDisposable
         }
         if (_listener is not null)
         {
-            _loop.Unregister((ulong)_listener.Fd, KeventFilter.Read);
+            _loop.Unregister((ulong)_listenerFd, KeventFilter.Read);
             _listener.Dispose();
             _listener = null;
-        }
-    }
-
-    private static void Check(int rc, string what)
-    {
-        if (rc < 0)
-        {
-            throw new IOException($"EchoServer could not {what}: {Errno.Describe(rc)}.");
         }
     }
 }

@@ -1,7 +1,7 @@
 using System.Buffers;
 using FileServer.Http;
 using Kevents.Hybrid;
-using Kevents.Native;
+using Kevents;
 using Kevents.Net;
 
 namespace FileServer;
@@ -171,7 +171,7 @@ internal sealed partial class HttpConnection
         if (count <= _server.Options.SmallFileLimit && headLength + count <= scratch.Length)
         {
             // Small and cached (RWF_NOWAIT answers from the page cache or says EAGAIN): one send for head and body.
-            long read = NativeFile.Read(file.Fd, scratch.AsSpan(headLength, (int)count), start, noWait: true);
+            long read = file.Read(scratch.AsSpan(headLength, (int)count), start, noWait: true);
             if (read == count)
             {
                 file.Dispose();
@@ -221,15 +221,12 @@ internal sealed partial class HttpConnection
     private void Send(int length)
     {
         _state = State.Sending;
-        long sent = NativeSocket.Send(_connection.Descriptor, _server.Scratch.AsSpan(0, length), more: _fileRemaining > 0);
+        // SendDirect counts what the kernel took in the connection's BytesWritten and idle clock.
+        long sent = _connection.SendDirect(_server.Scratch.AsSpan(0, length), more: _fileRemaining > 0);
         if (sent < 0 && sent != -Errno.EAGAIN)
         {
             Fail((int)-sent);
             return;
-        }
-        if (sent > 0)
-        {
-            _connection.ReportSent(sent);
         }
         int rest = length - (int)Math.Max(0, sent);
         if (rest > 0)
@@ -249,14 +246,13 @@ internal sealed partial class HttpConnection
     /// <summary>Sends what is left of the response: true when all of it is out, false when waiting or closed.</summary>
     private bool Pump()
     {
-        int socket = _connection.Descriptor;
         long budget = _server.Options.MaxSendPerTurn;
         while (true)
         {
             long sent;
             if (_outputCount > 0)
             {
-                sent = NativeSocket.Send(socket, _output.AsSpan(_outputOffset, _outputCount), more: _fileRemaining > 0);
+                sent = _connection.SendDirect(_output.AsSpan(_outputOffset, _outputCount), more: _fileRemaining > 0);
                 if (sent > 0)
                 {
                     _outputOffset += (int)sent;
@@ -270,7 +266,7 @@ internal sealed partial class HttpConnection
             else if (_fileRemaining > 0)
             {
                 int chunk = (int)Math.Min(_fileRemaining, Math.Max(budget, 64 * 1024));
-                sent = NativeFile.SendFile(socket, _file!.Fd, ref _fileOffset, chunk);
+                sent = _connection.SendFile(_file!, ref _fileOffset, chunk);
                 if (sent == 0)
                 {
                     Log.FileShrank(_server.Logger, _filePath ?? "?");
@@ -297,7 +293,6 @@ internal sealed partial class HttpConnection
                 Fail((int)-sent);
                 return false;
             }
-            _connection.ReportSent(sent);
             budget -= sent;
             if (budget <= 0 && (_outputCount > 0 || _fileRemaining > 0))
             {

@@ -2,7 +2,6 @@ using System.Net;
 using FileServer.Http;
 using Kevents;
 using Kevents.Hybrid;
-using Kevents.Native;
 using Kevents.Net;
 using Microsoft.Extensions.Logging;
 
@@ -43,7 +42,7 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
         // Every descriptor counts towards RLIMIT_NOFILE, and a connection sending a file holds two: its socket and
         // the file. Kevents.Net keeps a reserve of free descriptors for the runtime and sheds connections that would
         // eat into it; half of what is left is the most connections that can all be downloading at once.
-        long fdLimit = ProcessLimits.OpenFilesLimit();
+        long fdLimit = FileDescriptor.ProcessLimit;
         int reserve = (int)Math.Clamp(fdLimit / 20, 16, 256);
         var serverOptions = new ServerOptions
         {
@@ -100,12 +99,12 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
     public static StaticFileServer Start(EventLoop loop, IPEndPoint endPoint, FileServerOptions options, ILogger logger)
     {
         string rootPath = Path.GetFullPath(options.Root);
-        int rc = NativeFile.Open(rootPath, FileOpenFlags.Directory, default, cachedOnly: false, out FileDescriptor? root);
+        int rc = FileDescriptor.Open(rootPath, FileOpenFlags.Directory, out FileDescriptor? root);
         if (rc < 0)
         {
             throw new DirectoryNotFoundException($"Cannot serve '{rootPath}': it is not a readable directory (errno {-rc}).");
         }
-        rc = NativeFile.OpenBeneath(root!.Fd, ".", FileOpenFlags.Directory, cachedOnly: false, out FileDescriptor? probe);
+        rc = root!.OpenBeneath(".", FileOpenFlags.Directory, cachedOnly: false, out FileDescriptor? probe);
         probe?.Dispose();
         if (rc < 0)
         {
@@ -244,7 +243,7 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
             return new OpenedFile(rc, null, default, path);
         }
         // The inode is in memory once the file is open: this stat never waits for a disk.
-        rc = NativeFile.Stat(file!.Fd, out FileStatus status);
+        rc = file!.Stat(out FileStatus status);
         if (rc < 0)
         {
             file.Dispose();
@@ -260,31 +259,12 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
     }
 
     /// <summary>
-    /// openat2 under the root, holding a reference on the root's handle for the call: disposing the server cannot
-    /// close (and free the number of) the root while an open uses it, and an open that starts after the dispose is
-    /// refused with EBADF instead of resolving against whatever directory got the number since.
+    /// openat2 under the root: the kernel keeps the path inside it. OpenBeneath holds a reference on the root's handle
+    /// for the call, so disposing the server cannot free the root's number while an open uses it, and an open that
+    /// starts after the dispose gets -EBADF instead of resolving against whatever directory got the number since.
     /// </summary>
-    private static int OpenBeneathRoot(FileDescriptor root, string path, bool cachedOnly, out FileDescriptor? file)
-    {
-        bool added = false;
-        try
-        {
-            root.DangerousAddRef(ref added);
-            return NativeFile.OpenBeneath(root.Fd, path, FileOpenFlags.ReadOnly, cachedOnly, out file);
-        }
-        catch (ObjectDisposedException)
-        {
-            file = null;
-            return -Errno.EBADF;
-        }
-        finally
-        {
-            if (added)
-            {
-                root.DangerousRelease();
-            }
-        }
-    }
+    private static int OpenBeneathRoot(FileDescriptor root, string path, bool cachedOnly, out FileDescriptor? file) =>
+        root.OpenBeneath(path, FileOpenFlags.ReadOnly, cachedOnly, out file);
 
     private void Sweep(in Kevent ev)
     {

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Kevents.Native;
 
 namespace Kevents.Samples;
 
@@ -20,8 +19,8 @@ public static class StopSignals
         ArgumentNullException.ThrowIfNull(loop);
         ArgumentNullException.ThrowIfNull(stop);
         KeventHandler handler = (in Kevent ev) => stop(Name((int)ev.Ident));
-        loop.Register(Kevent.Signal(ProcessSignals.SIGINT), handler);
-        loop.Register(Kevent.Signal(ProcessSignals.SIGTERM), handler);
+        loop.Register(Kevent.Signal(Signals.SIGINT), handler);
+        loop.Register(Kevent.Signal(Signals.SIGTERM), handler);
     }
 
     /// <summary>
@@ -40,8 +39,8 @@ public static class StopSignals
     /// <summary>The name of the signals this class handles ("SIGINT", "SIGTERM"), or "signal N" for any other.</summary>
     public static string Name(int signo) => signo switch
     {
-        ProcessSignals.SIGINT => "SIGINT",
-        ProcessSignals.SIGTERM => "SIGTERM",
+        Signals.SIGINT => "SIGINT",
+        Signals.SIGTERM => "SIGTERM",
         _ => $"signal {signo}",
     };
 

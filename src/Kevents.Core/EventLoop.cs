@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO.Pipelines;
 using Kevents.Internal;
 using Kevents.Native;
 using Microsoft.Extensions.Logging;
@@ -55,7 +56,7 @@ public sealed partial class EventLoop : IDisposable
     private readonly EventLoopSynchronizationContext _syncContext;
 
     /// <summary>Runs pipe callbacks on this loop's thread; use it for pipes whose ends live on the loop.</summary>
-    public EventLoopPipeScheduler PipeScheduler { get; }
+    public PipeScheduler PipeScheduler { get; }
 
     /// <summary>The synchronization context installed on the loop thread while it runs.</summary>
     public SynchronizationContext SynchronizationContext => _syncContext;

@@ -6,7 +6,7 @@ namespace Kevents;
 /// A <see cref="PipeScheduler"/> that runs pipe callbacks on a loop's thread, as posted work (phase 3 of a turn).
 /// Pass it as a pipe's reader and writer scheduler so that pipe continuations never leave the loop.
 /// </summary>
-public sealed class EventLoopPipeScheduler : PipeScheduler
+internal sealed class EventLoopPipeScheduler : PipeScheduler
 {
     private readonly EventLoop _loop;
 

@@ -4,7 +4,7 @@ namespace Kevents;
 /// The <see cref="SynchronizationContext"/> installed on a loop's thread while it runs: continuations of
 /// <c>await</c> inside handlers come back to the loop thread, in the order they were posted.
 /// </summary>
-public sealed class EventLoopSynchronizationContext : SynchronizationContext
+internal sealed class EventLoopSynchronizationContext : SynchronizationContext
 {
     /// <summary>Creates the context of <paramref name="loop"/>.</summary>
     public EventLoopSynchronizationContext(EventLoop loop) => Loop = loop ?? throw new ArgumentNullException(nameof(loop));

@@ -6,7 +6,7 @@ namespace Kevents;
 /// cancelled the record's generation moves on, so the wheel rejects the old handle even after the slot is reused.
 /// </summary>
 /// <remarks><c>default(TimerHandle)</c> never names a live timer; <see cref="IsNone"/> is true for it.</remarks>
-public readonly record struct TimerHandle
+internal readonly record struct TimerHandle
 {
     // Bits 0..31 hold the slab index plus one (so that zero means "no timer"), bits 32..63 the generation.
     private readonly ulong _value;

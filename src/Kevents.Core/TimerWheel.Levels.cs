@@ -14,7 +14,7 @@ namespace Kevents;
 // placed again when it comes round, which is never before they are due.
 // When a slot's start is reached, its timers are re-placed relative to the new _elapsed: they move down a level,
 // or, if their deadline is now, into the due list.
-public sealed partial class TimerWheel
+internal sealed partial class TimerWheel
 {
     private const int SlotBits = 6;
     private const int SlotsPerLevel = 1 << SlotBits;

@@ -5,7 +5,7 @@ namespace Kevents;
 // Storage: every timer is one Entry in a growable array (the slab). Free entries form a singly linked list through
 // Entry.Next. Live entries sit on exactly one intrusive doubly linked list, named by Entry.Where: a wheel slot, or the
 // sorted list of expired timers waiting to be popped.
-public sealed partial class TimerWheel
+internal sealed partial class TimerWheel
 {
     private const int WhereFree = -1;
     private const int WhereDue = -2;

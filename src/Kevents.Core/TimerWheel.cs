@@ -22,7 +22,7 @@ namespace Kevents;
 /// <para><b>Range.</b> Six levels of 64 slots cover 2^36 ticks (about 2.2 years of milliseconds). Later deadlines
 /// park in the top level and are re-examined each time their slot comes round, until they are due.</para>
 /// </remarks>
-public sealed partial class TimerWheel
+internal sealed partial class TimerWheel
 {
     private long _elapsed;
     private long _sequence;

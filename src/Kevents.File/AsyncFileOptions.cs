@@ -19,8 +19,9 @@ public sealed class AsyncFileOptions
     /// </summary>
     public uint RingEntries { get; init; } = 256;
 
-    /// <summary>Ring setup details (completion queue size, simulated setup errors for tests). Null for the defaults.</summary>
-    public IoUringSetupOptions? IoUringSetup { get; init; }
+    /// <summary>Ring setup details (the completion queue size), for tests that need a small queue. Null for the defaults.</summary>
+    /// <remarks>Internal: the setup type belongs to Kevents.Native's internal io_uring layer, not to applications.</remarks>
+    internal IoUringSetupOptions? IoUringSetup { get; init; }
 
     /// <summary>Permission bits for files that <see cref="FileOpenFlags.Create"/> makes. Default 0644.</summary>
     public UnixFileMode CreateMode { get; init; } =

@@ -72,7 +72,7 @@ public sealed partial class ThreadletRuntime
         $"Loop '{Loop.Name}': no {workClass} cache-miss thread could start for blocking work: the process is out of file descriptors " +
         $"(EMFILE; starting a thread needs a few, and the limit is {Kevents.Native.ProcessLimits.OpenFilesLimit()}). " +
         "Close descriptors (shed connections) or raise RLIMIT_NOFILE; work resumes as soon as descriptors are free.",
-        new System.ComponentModel.Win32Exception(Kevents.Native.Errno.EMFILE));
+        new System.ComponentModel.Win32Exception(Errno.EMFILE));
 
     internal void OnCancelledWhileQueued(PendingOp op)
     {

@@ -7,7 +7,7 @@ namespace Kevents.Native;
 /// /proc and /sys and makes a pipe as a thread starts, and aborts the process when those fail with EMFILE), so code
 /// that starts threads asks this first instead of starting one at the descriptor limit.
 /// </summary>
-public static class DescriptorHeadroom
+internal static class DescriptorHeadroom
 {
     /// <summary>The largest <c>count</c> <see cref="Available"/> probes.</summary>
     public const int MaxProbe = 64;

@@ -1,11 +1,12 @@
 using System.Runtime.InteropServices;
 using Tmds.Linux;
 
-namespace Kevents.Native;
+namespace Kevents;
 
 /// <summary>
-/// errno values and helpers. Native wrappers in Kevents return <c>-errno</c> on failure instead of throwing:
-/// EAGAIN, ECONNRESET and the like are ordinary outcomes of I/O, not exceptional ones.
+/// errno values. Kevents returns <c>-errno</c> on failure where a failure is an ordinary outcome of I/O (EAGAIN,
+/// ECONNRESET, ENOENT and the like), not an exceptional one: compare such a result with <c>-Errno.EAGAIN</c>, and
+/// turn one into text for a log line with <see cref="Describe"/>.
 /// </summary>
 public static class Errno
 {
@@ -102,10 +103,10 @@ public static class Errno
 
     /// <summary>The errno of the last native call made by this thread through Kevents.Native.</summary>
     /// <remarks>Read it immediately after the call: any other P/Invoke may overwrite it.</remarks>
-    public static int Last() => Marshal.GetLastPInvokeError();
+    internal static int Last() => Marshal.GetLastPInvokeError();
 
     /// <summary>The C library's text for <paramref name="errno"/> (a positive value), e.g. "Bad file descriptor".</summary>
-    public static string Message(int errno) => Marshal.GetPInvokeErrorMessage(Math.Abs(errno));
+    internal static string Message(int errno) => Marshal.GetPInvokeErrorMessage(Math.Abs(errno));
 
     /// <summary>The symbolic name and text of an errno, e.g. "EBADF (Bad file descriptor)".</summary>
     public static string Describe(int errno)
@@ -116,7 +117,7 @@ public static class Errno
     }
 
     /// <summary>The symbolic name of a common errno, or null for one Kevents does not name.</summary>
-    public static string? Name(int errno) => Math.Abs(errno) switch
+    internal static string? Name(int errno) => Math.Abs(errno) switch
     {
         EPERM => "EPERM",
         ENOENT => "ENOENT",

@@ -6,7 +6,7 @@ namespace Kevents.Native;
 /// Reads, writes and descriptor flags on any file descriptor. Every call returns a count or <c>-errno</c>,
 /// retries EINTR itself, and treats EAGAIN as an ordinary result.
 /// </summary>
-public static unsafe class Io
+internal static unsafe class Io
 {
     /// <summary>Reads into <paramref name="buffer"/>: bytes read, 0 at end of stream, or -errno (-EAGAIN when nothing is ready).</summary>
     public static long Read(int fd, Span<byte> buffer)

@@ -4,7 +4,7 @@ namespace Kevents.Native;
 
 /// <summary>One pinned buffer of a scatter/gather call, laid out as the kernel's iovec.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public unsafe struct IoSegment
+internal unsafe struct IoSegment
 {
     /// <summary>Start of the pinned buffer.</summary>
     public byte* Base;

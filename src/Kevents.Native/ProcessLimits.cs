@@ -1,7 +1,7 @@
 namespace Kevents.Native;
 
 /// <summary>Process-wide facts Kevents needs: descriptor limits.</summary>
-public static unsafe class ProcessLimits
+internal static unsafe class ProcessLimits
 {
     private const int RlimitNofile = 7;
     private const int FDupFdCloexec = 1030; // F_DUPFD_CLOEXEC, linux/fcntl.h

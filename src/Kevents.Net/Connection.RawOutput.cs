@@ -1,6 +1,9 @@
+using Kevents.Native;
+
 namespace Kevents.Net;
 
-// Hooks for applications that send on Descriptor themselves (sendfile, MSG_MORE), beside or instead of Write.
+// Direct output for applications that send without the queue (SendDirect with MSG_MORE, SendFile), beside or
+// instead of Write; and the hooks for those that send on Descriptor themselves.
 //
 // Protocol: NotifyWritable registers the Write filter with its own handler and marks the filter as registered,
 // so CloseSocket removes it like any other (no handler runs after close, and the slot is clean before the fd
@@ -54,6 +57,93 @@ public abstract partial class Connection
             BytesWritten += bytes;
             MarkActive();
         }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="data"/> on the socket now, without the connection's output queue, and counts what the
+    /// kernel took as <see cref="ReportSent"/> does. With <paramref name="more"/> the kernel holds a short segment
+    /// back (MSG_MORE) because the rest follows at once, e.g. response headers before a <see cref="SendFile"/> body,
+    /// so both leave in one packet. Loop thread only.
+    /// </summary>
+    /// <returns>
+    /// Bytes sent (possibly fewer than <paramref name="data"/>'s length), or -errno: -EAGAIN when the socket is full
+    /// (wait with <see cref="NotifyWritable"/>), -EPIPE or -ECONNRESET when the peer is gone, -EBADF when the
+    /// connection is closed, -EBUSY while the connection's own queued output is being flushed (direct bytes would
+    /// overtake it).
+    /// </returns>
+    public long SendDirect(ReadOnlySpan<byte> data, bool more = false)
+    {
+        int refused = DirectSendRefusal();
+        if (refused != 0)
+        {
+            return refused;
+        }
+        long sent = NativeSocket.Send(_socket!.Fd, data, more);
+        ReportSent(sent);
+        return sent;
+    }
+
+    /// <summary>
+    /// Copies up to <paramref name="count"/> bytes of <paramref name="file"/> from <paramref name="offset"/> to the
+    /// socket inside the kernel (sendfile), advancing <paramref name="offset"/> by what was sent and counting it as
+    /// <see cref="ReportSent"/> does. The file's own position is left alone. Loop thread only.
+    /// </summary>
+    /// <remarks>
+    /// The kernel reads the file's pages in this thread: a page-cache miss waits for the disk. A server that must
+    /// never wait checks with <see cref="FileDescriptor.Read"/> and <c>noWait</c>, or sends from a threadlet.
+    /// </remarks>
+    /// <returns>
+    /// Bytes sent, 0 when <paramref name="offset"/> is at (or past) the end of the file, or -errno as for
+    /// <see cref="SendDirect"/>; -EBADF also when <paramref name="file"/> is disposed.
+    /// </returns>
+    public long SendFile(FileDescriptor file, ref long offset, int count)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        int refused = DirectSendRefusal();
+        if (refused != 0)
+        {
+            return refused;
+        }
+        bool added = false;
+        try
+        {
+            // A reference on the file's handle for the call: another thread disposing it cannot free its number
+            // for reuse while the kernel reads from it.
+            file.DangerousAddRef(ref added);
+        }
+        catch (ObjectDisposedException)
+        {
+            return -Errno.EBADF;
+        }
+        try
+        {
+            long sent = NativeFile.SendFile(_socket!.Fd, file.Fd, ref offset, count);
+            ReportSent(sent);
+            return sent;
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>0 when a direct send may go now; otherwise the -errno that says why not.</summary>
+    private int DirectSendRefusal()
+    {
+        if (_socket is null)
+        {
+            return -Errno.EBADF;
+        }
+        if ((_writeRegistered && !_rawWritablePending) || this is StreamConnection { QueuedOutput: > 0 })
+        {
+            return -Errno.EBUSY;
+        }
+        return 0;
     }
 
     /// <summary>

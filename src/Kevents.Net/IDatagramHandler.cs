@@ -18,7 +18,7 @@ public interface IDatagramHandler
     void OnDatagram(UdpSocket socket, ReadOnlySpan<byte> data, EndPoint? remote, bool truncated);
 
     /// <summary>
-    /// A socket error, as a positive errno (compare with <c>Kevents.Native.Errno</c>): for instance ECONNREFUSED when a
+    /// A socket error, as a positive errno (compare with <c>Kevents.Errno</c>): for instance ECONNREFUSED when a
     /// connected socket's peer answered with ICMP port unreachable, or the failure of one send (EMSGSIZE,
     /// EHOSTUNREACH). UDP errors concern single datagrams, so the socket stays open; dispose it to stop. May run from
     /// inside <see cref="UdpSocket.Send"/>, reporting that send's failure. The default ignores the error.

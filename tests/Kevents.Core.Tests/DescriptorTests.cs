@@ -23,7 +23,7 @@ public class DescriptorTests : LoopTest
             using var loop = new EventLoop();
             var (a, b) = TestUtil.SocketPair();
             loop.Register(Kevent.Read(b.Fd), (in Kevent _) => loop.Stop());
-            loop.Register(Kevent.Signal(ProcessSignals.SIGHUP), (in Kevent _) => { });
+            loop.Register(Kevent.Signal(Signals.SIGHUP), (in Kevent _) => { });
             Io.Write(a.Fd, [1]);
             loop.Run();
             loop.Unregister((ulong)b.Fd, KeventFilter.Read);

@@ -10,7 +10,7 @@ public class SignalTests : LoopTest
         EventLoop loop = NewLoop();
         Kevent? seen = null;
         int thread = 0;
-        loop.Register(Kevent.Signal(ProcessSignals.SIGUSR2, userData: 8), (in Kevent ev) =>
+        loop.Register(Kevent.Signal(Signals.SIGUSR2, userData: 8), (in Kevent ev) =>
         {
             seen = ev;
             thread = Environment.CurrentManagedThreadId;
@@ -18,14 +18,14 @@ public class SignalTests : LoopTest
         });
         // SIGUSR2 rather than SIGHUP or SIGINT: a shell that starts a job in the background (nohup, `cmd &`) sets
         // those to "ignored", and the runtime leaves inherited ignores alone, so they would never arrive.
-        loop.Post(() => Assert.Equal(0, ProcessSignals.SendToSelf(ProcessSignals.SIGUSR2)));
+        loop.Post(() => Assert.Equal(0, ProcessSignals.SendToSelf(Signals.SIGUSR2)));
         RunWithLimit(loop);
-        Assert.Equal((ulong)ProcessSignals.SIGUSR2, seen!.Value.Ident);
+        Assert.Equal((ulong)Signals.SIGUSR2, seen!.Value.Ident);
         Assert.Equal(KeventFilter.Signal, seen.Value.Filter);
         Assert.Equal(8UL, seen.Value.UserData);
         Assert.True(seen.Value.Data >= 1);
         Assert.Equal(Environment.CurrentManagedThreadId, thread);
-        loop.Unregister(ProcessSignals.SIGUSR2, KeventFilter.Signal);
+        loop.Unregister(Signals.SIGUSR2, KeventFilter.Signal);
     }
 
     [Fact]
@@ -33,14 +33,14 @@ public class SignalTests : LoopTest
     {
         EventLoop loop = NewLoop();
         bool stopped = false;
-        loop.Register(Kevent.Signal(ProcessSignals.SIGTERM), (in Kevent _) =>
+        loop.Register(Kevent.Signal(Signals.SIGTERM), (in Kevent _) =>
         {
             stopped = true;
             loop.Stop();
         });
-        loop.Post(() => ProcessSignals.SendToSelf(ProcessSignals.SIGTERM));
+        loop.Post(() => ProcessSignals.SendToSelf(Signals.SIGTERM));
         RunWithLimit(loop);
         Assert.True(stopped);
-        loop.Unregister(ProcessSignals.SIGTERM, KeventFilter.Signal);
+        loop.Unregister(Signals.SIGTERM, KeventFilter.Signal);
     }
 }

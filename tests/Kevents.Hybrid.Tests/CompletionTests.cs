@@ -63,7 +63,7 @@ public sealed class CompletionTests : HybridTest
         }, handler: (in Kevent k) => got.TrySetResult(k))));
         Kevent kevent = await got.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.True(kevent.IsError);
-        Assert.Equal(-Native.Errno.ENOENT, kevent.Data);
+        Assert.Equal(-Errno.ENOENT, kevent.Data);
     }
 
     [Fact]
@@ -123,7 +123,7 @@ public sealed class CompletionTests : HybridTest
         using var lt = new LoopThread();
         var ex = await Assert.ThrowsAsync<UnauthorizedAccessException>(() => lt.OnLoop(() => lt.Loop.Threadlet(async t =>
         {
-            using ThreadletFile f = await t.OpenAsync(path, Native.FileOpenFlags.WriteOnly);
+            using ThreadletFile f = await t.OpenAsync(path, FileOpenFlags.WriteOnly);
             return 0;
         }).AsTask()));
         Assert.Contains(path, ex.Message);

@@ -6,7 +6,7 @@ namespace Kevents.Samples.Tests;
 
 /// <summary>
 /// Checks over every Kevents assembly and sample at once, which no single project's tests can make: log event ids
-/// and names are unique and inside each project's range, and no errno number is defined outside Kevents.Native.Errno.
+/// and names are unique and inside each project's range, and no errno number is defined outside Kevents.Errno.
 /// </summary>
 public sealed partial class ConsistencyTests
 {
@@ -78,13 +78,13 @@ public sealed partial class ConsistencyTests
         string[] strays = (
             from assembly in Assemblies()
             from type in assembly.GetTypes()
-            where type != typeof(Kevents.Native.Errno)
+            where type != typeof(Kevents.Errno)
             from field in type.GetFields(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly)
             where field.IsLiteral && field.FieldType == typeof(int) && ErrnoName().IsMatch(field.Name)
             let value = (int)field.GetRawConstantValue()!
             where value is > 0 and < 134
             select $"{type.FullName}.{field.Name} = {value}").ToArray();
-        Assert.True(strays.Length == 0, "errno numbers outside Kevents.Native.Errno (add them there, with a name):\n" + string.Join("\n", strays));
+        Assert.True(strays.Length == 0, "errno numbers outside Kevents.Errno (add them there, with a name):\n" + string.Join("\n", strays));
     }
 
     [GeneratedRegex("^E([A-Z0-9]{2,}|[a-z]{3,})$")]

@@ -51,7 +51,7 @@ public partial class EchoServerProcessTests : GatedTest
         });
         Assert.True(result.IsClean, result.ToSummaryLine());
 
-        Assert.Equal(0, ProcessSignals.Send(server.Process.Id, ProcessSignals.SIGTERM));
+        Assert.Equal(0, ProcessSignals.Send(server.Process.Id, Signals.SIGTERM));
         Assert.True(server.Process.WaitForExit(TimeSpan.FromSeconds(10)), "EchoServer did not exit after SIGTERM.");
         server.Process.WaitForExit();
         Assert.Equal(0, server.Process.ExitCode);
@@ -66,7 +66,7 @@ public partial class EchoServerProcessTests : GatedTest
         using var server = new SampleProcess("EchoServer.dll", ListeningLine(), fdLimit: 0, "--port", "0");
         server.WaitForPort();
 
-        Assert.Equal(0, ProcessSignals.Send(server.Process.Id, ProcessSignals.SIGINT));
+        Assert.Equal(0, ProcessSignals.Send(server.Process.Id, Signals.SIGINT));
         Assert.True(server.Process.WaitForExit(TimeSpan.FromSeconds(10)), "EchoServer did not exit after SIGINT.");
         server.Process.WaitForExit();
         Assert.Equal(0, server.Process.ExitCode);
@@ -141,7 +141,7 @@ public partial class EchoServerProcessTests : GatedTest
         Assert.True(server.Output.Contains("descriptors are free in this process", StringComparison.Ordinal)
             || server.Output.Contains("Out of file descriptors", StringComparison.Ordinal), server.Output);
 
-        Assert.Equal(0, ProcessSignals.Send(server.Process.Id, ProcessSignals.SIGTERM));
+        Assert.Equal(0, ProcessSignals.Send(server.Process.Id, Signals.SIGTERM));
         Assert.True(server.Process.WaitForExit(TimeSpan.FromSeconds(10)));
         server.Process.WaitForExit();
         Assert.Equal(0, server.Process.ExitCode);
@@ -188,7 +188,7 @@ public partial class EchoServerProcessTests : GatedTest
         int warnings = Regex.Matches(server.Output, "accept failed").Count;
         Assert.True(warnings <= 10, $"{warnings} accept warnings: the log is not rate-limited");
 
-        Assert.Equal(0, ProcessSignals.Send(server.Process.Id, ProcessSignals.SIGTERM));
+        Assert.Equal(0, ProcessSignals.Send(server.Process.Id, Signals.SIGTERM));
         Assert.True(server.Process.WaitForExit(TimeSpan.FromSeconds(10)));
         server.Process.WaitForExit();
         Assert.Equal(0, server.Process.ExitCode);

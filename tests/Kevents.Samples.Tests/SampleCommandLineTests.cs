@@ -72,7 +72,7 @@ public class SampleCommandLineTests : GatedTest
                     Assert.True(DateTime.UtcNow < deadline && !process.HasExited, "LoadGen never got going.");
                     await Task.Delay(20);
                 }
-                Assert.Equal(0, ProcessSignals.Send(process.Id, ProcessSignals.SIGTERM));
+                Assert.Equal(0, ProcessSignals.Send(process.Id, Signals.SIGTERM));
             });
 
         Assert.True(run.ExitCode == 0, $"exit code {run.ExitCode}\n{run.Stdout}\n{run.Stderr}");

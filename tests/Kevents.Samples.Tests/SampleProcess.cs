@@ -111,7 +111,7 @@ internal sealed class SampleProcess : IDisposable
 
     public void StopAndAssertClean()
     {
-        Assert.Equal(0, ProcessSignals.Send(Process.Id, ProcessSignals.SIGTERM));
+        Assert.Equal(0, ProcessSignals.Send(Process.Id, Signals.SIGTERM));
         Assert.True(Process.WaitForExit(TimeSpan.FromSeconds(20)), "the sample did not exit after SIGTERM");
         Process.WaitForExit();
         Assert.True(Process.ExitCode == 0, $"exit code {Process.ExitCode}.\n{Output}\n{Errors}");

@@ -174,7 +174,7 @@ public static class TestUtil
     /// Waits until <paramref name="fd"/> reports any of <paramref name="interest"/> (or an error or hang-up, which
     /// epoll always reports) and returns the reported bits. Fails after <paramref name="within"/> (default 5 s).
     /// </summary>
-    public static EpollFlags WaitReady(int fd, EpollFlags interest, TimeSpan? within = null)
+    internal static EpollFlags WaitReady(int fd, EpollFlags interest, TimeSpan? within = null)
     {
         Ok(Epoll.Create(out FileDescriptor? epoll), "epoll_create1");
         using (epoll)
@@ -189,7 +189,7 @@ public static class TestUtil
     /// <paramref name="wanted"/>, ignoring other events (epoll may wake spuriously or report other descriptors).
     /// Returns the matching event's bits; fails after <paramref name="within"/> (default 5 s).
     /// </summary>
-    public static EpollFlags ExpectEvent(int epfd, ulong data, EpollFlags wanted, TimeSpan? within = null)
+    internal static EpollFlags ExpectEvent(int epfd, ulong data, EpollFlags wanted, TimeSpan? within = null)
     {
         DateTime deadline = DateTime.UtcNow + (within ?? DefaultTimeout);
         Span<EpollEvent> events = stackalloc EpollEvent[16];

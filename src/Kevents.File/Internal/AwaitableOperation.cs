@@ -54,10 +54,10 @@ internal sealed class AwaitableOperation : AioOperation, IValueTaskSource<int>, 
             _core.SetResult(result);
             return;
         }
-        Exception error = result == -Native.Errno.ECANCELED && NeverStarted
+        Exception error = result == -Errno.ECANCELED && NeverStarted
             ? new ObjectDisposedException(nameof(EventLoop),
                 $"The loop '{_loop.Name}' was disposed before the {Describe()} could start; start file operations while the loop runs.")
-            : result == -Native.Errno.ECANCELED
+            : result == -Errno.ECANCELED
             ? new OperationCanceledException(
                 shuttingDown ? $"The {Describe()} was cancelled: the loop '{_loop.Name}' shut down." : $"The {Describe()} was cancelled.",
                 _token)

@@ -268,7 +268,7 @@ internal sealed class AwaitableCompletion<T> : ThreadletCompletion, IValueTaskSo
     void IValueTaskSource<T>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
         if ((flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0 &&
-            SynchronizationContext.Current is EventLoopSynchronizationContext context && context.Loop == Runtime.Loop)
+            SynchronizationContext.Current is { } context && ReferenceEquals(context, Runtime.Loop.SynchronizationContext))
         {
             _loopContinuation = continuation;
             _loopState = state;

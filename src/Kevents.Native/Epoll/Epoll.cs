@@ -3,7 +3,7 @@ using Tmds.Linux;
 namespace Kevents.Native;
 
 /// <summary>epoll: the readiness poller behind every Kevents loop.</summary>
-public static unsafe class Epoll
+internal static unsafe class Epoll
 {
     /// <summary>EPOLL_CTL_ADD.</summary>
     public const int Add = 1;

@@ -3,7 +3,7 @@ using Tmds.Linux;
 namespace Kevents.Native;
 
 /// <summary>One ready descriptor reported by <see cref="Epoll.Wait"/>; the kernel's epoll_event, laid out as the kernel wants it.</summary>
-public readonly struct EpollEvent
+internal readonly struct EpollEvent
 {
     private readonly epoll_event _event;
 

@@ -2,7 +2,7 @@ namespace Kevents.Native;
 
 /// <summary>epoll interest and readiness bits.</summary>
 [Flags]
-public enum EpollFlags : uint
+internal enum EpollFlags : uint
 {
     /// <summary>No bits.</summary>
     None = 0,

@@ -3,7 +3,7 @@ using Tmds.Linux;
 namespace Kevents.Native;
 
 /// <summary>eventfd: a kernel counter used to wake a sleeping loop from another thread.</summary>
-public static unsafe class EventFd
+internal static unsafe class EventFd
 {
     /// <summary>Creates a NONBLOCK, CLOEXEC eventfd with a zero counter. Returns 0 or -errno.</summary>
     public static int Create(out FileDescriptor? eventFd) =>

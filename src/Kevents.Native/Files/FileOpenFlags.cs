@@ -1,4 +1,4 @@
-namespace Kevents.Native;
+namespace Kevents;
 
 /// <summary>How to open a file. Every file Kevents opens is also close-on-exec and non-blocking.</summary>
 [Flags]

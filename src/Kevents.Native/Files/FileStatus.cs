@@ -1,4 +1,4 @@
-namespace Kevents.Native;
+namespace Kevents;
 
 /// <summary>What <c>statx</c> reported about a file, in Kevents' words: the fields a server needs to serve it.</summary>
 public readonly record struct FileStatus

@@ -3,7 +3,7 @@ using Tmds.Linux;
 namespace Kevents.Native;
 
 // Opening a path that must stay inside a directory: the kernel, not string checks, enforces the boundary.
-public static unsafe partial class NativeFile
+internal static unsafe partial class NativeFile
 {
     private const ulong ResolveNoMagicLinks = 0x02; // RESOLVE_NO_MAGICLINKS: no /proc/self/fd style jumps
     private const ulong ResolveBeneath = 0x08;      // RESOLVE_BENEATH: no "..", absolute path or symlink leaves dirFd

@@ -16,7 +16,7 @@ namespace Kevents.Native;
 /// descriptor, whose inode is then in memory. Kernels too old for a flag answer EAGAIN too, so callers fall back
 /// to the blocking form on a thread rather than fail.
 /// </remarks>
-public static unsafe partial class NativeFile
+internal static unsafe partial class NativeFile
 {
     /// <summary>AT_FDCWD: as a directory descriptor, "relative to the working directory".</summary>
     public const int CurrentDirectory = -100;

@@ -7,4 +7,4 @@ namespace Kevents.Native;
 /// for an operation that was cancelled).
 /// </param>
 /// <param name="Flags">The kernel's completion flags (<c>IORING_CQE_F_*</c>); 0 for every operation Kevents prepares today.</param>
-public readonly record struct IoUringCompletion(ulong UserData, int Result, uint Flags);
+internal readonly record struct IoUringCompletion(ulong UserData, int Result, uint Flags);

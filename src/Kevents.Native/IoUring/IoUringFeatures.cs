@@ -5,7 +5,7 @@ namespace Kevents.Native;
 /// kernel sets that Kevents does not name are kept in the value.
 /// </summary>
 [Flags]
-public enum IoUringFeatures : uint
+internal enum IoUringFeatures : uint
 {
     /// <summary>No features reported (a kernel older than 5.4).</summary>
     None = 0,

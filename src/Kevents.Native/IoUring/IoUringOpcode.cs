@@ -5,7 +5,7 @@ namespace Kevents.Native;
 /// the kernel ABI and never change once released; Tmds.LibC 0.5.0 names only the first ones, so Kevents declares
 /// the set it uses here, once. Ask <see cref="IoUringRing.Supports"/> before relying on any of them.
 /// </summary>
-public static class IoUringOpcode
+internal static class IoUringOpcode
 {
     /// <summary>Does nothing and completes with 0 (Linux 5.1).</summary>
     public const byte Nop = 0;

@@ -9,7 +9,7 @@ namespace Kevents.Native;
 // IORING_FEAT_NODROP) or keeps them on an internal list and sets IORING_SQ_CQ_OVERFLOW. Kept completions move into
 // the CQ only during io_uring_enter with GETEVENTS, so TryReap does that itself when it finds the CQ empty while the
 // flag is set: draining with TryReap until it returns false loses nothing the kernel kept.
-public sealed unsafe partial class IoUringRing
+internal sealed unsafe partial class IoUringRing
 {
     /// <summary>Completions waiting in the completion queue (not counting any the kernel holds back after an overflow).</summary>
     public int PendingCompletions => _disposed ? 0 : (int)(Volatile.Read(ref *_cqTail) - *_cqHead);

@@ -2,7 +2,7 @@ using Tmds.Linux;
 
 namespace Kevents.Native;
 
-public sealed unsafe partial class IoUringRing
+internal sealed unsafe partial class IoUringRing
 {
     /// <summary>
     /// The three shared memory regions of a ring: SQ ring (head, tail, flags, index array), CQ ring (head, tail,

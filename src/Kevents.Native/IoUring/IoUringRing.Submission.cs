@@ -15,7 +15,7 @@ namespace Kevents.Native;
 // Safety: the ring only stores these addresses in an entry; it never dereferences them. Their validity until the
 // completion is the caller's documented duty: an unmapped address comes back as -EFAULT, but memory released and
 // reused before the completion would be written by the kernel, which is why every method demands pinning until then.
-public sealed unsafe partial class IoUringRing
+internal sealed unsafe partial class IoUringRing
 {
     /// <summary>Size in bytes of the buffer <see cref="PrepareStatx(int, byte*, int, uint, void*, ulong)"/> fills (struct statx).</summary>
     public const int StatxBufferSize = 256;

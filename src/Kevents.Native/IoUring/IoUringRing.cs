@@ -16,7 +16,7 @@ namespace Kevents.Native;
 /// flight, but their completions are never seen: the layer above must release their buffers and any descriptor an
 /// in-flight open may still produce only after it has reaped them, or accept the leak (see issue 5).</para>
 /// </remarks>
-public sealed unsafe partial class IoUringRing : IDisposable
+internal sealed unsafe partial class IoUringRing : IDisposable
 {
     private readonly FileDescriptor _ring;
     private readonly FileDescriptor _completionEvent;

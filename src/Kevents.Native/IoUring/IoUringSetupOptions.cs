@@ -1,7 +1,7 @@
 namespace Kevents.Native;
 
 /// <summary>Options for <see cref="IoUringRing.Create"/>.</summary>
-public sealed class IoUringSetupOptions
+internal sealed class IoUringSetupOptions
 {
     /// <summary>
     /// The environment variable that switches io_uring off for the whole process: when it is set to <c>0</c>,

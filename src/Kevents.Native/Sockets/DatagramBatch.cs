@@ -22,7 +22,7 @@ namespace Kevents.Native;
 /// four of 64 KiB.
 /// </para>
 /// </remarks>
-public sealed unsafe class DatagramBatch
+internal sealed unsafe class DatagramBatch
 {
     /// <summary>The longest native socket address: sizeof(struct sockaddr_storage), 128 bytes.</summary>
     public const int AddressSize = 128;

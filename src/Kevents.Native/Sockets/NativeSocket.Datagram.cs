@@ -5,7 +5,7 @@ using Tmds.Linux;
 
 namespace Kevents.Native;
 
-public static unsafe partial class NativeSocket
+internal static unsafe partial class NativeSocket
 {
     /// <summary>
     /// Receives up to <see cref="DatagramBatch.Capacity"/> datagrams in one recvmmsg call without blocking: the number

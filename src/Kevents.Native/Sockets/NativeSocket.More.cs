@@ -3,7 +3,7 @@ using Tmds.Linux;
 namespace Kevents.Native;
 
 // Sending a part of a message that more data will follow (headers before a sendfile body).
-public static unsafe partial class NativeSocket
+internal static unsafe partial class NativeSocket
 {
     private const int MsgMore = 0x8000; // MSG_MORE, linux/socket.h
 

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 
 namespace Kevents.Native;
 
-public static unsafe partial class NativeSocket
+internal static unsafe partial class NativeSocket
 {
     private const int MaxGatherSegments = 16;
 

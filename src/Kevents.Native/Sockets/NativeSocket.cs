@@ -8,7 +8,7 @@ namespace Kevents.Native;
 /// BSD socket calls. Every socket is created CLOEXEC and NONBLOCK; every call returns a value or -errno and
 /// retries EINTR itself (except connect, whose EINTR means "in progress" and is reported as -EINPROGRESS).
 /// </summary>
-public static unsafe partial class NativeSocket
+internal static unsafe partial class NativeSocket
 {
     private const int MsgNoSignal = 0x4000;
     private const int SockAddrMax = 128; // sizeof(struct sockaddr_storage)

@@ -1,7 +1,7 @@
 namespace Kevents.Native;
 
 /// <summary>CLOCK_MONOTONIC: never jumps with wall-clock changes; the loop's notion of now.</summary>
-public static unsafe class MonotonicClock
+internal static unsafe class MonotonicClock
 {
     private const int ClockMonotonic = 1;
 
