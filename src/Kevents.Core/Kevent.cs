@@ -93,7 +93,7 @@ public readonly record struct Kevent
     public static Kevent User(ulong ident, ulong userData = 0, KeventFlags flags = KeventFlags.Clear) =>
         new(ident, KeventFilter.User, flags, 0, 0, userData);
 
-    /// <summary>Arrival of POSIX signal <paramref name="signo"/> (e.g. 2 for SIGINT, 15 for SIGTERM, 1 for SIGHUP).</summary>
+    /// <summary>Arrival of POSIX signal <paramref name="signo"/>, by name from <see cref="Signals"/> (e.g. <c>Signals.SIGTERM</c>).</summary>
     /// <remarks>
     /// While registered, the signal's default action (such as terminating the process) is suppressed and each arrival
     /// is delivered as a kevent instead. The registration ends when its handler is removed: by
