@@ -65,6 +65,11 @@ public abstract partial class Connection
     /// back (MSG_MORE) because the rest follows at once, e.g. response headers before a <see cref="SendFile"/> body,
     /// so both leave in one packet. Loop thread only.
     /// </summary>
+    /// <remarks>
+    /// Direct output is for connections whose application sends its own way (a <see cref="StreamConnection"/> that does
+    /// not <see cref="StreamConnection.Write"/> at the same time); bytes written to a <see cref="PipeConnection"/>'s
+    /// <c>Output</c> and not yet flushed would be overtaken, so do not mix the two there.
+    /// </remarks>
     /// <returns>
     /// Bytes sent (possibly fewer than <paramref name="data"/>'s length), or -errno: -EAGAIN when the socket is full
     /// (wait with <see cref="NotifyWritable"/>), -EPIPE or -ECONNRESET when the peer is gone, -EBADF when the
