@@ -20,14 +20,12 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
     private readonly FileDescriptor _root;
     private readonly SocketServer _server;
     private readonly KeventHandler _onSweep;
-    private readonly ulong _sweepIdent;
+    private readonly Registration _sweep;
     private readonly long _headerTimeoutNs;
     private readonly long _lingerTimeoutNs;
     private HttpConnection? _firstLive;
     private long _dateSecond = -1;
     private byte[] _dateHeader = [];
-
-    private static long s_nextSweepIdent = 0x4653_0000; // "FS": timer idents shared with the loop's other users
 
     private StaticFileServer(EventLoop loop, IPEndPoint endPoint, FileServerOptions options, ILogger logger, FileDescriptor root, string rootPath)
     {
@@ -57,9 +55,9 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
         // request costs one store to arm its deadline instead of a timer registration. Never early: a deadline is
         // acted on only once the loop's clock has passed it; at most one sweep interval late.
         long intervalMs = Math.Clamp((long)Options.HeaderTimeout.TotalMilliseconds / 8, 10, 250);
-        _sweepIdent = (ulong)Interlocked.Increment(ref s_nextSweepIdent);
+        // The loop hands out the ident, so the timer cannot collide with anyone else's on the same loop.
         _onSweep = Sweep;
-        loop.Register(Kevent.PeriodicTimer(_sweepIdent, TimeSpan.FromMilliseconds(intervalMs)), _onSweep);
+        _sweep = loop.Register(Kevent.PeriodicTimer(loop.AllocateIdent(), TimeSpan.FromMilliseconds(intervalMs)), _onSweep);
         Log.Listening(_logger, rootPath, LocalEndPoint.ToString());
     }
 
@@ -295,7 +293,7 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
 
     public void Dispose()
     {
-        _loop.Unregister(_sweepIdent, KeventFilter.Timer);
+        _sweep.Delete();
         _server.Dispose();
         _root.Dispose();
     }

@@ -28,7 +28,7 @@ public sealed partial class EventLoop
     private readonly MpscRing<Kevent> _completions;
     private readonly Queue<WorkItem> _localPosted = new();
     private readonly object _postedDrainLock = new();
-    private readonly ConcurrentDictionary<ulong, Registration> _userEvents = new();
+    private readonly ConcurrentDictionary<ulong, KeyedRegistration> _userEvents = new();
     private int _wakeState = WakeStateAwake;
 
     /// <summary>
@@ -178,7 +178,7 @@ public sealed partial class EventLoop
     /// <returns>False when no user event with that ident is registered.</returns>
     public bool Trigger(ulong ident)
     {
-        if (!_userEvents.TryGetValue(ident, out Registration? reg))
+        if (!_userEvents.TryGetValue(ident, out KeyedRegistration? reg))
         {
             return false;
         }

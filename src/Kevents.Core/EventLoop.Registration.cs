@@ -11,9 +11,10 @@ public sealed partial class EventLoop
     private const KeventFlags RequestFlags = KeventFlags.Oneshot | KeventFlags.Clear | KeventFlags.Dispatch;
 
     private FdEntry[] _fds = new FdEntry[64];
-    private readonly Dictionary<KeventKey, Registration> _registrations = new();
+    private readonly Dictionary<KeventKey, KeyedRegistration> _registrations = new();
     private readonly KeventHandler?[] _filterHandlers = new KeventHandler?[KeventFilters.Count];
     private int _epochSeed;
+    private long _lastAllocatedIdent;
 
     /// <summary>
     /// Registers <paramref name="kevent"/> and the handler that receives it, or modifies the registration with the
@@ -31,10 +32,12 @@ public sealed partial class EventLoop
     /// the fd and the errno); or a Signal kevent's ident is not a signal number from 1 to 64.</exception>
     /// <exception cref="IOException">The kernel has no room for another watch (ENOSPC past fs.epoll.max_user_watches,
     /// or ENOMEM).</exception>
-    public void Register(in Kevent kevent, KeventHandler handler)
+    /// <returns>The registration: its identity and a <see cref="Registration.Delete"/> that removes it (and not a
+    /// later registration of the same identity). Callers may ignore it and use <see cref="Unregister(ulong, KeventFilter)"/>.</returns>
+    public Registration Register(in Kevent kevent, KeventHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        RegisterCore(kevent, handler);
+        return new Registration(this, kevent.Ident, kevent.Filter, RegisterCore(kevent, handler));
     }
 
     /// <summary>
@@ -44,14 +47,15 @@ public sealed partial class EventLoop
     /// <exception cref="InvalidOperationException">Called while the loop dispatches with <see cref="Run"/>, which
     /// collects nothing for <see cref="Poll"/>: pass a handler instead. A pull registration made before
     /// <see cref="Run"/> starts is reported (a warning, at most once a second) when its events arrive.</exception>
-    public void Register(in Kevent kevent)
+    /// <returns>The registration; see <see cref="Register(in Kevent, KeventHandler)"/>.</returns>
+    public Registration Register(in Kevent kevent)
     {
         if (_inRun)
         {
             throw new InvalidOperationException(
                 $"Register({kevent}) without a handler registers it for Poll, but loop '{Name}' is dispatching with Run(), where its events would be lost. Pass a handler: loop.Register(kevent, handler).");
         }
-        RegisterCore(kevent, handler: null);
+        return new Registration(this, kevent.Ident, kevent.Filter, RegisterCore(kevent, handler: null));
     }
 
     /// <summary>
@@ -61,13 +65,19 @@ public sealed partial class EventLoop
     /// <remarks>For a descriptor, call it before closing the descriptor. For a signal, the signal's default action
     /// (terminating the process, for SIGTERM and SIGINT) is back once this returns.</remarks>
     /// <returns>False when nothing was registered under that identity.</returns>
-    public bool Unregister(ulong ident, KeventFilter filter)
+    public bool Unregister(ulong ident, KeventFilter filter) => UnregisterCore(ident, filter, epoch: 0, nameof(Unregister));
+
+    /// <summary>
+    /// Removes (<paramref name="ident"/>, <paramref name="filter"/>) if it is registered, and, when
+    /// <paramref name="epoch"/> is not 0, only if it is still the registration that epoch names.
+    /// </summary>
+    internal bool UnregisterCore(ulong ident, KeventFilter filter, int epoch, string member)
     {
-        VerifyAccess(nameof(Unregister));
+        VerifyAccess(member);
         if (IsFdFilter(filter))
         {
             ref FdSlot slot = ref FindFdSlot(ident, filter, out int fd);
-            if (Unsafe.IsNullRef(ref slot))
+            if (Unsafe.IsNullRef(ref slot) || (epoch != 0 && slot.Epoch != epoch))
             {
                 return false;
             }
@@ -75,10 +85,12 @@ public sealed partial class EventLoop
             UpdateInterest(fd, ref _fds[fd]);
             return true;
         }
-        if (!_registrations.Remove(new KeventKey(ident, filter), out Registration? reg))
+        var key = new KeventKey(ident, filter);
+        if (!_registrations.TryGetValue(key, out KeyedRegistration? reg) || (epoch != 0 && reg.Epoch != epoch))
         {
             return false;
         }
+        _registrations.Remove(key);
         Retire(reg);
         return true;
     }
@@ -119,6 +131,33 @@ public sealed partial class EventLoop
         return _registrations.ContainsKey(new KeventKey(ident, filter));
     }
 
+    /// <summary>
+    /// The first ident <see cref="AllocateIdent"/> hands out (2^63). Idents below it are the application's to
+    /// choose; idents from it upward belong to the loop's allocator, so the two never collide.
+    /// </summary>
+    public const ulong FirstAllocatedIdent = 1UL << 63;
+
+    /// <summary>
+    /// Hands out an ident no other <see cref="AllocateIdent"/> call on this loop has returned, for User and Timer
+    /// kevents (and the loop's own Aio and Threadlet submissions): from <see cref="FirstAllocatedIdent"/> upward, so
+    /// it never collides with idents an application picks below that. Any thread; allocates nothing.
+    /// </summary>
+    /// <remarks>Idents are not reused (there are 2^63 of them). Read, Write and Signal kevents name a descriptor or a
+    /// signal number instead, so an allocated ident means nothing to them.</remarks>
+    public ulong AllocateIdent() => FirstAllocatedIdent + (ulong)Interlocked.Increment(ref _lastAllocatedIdent);
+
+    /// <summary>True when (ident, filter) is registered and, when epoch is not 0, is the registration with that epoch.</summary>
+    internal bool IsRegistration(ulong ident, KeventFilter filter, int epoch)
+    {
+        VerifyAccess(nameof(Registration.IsRegistered));
+        if (IsFdFilter(filter))
+        {
+            ref FdSlot slot = ref FindFdSlot(ident, filter, out _);
+            return !Unsafe.IsNullRef(ref slot) && (epoch == 0 || slot.Epoch == epoch);
+        }
+        return _registrations.TryGetValue(new KeventKey(ident, filter), out KeyedRegistration? reg) && (epoch == 0 || reg.Epoch == epoch);
+    }
+
     private static bool IsFdFilter(KeventFilter filter) => filter is KeventFilter.Read or KeventFilter.Write;
 
     /// <summary>The registered Read or Write slot for a descriptor, or a null ref when there is none.</summary>
@@ -135,51 +174,40 @@ public sealed partial class EventLoop
     }
 
     /// <summary>Updates a keyed registration that already exists under the identity; false when there is none.</summary>
-    private bool TryModifyKeyed(in Kevent kevent, KeventHandler? handler)
+    private bool TryModifyKeyed(in Kevent kevent, KeventHandler? handler, out int epoch)
     {
-        if (!_registrations.TryGetValue(new KeventKey(kevent.Ident, kevent.Filter), out Registration? existing))
+        if (!_registrations.TryGetValue(new KeventKey(kevent.Ident, kevent.Filter), out KeyedRegistration? existing))
         {
+            epoch = 0;
             return false;
         }
         existing.Kevent = kevent;
         existing.Handler = handler;
         ApplyEnableFlags(existing, kevent.Flags);
+        epoch = existing.Epoch;
         return true;
     }
 
-    private void RegisterCore(in Kevent kevent, KeventHandler? handler)
+    /// <summary>Registers or modifies; returns the registration's epoch (0 when the kevent asked for a delete).</summary>
+    private int RegisterCore(in Kevent kevent, KeventHandler? handler)
     {
         VerifyAccess(nameof(Register));
         if ((kevent.Flags & KeventFlags.Delete) != 0)
         {
             Unregister(kevent.Ident, kevent.Filter);
-            return;
+            return 0;
         }
-        switch (kevent.Filter)
+        return kevent.Filter switch
         {
-            case KeventFilter.Read:
-            case KeventFilter.Write:
-                RegisterFd(kevent, handler);
-                break;
-            case KeventFilter.Timer:
-                RegisterTimer(kevent, handler);
-                break;
-            case KeventFilter.User:
-                RegisterKeyed(kevent, handler);
-                break;
-            case KeventFilter.Signal:
-                RegisterSignal(kevent, handler);
-                break;
-            case KeventFilter.Aio:
-            case KeventFilter.Threadlet:
-                RegisterKeyed(kevent, handler);
-                break;
-            default:
-                throw new ArgumentException($"Cannot register a kevent with filter {kevent.Filter}.", nameof(kevent));
-        }
+            KeventFilter.Read or KeventFilter.Write => RegisterFd(kevent, handler),
+            KeventFilter.Timer => RegisterTimer(kevent, handler),
+            KeventFilter.Signal => RegisterSignal(kevent, handler),
+            KeventFilter.User or KeventFilter.Aio or KeventFilter.Threadlet => RegisterKeyed(kevent, handler),
+            _ => throw new ArgumentException($"Cannot register a kevent with filter {kevent.Filter}.", nameof(kevent)),
+        };
     }
 
-    private void RegisterFd(in Kevent kevent, KeventHandler? handler)
+    private int RegisterFd(in Kevent kevent, KeventHandler? handler)
     {
         if (kevent.Ident > int.MaxValue)
         {
@@ -227,6 +255,7 @@ public sealed partial class EventLoop
             UpdateInterest(fd, ref entry);
             throw ThrowHelper.RegistrationRefused(fd, kevent.Filter, rc);
         }
+        return slot.Epoch;
     }
 
     private int NextEpoch()
@@ -329,7 +358,7 @@ public sealed partial class EventLoop
             }
             return true;
         }
-        if (!_registrations.TryGetValue(new KeventKey(ident, filter), out Registration? reg))
+        if (!_registrations.TryGetValue(new KeventKey(ident, filter), out KeyedRegistration? reg))
         {
             return false;
         }
@@ -359,21 +388,22 @@ public sealed partial class EventLoop
     }
 
     /// <summary>User events and claimed completions: a keyed registration with no kernel object behind it.</summary>
-    private void RegisterKeyed(in Kevent kevent, KeventHandler? handler)
+    private int RegisterKeyed(in Kevent kevent, KeventHandler? handler)
     {
-        if (TryModifyKeyed(kevent, handler))
+        if (TryModifyKeyed(kevent, handler, out int epoch))
         {
-            return;
+            return epoch;
         }
-        var reg = new Registration(kevent, handler) { Epoch = NextEpoch() };
+        var reg = new KeyedRegistration(kevent, handler) { Epoch = NextEpoch() };
         _registrations.Add(new KeventKey(kevent.Ident, kevent.Filter), reg);
         if (kevent.Filter == KeventFilter.User)
         {
             _userEvents[kevent.Ident] = reg;
         }
+        return reg.Epoch;
     }
 
-    private static void ApplyEnableFlags(Registration reg, KeventFlags flags)
+    private static void ApplyEnableFlags(KeyedRegistration reg, KeventFlags flags)
     {
         if ((flags & KeventFlags.Disable) != 0)
         {
@@ -386,7 +416,7 @@ public sealed partial class EventLoop
     }
 
     /// <summary>Releases whatever a removed keyed registration holds.</summary>
-    private void Retire(Registration reg)
+    private void Retire(KeyedRegistration reg)
     {
         reg.Live = false;
         switch (reg.Kevent.Filter)
@@ -395,7 +425,7 @@ public sealed partial class EventLoop
                 DisarmTimer(reg);
                 break;
             case KeventFilter.User:
-                _userEvents.TryRemove(new KeyValuePair<ulong, Registration>(reg.Kevent.Ident, reg));
+                _userEvents.TryRemove(new KeyValuePair<ulong, KeyedRegistration>(reg.Kevent.Ident, reg));
                 break;
             case KeventFilter.Signal:
                 reg.SignalRegistration?.Dispose();
@@ -406,7 +436,7 @@ public sealed partial class EventLoop
 
     private void DispatchKeyed(in Kevent kevent, Span<Kevent> output, ref int written)
     {
-        if (!_registrations.TryGetValue(new KeventKey(kevent.Ident, kevent.Filter), out Registration? reg))
+        if (!_registrations.TryGetValue(new KeventKey(kevent.Ident, kevent.Filter), out KeyedRegistration? reg))
         {
             // Completions need no registration: a filter-wide handler or the pull API takes them.
             if (kevent.Filter is KeventFilter.Aio or KeventFilter.Threadlet)

@@ -7,7 +7,7 @@ namespace Kevents;
 // to a runtime thread, which counts it and queues a completion, so the handler itself runs on the loop.
 public sealed partial class EventLoop
 {
-    private void RegisterSignal(in Kevent kevent, KeventHandler? handler)
+    private int RegisterSignal(in Kevent kevent, KeventHandler? handler)
     {
         // Checked here and not only in Kevent.Signal: a raw kevent's ident would otherwise be cast, and
         // ulong.MaxValue becomes -1, which PosixSignal reads as SIGHUP.
@@ -16,11 +16,11 @@ public sealed partial class EventLoop
             throw new ArgumentOutOfRangeException(nameof(kevent), kevent.Ident,
                 $"A Signal kevent's ident is a signal number, and signal numbers run from 1 to 64 (ident {kevent.Ident} is none). Use Kevent.Signal(signo).");
         }
-        if (TryModifyKeyed(kevent, handler))
+        if (TryModifyKeyed(kevent, handler, out int epoch))
         {
-            return;
+            return epoch;
         }
-        var reg = new Registration(kevent, handler) { Epoch = NextEpoch() };
+        var reg = new KeyedRegistration(kevent, handler) { Epoch = NextEpoch() };
         int signo = (int)kevent.Ident;
         try
         {
@@ -36,9 +36,10 @@ public sealed partial class EventLoop
             throw new ArgumentException($"Cannot watch signal {signo}: {ex.Message}", nameof(kevent), ex);
         }
         _registrations.Add(new KeventKey(kevent.Ident, KeventFilter.Signal), reg);
+        return reg.Epoch;
     }
 
-    private void OnSignal(Registration reg)
+    private void OnSignal(KeyedRegistration reg)
     {
         Interlocked.Increment(ref reg.Count);
         if (reg.Live && Interlocked.Exchange(ref reg.Pending, 1) == 0 && Volatile.Read(ref _state) != StateDisposed)
@@ -66,7 +67,7 @@ public sealed partial class EventLoop
 
     private void ReleaseSignals()
     {
-        foreach (Registration reg in _registrations.Values)
+        foreach (KeyedRegistration reg in _registrations.Values)
         {
             if (reg.SignalRegistration is not null)
             {

@@ -15,7 +15,7 @@ public sealed partial class EventLoop
     /// <summary>The first tick at or after a deadline, so that a timer never fires before its deadline.</summary>
     private static long DueTickOf(long deadlineNanos) => deadlineNanos / NanosPerTick + (deadlineNanos % NanosPerTick == 0 ? 0 : 1);
 
-    private void RegisterTimer(in Kevent kevent, KeventHandler? handler)
+    private int RegisterTimer(in Kevent kevent, KeventHandler? handler)
     {
         if (kevent.Data < 0)
         {
@@ -27,7 +27,7 @@ public sealed partial class EventLoop
             throw new ArgumentOutOfRangeException(nameof(kevent), kevent.Data, "A periodic timer needs an interval of at least 1 ms.");
         }
         var key = new KeventKey(kevent.Ident, KeventFilter.Timer);
-        if (_registrations.TryGetValue(key, out Registration? reg))
+        if (_registrations.TryGetValue(key, out KeyedRegistration? reg))
         {
             // Re-registering a timer restarts it with the new interval, as EV_ADD on an existing kqueue timer does.
             DisarmTimer(reg);
@@ -38,7 +38,7 @@ public sealed partial class EventLoop
         }
         else
         {
-            reg = new Registration(kevent, handler) { Epoch = NextEpoch() };
+            reg = new KeyedRegistration(kevent, handler) { Epoch = NextEpoch() };
             _registrations.Add(key, reg);
         }
         reg.PeriodNs = periodic ? kevent.Data : 0;
@@ -46,9 +46,10 @@ public sealed partial class EventLoop
         {
             ArmTimer(reg, kevent.Data);
         }
+        return reg.Epoch;
     }
 
-    private void ArmTimer(Registration reg, long intervalNs)
+    private void ArmTimer(KeyedRegistration reg, long intervalNs)
     {
         // Measured from the moment of the call, not from the start of the turn: a timer armed late in a long
         // handler must still not fire before its interval has passed since it was armed.
@@ -57,7 +58,7 @@ public sealed partial class EventLoop
         reg.Timer = ArmSlot(reg.DeadlineNs, reg);
     }
 
-    private void DisarmTimer(Registration reg) => StopTimer(ref reg.Timer);
+    private void DisarmTimer(KeyedRegistration reg) => StopTimer(ref reg.Timer);
 
     private void FireTimers(Span<Kevent> output, ref int written)
     {
@@ -73,7 +74,7 @@ public sealed partial class EventLoop
                 FireInternalTimer(internalTarget);
                 continue;
             }
-            if (target is not Registration reg || !reg.Live)
+            if (target is not KeyedRegistration reg || !reg.Live)
             {
                 continue;
             }

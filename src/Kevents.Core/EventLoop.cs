@@ -129,6 +129,8 @@ public sealed partial class EventLoop : IDisposable
     /// <summary>True while <see cref="Run"/> (or <see cref="Poll"/>) executes.</summary>
     public bool IsRunning => Volatile.Read(ref _state) == StateRunning;
 
+    internal bool IsDisposed => Volatile.Read(ref _state) == StateDisposed;
+
     /// <summary>True when called on the thread running this loop.</summary>
     public bool IsOnLoopThread => IsRunning && Environment.CurrentManagedThreadId == _loopThreadId;
 

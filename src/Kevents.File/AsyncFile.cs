@@ -50,8 +50,12 @@ public sealed partial class AsyncFile : IAsyncDisposable, IDisposable
     /// <summary>The engine running this file's operations: <see cref="AsyncFileEngine.IoUring"/> or <see cref="AsyncFileEngine.Threadlet"/>.</summary>
     public AsyncFileEngine Engine => _engine.Kind;
 
-    /// <summary>The owned descriptor (CLOEXEC, NONBLOCK), for use with other Kevents calls (sendfile, the kevent form).</summary>
-    public FileDescriptor Descriptor => _file;
+    /// <summary>
+    /// The descriptor number (CLOEXEC, NONBLOCK), for other Kevents calls that take an fd (sendfile, the kevent form's
+    /// <see cref="EventLoopAioExtensions.SubmitRead"/>), or -1 once the file is disposed. The file keeps owning it:
+    /// close it by disposing the file, never directly.
+    /// </summary>
+    public int Descriptor => _file.Fd;
 
     /// <summary>
     /// Opens <paramref name="path"/> on <paramref name="loop"/>: an <c>openat</c> through io_uring, or a threadlet open
@@ -66,6 +70,7 @@ public sealed partial class AsyncFile : IAsyncDisposable, IDisposable
     /// <exception cref="UnauthorizedAccessException">Permission denied (EACCES or EPERM); the message names the path.</exception>
     /// <exception cref="IOException">Any other failure, with the errno in the message.</exception>
     /// <exception cref="NotSupportedException"><see cref="AsyncFileEngine.IoUring"/> was requested and io_uring cannot be used.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the exception names it.</exception>
     public static ValueTask<AsyncFile> OpenAsync(EventLoop loop, string path, FileOpenFlags flags = FileOpenFlags.ReadOnly,
         AsyncFileOptions? options = null, CancellationToken cancellationToken = default)
     {

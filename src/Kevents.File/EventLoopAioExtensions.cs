@@ -29,6 +29,7 @@ public static class EventLoopAioExtensions
     /// loop runs.
     /// </summary>
     /// <exception cref="NotSupportedException"><see cref="AsyncFileEngine.IoUring"/> was requested and io_uring cannot be used.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the exception names it.</exception>
     public static AsyncFileEngine UseAsyncFiles(this EventLoop loop, AsyncFileOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(loop);
@@ -96,15 +97,20 @@ public static class EventLoopAioExtensions
     }
 
     /// <summary>
-    /// Cancels the operation <paramref name="id"/> (IORING_OP_ASYNC_CANCEL on io_uring). Its completion still arrives,
-    /// exactly once, with -ECANCELED; except a close the kernel already performed (a close cannot be cancelled once
-    /// submitted), which reports its real result: 0 means the descriptor is closed, -ECANCELED that it is still the
-    /// caller's. False when no such operation is pending (it completed, or never existed). Loop thread only.
+    /// Cancels the file submission <paramref name="id"/> (any of <see cref="SubmitOpen"/>, <see cref="SubmitRead"/>,
+    /// <see cref="SubmitWrite"/>, <see cref="SubmitFsync"/>, <see cref="SubmitClose"/>; IORING_OP_ASYNC_CANCEL on
+    /// io_uring). Its completion still arrives, exactly once, with -ECANCELED; except a close the kernel already
+    /// performed (a close cannot be cancelled once submitted), which reports its real result: 0 means the descriptor
+    /// is closed, -ECANCELED that it is still the caller's. False when no such file submission is pending (it
+    /// completed, or never existed). Loop thread only.
     /// </summary>
-    public static bool CancelAio(this EventLoop loop, ulong id)
+    /// <remarks>A threadlet submission (<c>SubmitThreadlet</c>) is cancelled through the CancellationToken given to
+    /// it; its id comes from the same per-loop allocator (<see cref="EventLoop.AllocateIdent"/>), so passing it here
+    /// cancels nothing and returns false.</remarks>
+    public static bool CancelSubmission(this EventLoop loop, ulong id)
     {
         ArgumentNullException.ThrowIfNull(loop);
-        loop.VerifyAccess(nameof(CancelAio));
+        loop.VerifyAccess(nameof(CancelSubmission));
         PendingKevents pending = PendingKevents.Of(loop);
         if (!pending.TryGet(id, out AioEngine? engine, out KeventOperation? op))
         {

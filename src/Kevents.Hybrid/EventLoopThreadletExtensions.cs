@@ -24,7 +24,7 @@ public static class EventLoopThreadletExtensions
     }
 
     /// <summary>The loop's threadlet runtime (metrics, test switch, shutdown), created with default options if needed.</summary>
-    public static ThreadletRuntime Threadlets(this EventLoop loop)
+    public static ThreadletRuntime GetThreadletRuntime(this EventLoop loop)
     {
         ArgumentNullException.ThrowIfNull(loop);
         if (loop.TryGetFeature(out HybridLoop? existing) && existing.Runtime.IsAttached)
@@ -52,7 +52,7 @@ public static class EventLoopThreadletExtensions
     {
         ArgumentNullException.ThrowIfNull(loop);
         ArgumentNullException.ThrowIfNull(body);
-        return loop.Threadlets().Start(body, cancellationToken);
+        return loop.GetThreadletRuntime().Start(body, cancellationToken);
     }
 
     /// <summary>Runs <paramref name="body"/>, which has no result, as a threadlet; see <see cref="Threadlet{T}"/>.</summary>
@@ -60,7 +60,7 @@ public static class EventLoopThreadletExtensions
     {
         ArgumentNullException.ThrowIfNull(loop);
         ArgumentNullException.ThrowIfNull(body);
-        ValueTask<bool> task = loop.Threadlets().Start(new VoidBody(body).Invoke, cancellationToken, kindOf: body);
+        ValueTask<bool> task = loop.GetThreadletRuntime().Start(new VoidBody(body).Invoke, cancellationToken, kindOf: body);
         if (task.IsCompletedSuccessfully)
         {
             return default;
@@ -76,12 +76,12 @@ public static class EventLoopThreadletExtensions
     /// <paramref name="handler"/>, or to <see cref="EventLoop.Poll"/> when it is null. It is always delivered in a later
     /// batch, never during this call. Loop thread only.
     /// </summary>
-    public static ulong StartThreadlet(this EventLoop loop, Func<Threadlet, ValueTask<long>> body, ulong userData = 0,
+    public static ulong SubmitThreadlet(this EventLoop loop, Func<Threadlet, ValueTask<long>> body, ulong userData = 0,
         KeventHandler? handler = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(loop);
         ArgumentNullException.ThrowIfNull(body);
-        return loop.Threadlets().StartKevent(body, userData, handler, cancellationToken);
+        return loop.GetThreadletRuntime().StartKevent(body, userData, handler, cancellationToken);
     }
 
     /// <summary>
@@ -92,18 +92,18 @@ public static class EventLoopThreadletExtensions
     {
         ArgumentNullException.ThrowIfNull(loop);
         ArgumentNullException.ThrowIfNull(chain);
-        return loop.Threadlets().Start(chain.Body, cancellationToken);
+        return loop.GetThreadletRuntime().Start(chain.Body, cancellationToken);
     }
 
     /// <summary>
     /// The kevent form of <see cref="RunSyslet"/>: one Threadlet kevent whose Data is the bytes read plus written, or
-    /// Error with -errno of the failing step. Loop thread only; see <see cref="StartThreadlet"/>.
+    /// Error with -errno of the failing step. Loop thread only; see <see cref="SubmitThreadlet"/>.
     /// </summary>
-    public static ulong StartSyslet(this EventLoop loop, Syslet chain, ulong userData = 0, KeventHandler? handler = null, CancellationToken cancellationToken = default)
+    public static ulong SubmitSyslet(this EventLoop loop, Syslet chain, ulong userData = 0, KeventHandler? handler = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(loop);
         ArgumentNullException.ThrowIfNull(chain);
-        return loop.Threadlets().StartKevent(chain.KeventBody, userData, handler, cancellationToken);
+        return loop.GetThreadletRuntime().StartKevent(chain.KeventBody, userData, handler, cancellationToken);
     }
 
     internal static string Describe(Delegate d) => $"{d.Method.DeclaringType?.Name}.{d.Method.Name}";

@@ -155,7 +155,7 @@ public sealed partial class Threadlet
     /// </summary>
     public ThreadletOperation CloseAsync(ThreadletFile file)
     {
-        if (IsOnLoop && Runtime.Simulates(SimulatedBlocking.Close) && file.Descriptor is { IsClosed: false })
+        if (IsOnLoop && Runtime.Simulates(SimulatedBlocking.Close) && file.Handle is { IsClosed: false })
         {
             return new(new ThreadletOperation<int>(new CloseOp(this, file)));
         }

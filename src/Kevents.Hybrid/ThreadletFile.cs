@@ -10,28 +10,29 @@ public readonly struct ThreadletFile : IDisposable
 {
     internal ThreadletFile(FileDescriptor descriptor, string path)
     {
-        Descriptor = descriptor;
+        Handle = descriptor;
         Path = path;
     }
 
     /// <summary>The owned descriptor; null for a default instance.</summary>
-    public FileDescriptor? Descriptor { get; }
+    internal FileDescriptor? Handle { get; }
 
     /// <summary>The path it was opened with, for messages.</summary>
     public string? Path { get; }
 
-    /// <summary>The descriptor number, or -1 once closed.</summary>
-    public int Fd => Descriptor?.Fd ?? -1;
+    /// <summary>The descriptor number, or -1 once closed (or for a default instance). The file keeps owning it: close it
+    /// by disposing the file (or with <see cref="Threadlet.CloseAsync"/>), never directly.</summary>
+    public int Descriptor => Handle?.Fd ?? -1;
 
     /// <summary>Closes the descriptor.</summary>
-    public void Dispose() => Descriptor?.Dispose();
+    public void Dispose() => Handle?.Dispose();
 
     /// <inheritdoc />
-    public override string ToString() => $"fd {Fd} ('{Path}')";
+    public override string ToString() => $"fd {Descriptor} ('{Path}')";
 
     internal FileDescriptor CheckOpen()
     {
-        if (Descriptor is not { IsClosed: false } descriptor)
+        if (Handle is not { IsClosed: false } descriptor)
         {
             throw new ObjectDisposedException(nameof(ThreadletFile), $"The file '{Path}' is closed (or was never opened); open it again with OpenAsync.");
         }

@@ -89,9 +89,11 @@ public sealed partial class ThreadletRuntime
 
     internal ulong StartKevent(Func<Threadlet, ValueTask<long>> body, ulong userData, KeventHandler? handler, CancellationToken cancellationToken)
     {
-        Loop.VerifyAccess("StartThreadlet");
+        Loop.VerifyAccess("SubmitThreadlet");
         ThrowIfShutDown();
-        ulong id = NextId();
+        // From the loop's ident allocator, like file submissions' ids, so an id of one kind never names a pending
+        // submission of the other (EventLoopAioExtensions.CancelSubmission returns false for a threadlet's id).
+        ulong id = Loop.AllocateIdent();
         var registration = new Kevent(id, KeventFilter.Threadlet, KeventFlags.Oneshot, 0, 0, userData);
         if (handler is null)
         {

@@ -118,12 +118,8 @@ public sealed partial class ThreadletRuntime
 
     internal bool Simulates(SimulatedBlocking operation) => (Volatile.Read(ref _simulated) & (int)operation) != 0;
 
-    /// <summary>The adaptive route of the kind behind <paramref name="body"/>: "try", "cold" or "never".</summary>
-    public string RouteOf(Delegate body)
-    {
-        ArgumentNullException.ThrowIfNull(body);
-        return _router.RouteOf(body).ToString().ToLowerInvariant();
-    }
+    /// <summary>The adaptive route of the kind behind <paramref name="body"/> (tests; nothing outside needs it).</summary>
+    internal KindRouter.Route RouteOf(Delegate body) => _router.RouteOf(body);
 
     private int _attached;
 

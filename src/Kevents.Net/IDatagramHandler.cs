@@ -18,12 +18,15 @@ public interface IDatagramHandler
     void OnDatagram(UdpSocket socket, ReadOnlySpan<byte> data, EndPoint? remote, bool truncated);
 
     /// <summary>
-    /// A socket error, as a positive errno (compare with <c>Kevents.Errno</c>): for instance ECONNREFUSED when a
-    /// connected socket's peer answered with ICMP port unreachable, or the failure of one send (EMSGSIZE,
-    /// EHOSTUNREACH). UDP errors concern single datagrams, so the socket stays open; dispose it to stop. May run from
-    /// inside <see cref="UdpSocket.Send"/>, reporting that send's failure. The default ignores the error.
+    /// A socket error: for instance ECONNREFUSED when a connected socket's peer answered with ICMP port unreachable, or
+    /// the failure of one send (EMSGSIZE, EHOSTUNREACH). UDP errors concern single datagrams, so the socket stays open;
+    /// dispose it to stop. May run from inside <see cref="UdpSocket.Send"/>, reporting that send's failure. The default
+    /// ignores the error.
     /// </summary>
-    void OnError(UdpSocket socket, int errno)
+    /// <param name="socket">The socket the error concerns.</param>
+    /// <param name="error">The negative errno, as <see cref="Kevent.Data"/> carries it (compare with
+    /// <c>-Errno.ECONNREFUSED</c>).</param>
+    void OnError(UdpSocket socket, int error)
     {
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Kevents.Native;
@@ -142,7 +143,7 @@ public sealed class UdpSocket : IDisposable
             }
             if (rc != -Errno.EAGAIN)
             {
-                ReportError((int)-rc);
+                ReportError((int)rc);
                 return false;
             }
         }
@@ -193,7 +194,7 @@ public sealed class UdpSocket : IDisposable
         if (ev.IsError)
         {
             // The loop read SO_ERROR to build this event, which clears it: this is the only report of it we get.
-            ReportError((int)-ev.Data);
+            ReportError((int)ev.Data);
         }
         for (int round = 0; round < _options.MaxReceiveBatchesPerTurn; round++)
         {
@@ -206,7 +207,7 @@ public sealed class UdpSocket : IDisposable
             {
                 if (n < 0 && n != -Errno.EAGAIN)
                 {
-                    ReportError(-n);
+                    ReportError(n);
                 }
                 return;
             }
@@ -293,7 +294,7 @@ public sealed class UdpSocket : IDisposable
             {
                 // The oldest datagram cannot be sent (too big, no route): drop it so the rest can go.
                 queue.RemoveFirst(1);
-                ReportError(-rc);
+                ReportError(rc);
                 continue;
             }
             DatagramsSent += rc;
@@ -305,16 +306,18 @@ public sealed class UdpSocket : IDisposable
         }
     }
 
-    private void ReportError(int errno)
+    /// <summary>Counts, logs and hands <paramref name="error"/> (negative errno, as everywhere in the API) to the handler.</summary>
+    private void ReportError(int error)
     {
+        Debug.Assert(error < 0, "errors travel as -errno");
         Errors++;
         if (_logger.IsEnabled(LogLevel.Debug))
         {
-            NetLog.UdpError(_logger, Id, Errno.Describe(errno));
+            NetLog.UdpError(_logger, Id, Errno.Describe(error));
         }
         try
         {
-            _handler.OnError(this, errno);
+            _handler.OnError(this, error);
         }
         catch (Exception ex)
         {

@@ -35,24 +35,23 @@ public abstract class LoopTest : GatedTest
     /// <summary>Runs <paramref name="loop"/> on this thread until a handler stops it; fails if that takes longer than <paramref name="limit"/>.</summary>
     protected static void RunWithLimit(EventLoop loop, TimeSpan? limit = null)
     {
-        const ulong GuardIdent = ulong.MaxValue - 7;
         bool expired = false;
-        loop.Register(Kevent.Timer(GuardIdent, limit ?? TimeSpan.FromSeconds(10), periodic: false), (in Kevent _) =>
+        Registration guard = loop.Register(Kevent.Timer(loop.AllocateIdent(), limit ?? TimeSpan.FromSeconds(10)), (in Kevent _) =>
         {
             expired = true;
             loop.Stop();
         });
         loop.Run();
-        loop.Unregister(GuardIdent, KeventFilter.Timer);
+        guard.Delete();
         Assert.False(expired, $"The loop did not stop within {limit ?? TimeSpan.FromSeconds(10)}.");
     }
 
     /// <summary>Runs the loop for a fixed time, then stops it (for "nothing happens" assertions).</summary>
     protected static void RunFor(EventLoop loop, TimeSpan duration)
     {
-        const ulong StopIdent = ulong.MaxValue - 8;
-        loop.Register(Kevent.Timer(StopIdent, duration, periodic: false), (in Kevent _) => loop.Stop());
+        Registration stop = loop.Register(Kevent.Timer(loop.AllocateIdent(), duration), (in Kevent _) => loop.Stop());
         loop.Run();
+        stop.Delete();
     }
 
     protected static void WriteByte(FileDescriptor fd, byte value = 1) => Assert.Equal(1, Io.Write(fd.Fd, [value]));

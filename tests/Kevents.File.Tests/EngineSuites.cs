@@ -166,7 +166,7 @@ public sealed class IoUringAsyncFileTests : AsyncFileBehaviour
         ulong id = loop.SubmitClose(fd, userData: 7, handler: (in Kevent ev) => done = ev);
         // In the same turn: the close is prepared, not yet submitted, when its cancel is prepared behind it. A close
         // cannot be cancelled once the kernel has it; it runs, and its completion must say so.
-        Assert.True(loop.CancelAio(id));
+        Assert.True(loop.CancelSubmission(id));
         var events = new Kevent[4];
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (done is null && DateTime.UtcNow < until)

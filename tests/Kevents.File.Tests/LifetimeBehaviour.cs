@@ -54,7 +54,7 @@ public abstract partial class AsyncFileBehaviour
         string path = PathOf("gone.bin");
         var loop = new EventLoop(new EventLoopOptions { Name = "gone" });
         AsyncFile file = OpenAndStop(loop, path);
-        int fd = file.Descriptor.Fd;
+        int fd = file.Descriptor;
         loop.Dispose();
 
         Task<int> read;
@@ -82,7 +82,7 @@ public abstract partial class AsyncFileBehaviour
         string path = PathOf("dropped.bin");
         var loop = new EventLoop(new EventLoopOptions { Name = "dropped" });
         AsyncFile file = OpenAndStop(loop, path);
-        int fd = file.Descriptor.Fd;
+        int fd = file.Descriptor;
 
         // The loop is not running: the start is posted, and the loop is disposed without ever running it.
         Task<int> read = file.ReadAsync(new byte[10], 0).AsTask();
@@ -132,7 +132,7 @@ public abstract partial class AsyncFileBehaviour
         RunOnLoop(async loop =>
         {
             AsyncFile reader = await Open(loop, fifo);
-            int fd = reader.Descriptor.Fd;
+            int fd = reader.Descriptor;
             TestUtil.Ok(NativeFile.Open(fifo, FileOpenFlags.WriteOnly, 0, cachedOnly: false, out FileDescriptor? writer), "open writer");
             using (writer)
             {

@@ -65,7 +65,7 @@ public sealed class ThreadletEngineShutdownTests : FileTest
         try
         {
             Assert.True(inCall.Wait(TimeSpan.FromSeconds(10)), "the read never reached its system call");
-            int fd = file!.Descriptor.Fd;
+            int fd = file!.Descriptor;
             file.Dispose(); // the read in flight keeps the descriptor open
 
             var clock = Stopwatch.StartNew();

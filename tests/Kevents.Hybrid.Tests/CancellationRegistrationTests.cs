@@ -45,7 +45,7 @@ public sealed class CancellationRegistrationTests : HybridTest
         Assert.Equal(1, await Start(lt, async t => await t.Blocking(first), firstToken.Token).WaitAsync(TimeSpan.FromSeconds(10)));
 
         // Occupy the only thread with a threadlet that is not pooled (the kevent form), so the next op stays queued.
-        ulong blocker = await lt.OnLoop(() => Task.FromResult(lt.Loop.StartThreadlet(async t => await t.Blocking(() =>
+        ulong blocker = await lt.OnLoop(() => Task.FromResult(lt.Loop.SubmitThreadlet(async t => await t.Blocking(() =>
         {
             blockerRunning.Set();
             gate.Wait(TimeSpan.FromSeconds(10));

@@ -9,7 +9,7 @@ public sealed class CompletionTests : HybridTest
     {
         using var lt = new LoopThread();
         var got = new TaskCompletionSource<(Kevent Kevent, int Thread)>(TaskCreationOptions.RunContinuationsAsynchronously);
-        ulong id = await lt.OnLoop(() => Task.FromResult(lt.Loop.StartThreadlet(
+        ulong id = await lt.OnLoop(() => Task.FromResult(lt.Loop.SubmitThreadlet(
             async t => await t.Blocking(() => 42L),
             userData: 0xfeed,
             handler: (in Kevent k) => got.TrySetResult((k, Environment.CurrentManagedThreadId)))));
@@ -32,8 +32,8 @@ public sealed class CompletionTests : HybridTest
         ulong inlineId = 0, offloadedId = 0;
         loop.Post(() =>
         {
-            inlineId = loop.StartThreadlet(_ => ValueTask.FromResult(7L), userData: 1);
-            offloadedId = loop.StartThreadlet(async t => await t.Blocking(() => 8L), userData: 2);
+            inlineId = loop.SubmitThreadlet(_ => ValueTask.FromResult(7L), userData: 1);
+            offloadedId = loop.SubmitThreadlet(async t => await t.Blocking(() => 8L), userData: 2);
         });
         var seen = new Dictionary<ulong, Kevent>();
         var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -56,7 +56,7 @@ public sealed class CompletionTests : HybridTest
     {
         using var lt = new LoopThread();
         var got = new TaskCompletionSource<Kevent>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await lt.OnLoop(() => Task.FromResult(lt.Loop.StartThreadlet(async t =>
+        await lt.OnLoop(() => Task.FromResult(lt.Loop.SubmitThreadlet(async t =>
         {
             using ThreadletFile f = await t.OpenAsync("/nonexistent/kevents/file");
             return 0L;

@@ -24,7 +24,7 @@ public sealed class DescriptorLimitTests : HybridTest
 
         // The kevent form carries the errno.
         var kevent = new TaskCompletionSource<Kevent>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await lt.OnLoop(() => Task.FromResult(lt.Loop.StartThreadlet(async t => await t.Blocking(() => 1L),
+        await lt.OnLoop(() => Task.FromResult(lt.Loop.SubmitThreadlet(async t => await t.Blocking(() => 1L),
             handler: (in Kevent k) => kevent.TrySetResult(k))));
         Kevent done = await kevent.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.True(done.Flags.HasFlag(KeventFlags.Error));

@@ -179,7 +179,7 @@ public sealed class InlineAndOffloadTests : HybridTest
         var (cloexec, nonblock) = await lt.OnLoop(() => lt.Loop.Threadlet(async t =>
         {
             using ThreadletFile file = await t.OpenAsync(path);
-            return (Io.IsCloseOnExec(file.Fd), Io.IsNonBlocking(file.Fd));
+            return (Io.IsCloseOnExec(file.Descriptor), Io.IsNonBlocking(file.Descriptor));
         }).AsTask());
         Assert.True(cloexec);
         Assert.True(nonblock);

@@ -1,3 +1,4 @@
+using Kevents.Hybrid.Internal;
 using Microsoft.Extensions.Logging;
 
 namespace Kevents.Hybrid.Tests;
@@ -125,14 +126,14 @@ public sealed class ShutdownAndWatchdogTests : HybridTest
         {
             Assert.True(await Run()); // tried inline, blocked, moved
         }
-        Assert.Equal("cold", lt.Runtime.RouteOf(kind));
+        Assert.Equal(KindRouter.Route.Cold, lt.Runtime.RouteOf(kind));
         Assert.False(await Run());     // cold: starts on a thread without trying
 
         // Later, and the data is cached again: one probe inline brings the kind back.
         lt.Runtime.SimulateBlocking = SimulatedBlocking.None;
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.True(await Run());
-        Assert.Equal("try", lt.Runtime.RouteOf(kind));
+        Assert.Equal(KindRouter.Route.Try, lt.Runtime.RouteOf(kind));
     }
 
     [Fact]
@@ -152,11 +153,11 @@ public sealed class ShutdownAndWatchdogTests : HybridTest
         await lt.OnLoop(() => lt.Loop.Threadlet(kind).AsTask());
         for (int probe = 1; probe <= 3; probe++)
         {
-            Assert.NotEqual("try", lt.Runtime.RouteOf(kind));
+            Assert.NotEqual(KindRouter.Route.Try, lt.Runtime.RouteOf(kind));
             time.Advance(TimeSpan.FromSeconds(1 << probe));
             await lt.OnLoop(() => lt.Loop.Threadlet(kind).AsTask());
         }
-        Assert.Equal("never", lt.Runtime.RouteOf(kind));
+        Assert.Equal(KindRouter.Route.Never, lt.Runtime.RouteOf(kind));
     }
 
     private static Func<int> StuckForever(ManualResetEventSlim gate) => () =>

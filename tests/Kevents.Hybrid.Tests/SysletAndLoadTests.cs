@@ -47,7 +47,7 @@ public sealed class SysletAndLoadTests : HybridTest
         Assert.Equal(1, lt.Runtime.Offloaded);
 
         var got = new TaskCompletionSource<Kevent>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await lt.OnLoop(() => Task.FromResult(lt.Loop.StartSyslet(chain, userData: 3, handler: (in Kevent k) => got.TrySetResult(k))));
+        await lt.OnLoop(() => Task.FromResult(lt.Loop.SubmitSyslet(chain, userData: 3, handler: (in Kevent k) => got.TrySetResult(k))));
         Kevent kevent = await got.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(4096, kevent.Data);
         Assert.Equal(3UL, kevent.UserData);
@@ -71,7 +71,7 @@ public sealed class SysletAndLoadTests : HybridTest
                 int kind = plan[i];
                 if (kind == 5)
                 {
-                    lt.Loop.Post(() => lt.Loop.StartThreadlet(async t => await t.Blocking(() => (long)i), (ulong)i, (in Kevent k) =>
+                    lt.Loop.Post(() => lt.Loop.SubmitThreadlet(async t => await t.Blocking(() => (long)i), (ulong)i, (in Kevent k) =>
                     {
                         keventsSeen.AddOrUpdate(k.UserData, 1, (_, n) => n + 1);
                         allKevents.Signal();

@@ -202,9 +202,9 @@ public sealed class UdpTests : GatedTest
         EventLoop loop = NewLoop();
         var handler = new RecordingHandler();
         UdpSocket socket = Own(loop.ConnectUdp(closed, handler));
-        handler.OnFailure = errno =>
+        handler.OnFailure = error =>
         {
-            if (errno == Errno.ECONNREFUSED)
+            if (error == -Errno.ECONNREFUSED)
             {
                 loop.Stop();
             }
@@ -217,7 +217,7 @@ public sealed class UdpTests : GatedTest
         RunWithLimit(loop);
         loop.Unregister(Knock, KeventFilter.Timer);
 
-        Assert.Contains(Errno.ECONNREFUSED, handler.Errors);
+        Assert.Contains(-Errno.ECONNREFUSED, handler.Errors);
         Assert.False(socket.IsClosed); // an error is an event, not the end of the socket
     }
 
@@ -235,7 +235,8 @@ public sealed class UdpTests : GatedTest
         Assert.True(socket.Send(ReadOnlySpan<byte>.Empty, elsewhere));        // an empty datagram is legal
 
         Assert.Equal(3, handler.Errors.Count);
-        Assert.Equal(Errno.EMSGSIZE, handler.Errors[1]);
+        Assert.Equal(-Errno.EMSGSIZE, handler.Errors[1]);
+        Assert.All(handler.Errors, error => Assert.True(error < 0, $"errors arrive as -errno, as Kevent.Data carries them; got {error}"));
         Assert.Equal(3, socket.Errors);
 
         socket.Dispose();
@@ -367,25 +368,24 @@ public sealed class UdpTests : GatedTest
     /// <summary>Runs the loop until a handler stops it; fails after <paramref name="limit"/> (default 10 s).</summary>
     private static void RunWithLimit(EventLoop loop, TimeSpan? limit = null)
     {
-        const ulong Guard = ulong.MaxValue - 17;
         TimeSpan within = limit ?? TimeSpan.FromSeconds(10);
         bool expired = false;
-        loop.Register(Kevent.Timer(Guard, within, periodic: false), (in Kevent _) =>
+        Registration guard = loop.Register(Kevent.Timer(loop.AllocateIdent(), within), (in Kevent _) =>
         {
             expired = true;
             loop.Stop();
         });
         loop.Run();
-        loop.Unregister(Guard, KeventFilter.Timer);
+        guard.Delete();
         Assert.False(expired, $"The loop did not stop within {within}.");
     }
 
     /// <summary>Runs the loop for <paramref name="duration"/>, for "nothing more happens" assertions.</summary>
     private static void RunFor(EventLoop loop, TimeSpan duration)
     {
-        const ulong Stopper = ulong.MaxValue - 18;
-        loop.Register(Kevent.Timer(Stopper, duration, periodic: false), (in Kevent _) => loop.Stop());
+        Registration stopper = loop.Register(Kevent.Timer(loop.AllocateIdent(), duration), (in Kevent _) => loop.Stop());
         loop.Run();
+        stopper.Delete();
     }
 
     private delegate void DatagramCallback(ReadOnlySpan<byte> data, EndPoint? remote, bool truncated);
@@ -424,10 +424,10 @@ public sealed class UdpTests : GatedTest
             }
         }
 
-        public void OnError(UdpSocket socket, int errno)
+        public void OnError(UdpSocket socket, int error)
         {
-            Errors.Add(errno);
-            OnFailure?.Invoke(errno);
+            Errors.Add(error);
+            OnFailure?.Invoke(error);
         }
     }
 

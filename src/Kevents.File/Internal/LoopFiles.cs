@@ -48,8 +48,10 @@ internal sealed class LoopFiles : IDisposable
 
     /// <summary>The engine the options ask for. Loop thread, or before the loop runs.</summary>
     /// <exception cref="NotSupportedException">io_uring was asked for explicitly and cannot be used.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range (the exception names it).</exception>
     public AioEngine Engine(AsyncFileOptions? options)
     {
+        options?.Validate();
         lock (_gate)
         {
             _options ??= options ?? AsyncFileOptions.Default;

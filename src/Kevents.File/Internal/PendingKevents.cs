@@ -7,10 +7,12 @@ namespace Kevents.File.Internal;
 internal sealed class PendingKevents
 {
     private readonly Dictionary<ulong, (AioEngine Engine, KeventOperation Op)> _pending = new();
-    private ulong _lastId;
+    private readonly EventLoop _loop;
+
+    private PendingKevents(EventLoop loop) => _loop = loop;
 
     /// <summary>The loop's pending kevent-form operations, kept as the loop's feature.</summary>
-    public static PendingKevents Of(EventLoop loop) => loop.GetOrAddFeature(static _ => new PendingKevents());
+    public static PendingKevents Of(EventLoop loop) => loop.GetOrAddFeature(static l => new PendingKevents(l));
 
     public int Count
     {
@@ -27,7 +29,8 @@ internal sealed class PendingKevents
     {
         lock (_pending)
         {
-            ulong id = ++_lastId;
+            // The loop's allocator, shared with threadlet submissions: no id names pending work of both kinds.
+            ulong id = _loop.AllocateIdent();
             op.KeventId = id;
             _pending.Add(id, (engine, op));
             return id;

@@ -98,7 +98,7 @@ internal sealed class ThreadletEngine : AioEngine
     /// <summary>The threadlet runtime's test switch: operations it marks as "would block" skip the inline attempt.</summary>
     private bool Simulates(AioKind kind)
     {
-        SimulatedBlocking simulated = Loop.Threadlets().SimulateBlocking;
+        SimulatedBlocking simulated = Loop.GetThreadletRuntime().SimulateBlocking;
         return simulated != SimulatedBlocking.None && (simulated & kind switch
         {
             AioKind.Open => SimulatedBlocking.Open,

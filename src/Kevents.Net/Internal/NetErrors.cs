@@ -31,7 +31,7 @@ internal static class NetErrors
     }
 
     public static ConnectionResetException Reset(long id, int negativeErrno) =>
-        new($"Connection {id} failed: {Errno.Describe(negativeErrno)}.", -negativeErrno);
+        new($"Connection {id} failed: {Errno.Describe(negativeErrno)}.", negativeErrno);
 
     /// <summary>
     /// Throws <see cref="ArgumentException"/> unless <paramref name="endPoint"/> is an address a socket can use as it is

@@ -6,7 +6,7 @@ namespace Kevents.Internal;
 /// A registration that is not a file descriptor: timer, user event, signal, or a completion claimed by ident.
 /// Owned by the loop thread, except the fields marked as shared.
 /// </summary>
-internal sealed class Registration
+internal sealed class KeyedRegistration
 {
     public Kevent Kevent;
     public KeventHandler? Handler;
@@ -26,7 +26,7 @@ internal sealed class Registration
     public bool DeferredWhileDisabled;
     public PosixSignalRegistration? SignalRegistration;
 
-    public Registration(in Kevent kevent, KeventHandler? handler)
+    public KeyedRegistration(in Kevent kevent, KeventHandler? handler)
     {
         Kevent = kevent;
         Handler = handler;
