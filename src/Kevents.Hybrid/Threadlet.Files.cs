@@ -1,17 +1,15 @@
+using System.Runtime.InteropServices;
 using Kevents.Hybrid.Internal;
 using Kevents.Native;
 
 namespace Kevents.Hybrid;
 
-// File primitives: the cached attempt on the loop, the blocking call off it.
+// File primitives: the cached attempt on the loop, the blocking call off it (through FileCalls, which AsyncFile's
+// threadlet engine shares: one wait for a pipe's readiness, one wait slice).
 public sealed partial class Threadlet
 {
     private const UnixFileMode DefaultCreateMode =
         UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-
-    // A thread blocked on a non-blocking descriptor (a FIFO, say) waits in slices this long, so it notices
-    // cancellation and shutdown within that time.
-    private const int WaitSliceMs = 50;
 
     /// <summary>
     /// Opens <paramref name="path"/>. On the loop: <c>openat2(RESOLVE_CACHED)</c>, answered from the dentry cache; a
@@ -175,57 +173,29 @@ public sealed partial class Threadlet
         return new ThreadletFile(descriptor!, path);
     }
 
-    internal int ReadBlocking(ThreadletFile file, Span<byte> buffer, long offset)
-    {
-        FileDescriptor descriptor = file.CheckOpen();
-        EnterStep("read", file.Path);
-        try
-        {
-            while (true)
-            {
-                long rc = NativeFile.Read(descriptor.Fd, buffer, offset, noWait: false);
-                if (rc >= 0)
-                {
-                    return (int)rc;
-                }
-                if (rc != -Errno.EAGAIN)
-                {
-                    throw FileErrors.For((int)rc, "read", file.Path);
-                }
-                // Kevents opens every file non-blocking; on a pipe or FIFO, "blocking" means waiting for readiness.
-                WaitUntilReady(descriptor.Fd, write: false);
-            }
-        }
-        finally
-        {
-            LeaveStep();
-        }
-    }
+    internal int ReadBlocking(ThreadletFile file, Span<byte> buffer, long offset) =>
+        TransferBlocking(file, buffer, offset, write: false, "read");
 
-    internal int WriteBlocking(ThreadletFile file, ReadOnlySpan<byte> buffer, long offset)
+    // The call only reads a write's buffer; FileCalls takes one span type for both directions.
+    internal int WriteBlocking(ThreadletFile file, ReadOnlySpan<byte> buffer, long offset) =>
+        TransferBlocking(file, MemoryMarshal.CreateSpan(ref MemoryMarshal.GetReference(buffer), buffer.Length), offset, write: true, "write");
+
+    private int TransferBlocking(ThreadletFile file, Span<byte> buffer, long offset, bool write, string what)
     {
         FileDescriptor descriptor = file.CheckOpen();
-        EnterStep("write", file.Path);
-        try
+        EnterStep(what, file.Path);
+        long rc = FileCalls.Transfer(descriptor.Fd, buffer, offset, write, noWait: false, CancellationToken);
+        LeaveStep();
+        if (rc >= 0)
         {
-            while (true)
-            {
-                long rc = NativeFile.Write(descriptor.Fd, buffer, offset, noWait: false);
-                if (rc >= 0)
-                {
-                    return (int)rc;
-                }
-                if (rc != -Errno.EAGAIN)
-                {
-                    throw FileErrors.For((int)rc, "write", file.Path);
-                }
-                WaitUntilReady(descriptor.Fd, write: true);
-            }
+            return (int)rc;
         }
-        finally
+        if (rc == -Errno.ECANCELED)
         {
-            LeaveStep();
+            // Stopped waiting for a pipe's readiness: say so with the token that asked (the caller's, or shutdown's).
+            ThrowIfCancelled();
         }
+        throw FileErrors.For((int)rc, what, file.Path);
     }
 
     internal FileStatus StatBlocking(string path)
@@ -240,18 +210,5 @@ public sealed partial class Threadlet
     {
         int rc = NativeFile.Stat(file.CheckOpen().Fd, out FileStatus status);
         return rc < 0 ? throw FileErrors.For(rc, "stat", file.Path) : status;
-    }
-
-    private void WaitUntilReady(int fd, bool write)
-    {
-        while (true)
-        {
-            ThrowIfCancelled();
-            int rc = NativeFile.WaitReady(fd, write, WaitSliceMs);
-            if (rc != 0)
-            {
-                return;
-            }
-        }
     }
 }

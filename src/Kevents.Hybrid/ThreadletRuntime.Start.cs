@@ -124,6 +124,38 @@ public sealed partial class ThreadletRuntime
         return id;
     }
 
+    /// <summary>
+    /// Loop thread, for another Kevents layer (AsyncFile's threadlet engine): runs <paramref name="body"/> as a threadlet
+    /// whose outcome goes to <paramref name="onDone"/> (result, failure, loop gone) exactly once, on the loop thread
+    /// while the loop can dispatch (see <see cref="CallbackCompletion"/>). The runtime's shutdown waits for it at least
+    /// <paramref name="shutdownAllowance"/>. Throws, calling nothing, only when the runtime is shut down.
+    /// </summary>
+    internal void StartForLayer(Func<Threadlet, ValueTask<int>> body, CancellationToken cancellationToken, TimeSpan shutdownAllowance,
+        Action<int, Exception?, bool> onDone)
+    {
+        ThrowIfShutDown();
+        var threadlet = new Threadlet(this);
+        KindRouter.Kind? kind = _router.Lookup(body);
+        threadlet.Reset(NextId(), cancellationToken, kind);
+        threadlet.Body = body;
+        var completion = new CallbackCompletion(threadlet, body, onDone, shutdownAllowance);
+        Track(completion);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            completion.Fail(new OperationCanceledException(cancellationToken));
+        }
+        else if (Simulates(SimulatedBlocking.Start) || _router.StartOnThread(kind))
+        {
+            StartOnThread(completion);
+        }
+        else
+        {
+            long started = _watchThresholdTicks > 0 ? Now() : 0;
+            completion.StartBody();
+            EndInlineSegment(threadlet, body, started, kind);
+        }
+    }
+
     private void StartOnThread(ThreadletCompletion completion)
     {
         var op = new StartOp(completion.Threadlet, completion);

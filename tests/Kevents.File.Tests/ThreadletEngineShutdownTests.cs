@@ -10,9 +10,9 @@ namespace Kevents.File.Tests;
 // the process has reused); shutdown stays bounded, and the operation completes when its call returns.
 public sealed class ThreadletEngineShutdownTests : FileTest
 {
-    // Shutting down with a read still in its system call is what these tests do: both layers say so, on purpose.
+    // Shutting down with a read still in its system call is what these tests do: the threadlet runtime says so, on purpose.
     public ThreadletEngineShutdownTests() =>
-        Gate.Expect(e => e.EventId.Name is "ThreadletStuckAtShutdown" or "OperationsStillInSystemCall");
+        Gate.Expect(e => e.EventId.Name is "ThreadletStuckAtShutdown");
 
     private static bool IsOpenOn(int fd, string path)
     {
