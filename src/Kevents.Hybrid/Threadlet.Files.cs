@@ -50,26 +50,13 @@ public sealed partial class Threadlet
     /// <remarks>The buffer must stay untouched until the read completes.</remarks>
     public ThreadletOperation<int> ReadAsync(ThreadletFile file, Memory<byte> buffer, long offset = -1)
     {
-        FileOffset.Check(offset);
-        FileDescriptor descriptor = file.CheckOpen();
-        ThrowIfCancelled();
+        FileDescriptor descriptor = CheckTransfer(file, offset);
         if (!IsOnLoop)
         {
             return new(ReadBlocking(file, buffer.Span, offset));
         }
-        if (!Runtime.Simulates(SimulatedBlocking.Read))
-        {
-            long rc = NativeFile.Read(descriptor.Fd, buffer.Span, offset, noWait: true);
-            if (rc >= 0)
-            {
-                return new((int)rc);
-            }
-            if (rc != -Errno.EAGAIN)
-            {
-                throw FileErrors.For((int)rc, "read", file.Path);
-            }
-        }
-        return new(new ReadOp(this, file, buffer, offset));
+        long rc = Runtime.Simulates(SimulatedBlocking.Read) ? -Errno.EAGAIN : NativeFile.Read(descriptor.Fd, buffer.Span, offset, noWait: true);
+        return rc == -Errno.EAGAIN ? new(new ReadOp(this, file, buffer, offset)) : new(Transferred(rc, "read", file));
     }
 
     /// <summary>
@@ -79,27 +66,27 @@ public sealed partial class Threadlet
     /// </summary>
     public ThreadletOperation<int> WriteAsync(ThreadletFile file, ReadOnlyMemory<byte> buffer, long offset = -1)
     {
-        FileOffset.Check(offset);
-        FileDescriptor descriptor = file.CheckOpen();
-        ThrowIfCancelled();
+        FileDescriptor descriptor = CheckTransfer(file, offset);
         if (!IsOnLoop)
         {
             return new(WriteBlocking(file, buffer.Span, offset));
         }
-        if (!Runtime.Simulates(SimulatedBlocking.Write))
-        {
-            long rc = NativeFile.Write(descriptor.Fd, buffer.Span, offset, noWait: true);
-            if (rc >= 0)
-            {
-                return new((int)rc);
-            }
-            if (rc != -Errno.EAGAIN)
-            {
-                throw FileErrors.For((int)rc, "write", file.Path);
-            }
-        }
-        return new(new WriteOp(this, file, buffer, offset));
+        long rc = Runtime.Simulates(SimulatedBlocking.Write) ? -Errno.EAGAIN : NativeFile.Write(descriptor.Fd, buffer.Span, offset, noWait: true);
+        return rc == -Errno.EAGAIN ? new(new WriteOp(this, file, buffer, offset)) : new(Transferred(rc, "write", file));
     }
+
+    /// <summary>The checks every read and write makes first: the offset rule, an open file, a live threadlet.</summary>
+    private FileDescriptor CheckTransfer(ThreadletFile file, long offset)
+    {
+        FileOffset.Check(offset);
+        FileDescriptor descriptor = file.CheckOpen();
+        ThrowIfCancelled();
+        return descriptor;
+    }
+
+    /// <summary>The count an inline read or write moved, or its failure as the exception .NET code expects.</summary>
+    private static int Transferred(long rc, string what, ThreadletFile file) =>
+        rc >= 0 ? (int)rc : throw FileErrors.For((int)rc, what, file.Path);
 
     /// <summary>
     /// Stats <paramref name="path"/>. On the loop the lookup must hit the dentry cache (an O_PATH
@@ -186,16 +173,12 @@ public sealed partial class Threadlet
         EnterStep(what, file.Path);
         long rc = FileCalls.Transfer(descriptor.Fd, buffer, offset, write, noWait: false, CancellationToken);
         LeaveStep();
-        if (rc >= 0)
-        {
-            return (int)rc;
-        }
         if (rc == -Errno.ECANCELED)
         {
             // Stopped waiting for a pipe's readiness: say so with the token that asked (the caller's, or shutdown's).
             ThrowIfCancelled();
         }
-        throw FileErrors.For((int)rc, what, file.Path);
+        return Transferred(rc, what, file);
     }
 
     internal FileStatus StatBlocking(string path)

@@ -101,26 +101,8 @@ public sealed partial class ThreadletRuntime
         {
             Loop.Register(registration, handler);
         }
-        var threadlet = new Threadlet(this);
-        KindRouter.Kind? kind = _router.Lookup(body);
-        threadlet.Reset(id, cancellationToken, kind);
-        threadlet.Body = body;
-        var completion = new KeventCompletion(threadlet, body, userData);
-        Track(completion);
-        if (cancellationToken.IsCancellationRequested)
-        {
-            completion.Fail(new OperationCanceledException(cancellationToken));
-        }
-        else if (Simulates(SimulatedBlocking.Start) || _router.StartOnThread(kind))
-        {
-            StartOnThread(completion);
-        }
-        else
-        {
-            long started = _watchThresholdTicks > 0 ? Now() : 0;
-            completion.StartBody();
-            EndInlineSegment(threadlet, body, started, kind);
-        }
+        Threadlet threadlet = Unpooled(id, body, cancellationToken);
+        Launch(new KeventCompletion(threadlet, body, userData));
         return id;
     }
 
@@ -134,15 +116,31 @@ public sealed partial class ThreadletRuntime
         Action<int, Exception?, bool> onDone)
     {
         ThrowIfShutDown();
+        Threadlet threadlet = Unpooled(NextId(), body, cancellationToken);
+        Launch(new CallbackCompletion(threadlet, body, onDone, shutdownAllowance));
+    }
+
+    /// <summary>A handle of its own (not from the pool) for a threadlet whose completion is not awaited.</summary>
+    private Threadlet Unpooled(ulong id, Delegate body, CancellationToken cancellationToken)
+    {
         var threadlet = new Threadlet(this);
-        KindRouter.Kind? kind = _router.Lookup(body);
-        threadlet.Reset(NextId(), cancellationToken, kind);
+        threadlet.Reset(id, cancellationToken, _router.Lookup(body));
         threadlet.Body = body;
-        var completion = new CallbackCompletion(threadlet, body, onDone, shutdownAllowance);
+        return threadlet;
+    }
+
+    /// <summary>
+    /// Loop thread: starts the threadlet <paramref name="completion"/> carries: failed at once when already cancelled,
+    /// on a thread when routing (or the test switch) says so, else inline.
+    /// </summary>
+    private void Launch(ThreadletCompletion completion)
+    {
+        Threadlet threadlet = completion.Threadlet;
+        KindRouter.Kind? kind = threadlet.Kind;
         Track(completion);
-        if (cancellationToken.IsCancellationRequested)
+        if (threadlet.CallerToken.IsCancellationRequested)
         {
-            completion.Fail(new OperationCanceledException(cancellationToken));
+            completion.Fail(new OperationCanceledException(threadlet.CallerToken));
         }
         else if (Simulates(SimulatedBlocking.Start) || _router.StartOnThread(kind))
         {
@@ -152,7 +150,7 @@ public sealed partial class ThreadletRuntime
         {
             long started = _watchThresholdTicks > 0 ? Now() : 0;
             completion.StartBody();
-            EndInlineSegment(threadlet, body, started, kind);
+            EndInlineSegment(threadlet, threadlet.Body!, started, kind);
         }
     }
 
