@@ -1,17 +1,15 @@
+using System.Runtime.InteropServices;
 using Kevents.Hybrid.Internal;
 using Kevents.Native;
 
 namespace Kevents.Hybrid;
 
-// File primitives: the cached attempt on the loop, the blocking call off it.
+// File primitives: the cached attempt on the loop, the blocking call off it (through FileCalls, which AsyncFile's
+// threadlet engine shares: one wait for a pipe's readiness, one wait slice).
 public sealed partial class Threadlet
 {
     private const UnixFileMode DefaultCreateMode =
         UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-
-    // A thread blocked on a non-blocking descriptor (a FIFO, say) waits in slices this long, so it notices
-    // cancellation and shutdown within that time.
-    private const int WaitSliceMs = 50;
 
     /// <summary>
     /// Opens <paramref name="path"/>. On the loop: <c>openat2(RESOLVE_CACHED)</c>, answered from the dentry cache; a
@@ -52,26 +50,13 @@ public sealed partial class Threadlet
     /// <remarks>The buffer must stay untouched until the read completes.</remarks>
     public ThreadletOperation<int> ReadAsync(ThreadletFile file, Memory<byte> buffer, long offset = -1)
     {
-        FileOffset.Check(offset);
-        FileDescriptor descriptor = file.CheckOpen();
-        ThrowIfCancelled();
+        FileDescriptor descriptor = CheckTransfer(file, offset);
         if (!IsOnLoop)
         {
             return new(ReadBlocking(file, buffer.Span, offset));
         }
-        if (!Runtime.Simulates(SimulatedBlocking.Read))
-        {
-            long rc = NativeFile.Read(descriptor.Fd, buffer.Span, offset, noWait: true);
-            if (rc >= 0)
-            {
-                return new((int)rc);
-            }
-            if (rc != -Errno.EAGAIN)
-            {
-                throw FileErrors.For((int)rc, "read", file.Path);
-            }
-        }
-        return new(new ReadOp(this, file, buffer, offset));
+        long rc = Runtime.Simulates(SimulatedBlocking.Read) ? -Errno.EAGAIN : NativeFile.Read(descriptor.Fd, buffer.Span, offset, noWait: true);
+        return rc == -Errno.EAGAIN ? new(new ReadOp(this, file, buffer, offset)) : new(Transferred(rc, "read", file));
     }
 
     /// <summary>
@@ -81,27 +66,27 @@ public sealed partial class Threadlet
     /// </summary>
     public ThreadletOperation<int> WriteAsync(ThreadletFile file, ReadOnlyMemory<byte> buffer, long offset = -1)
     {
-        FileOffset.Check(offset);
-        FileDescriptor descriptor = file.CheckOpen();
-        ThrowIfCancelled();
+        FileDescriptor descriptor = CheckTransfer(file, offset);
         if (!IsOnLoop)
         {
             return new(WriteBlocking(file, buffer.Span, offset));
         }
-        if (!Runtime.Simulates(SimulatedBlocking.Write))
-        {
-            long rc = NativeFile.Write(descriptor.Fd, buffer.Span, offset, noWait: true);
-            if (rc >= 0)
-            {
-                return new((int)rc);
-            }
-            if (rc != -Errno.EAGAIN)
-            {
-                throw FileErrors.For((int)rc, "write", file.Path);
-            }
-        }
-        return new(new WriteOp(this, file, buffer, offset));
+        long rc = Runtime.Simulates(SimulatedBlocking.Write) ? -Errno.EAGAIN : NativeFile.Write(descriptor.Fd, buffer.Span, offset, noWait: true);
+        return rc == -Errno.EAGAIN ? new(new WriteOp(this, file, buffer, offset)) : new(Transferred(rc, "write", file));
     }
+
+    /// <summary>The checks every read and write makes first: the offset rule, an open file, a live threadlet.</summary>
+    private FileDescriptor CheckTransfer(ThreadletFile file, long offset)
+    {
+        FileOffset.Check(offset);
+        FileDescriptor descriptor = file.CheckOpen();
+        ThrowIfCancelled();
+        return descriptor;
+    }
+
+    /// <summary>The count an inline read or write moved, or its failure as the exception .NET code expects.</summary>
+    private static int Transferred(long rc, string what, ThreadletFile file) =>
+        rc >= 0 ? (int)rc : throw FileErrors.For((int)rc, what, file.Path);
 
     /// <summary>
     /// Stats <paramref name="path"/>. On the loop the lookup must hit the dentry cache (an O_PATH
@@ -175,57 +160,25 @@ public sealed partial class Threadlet
         return new ThreadletFile(descriptor!, path);
     }
 
-    internal int ReadBlocking(ThreadletFile file, Span<byte> buffer, long offset)
-    {
-        FileDescriptor descriptor = file.CheckOpen();
-        EnterStep("read", file.Path);
-        try
-        {
-            while (true)
-            {
-                long rc = NativeFile.Read(descriptor.Fd, buffer, offset, noWait: false);
-                if (rc >= 0)
-                {
-                    return (int)rc;
-                }
-                if (rc != -Errno.EAGAIN)
-                {
-                    throw FileErrors.For((int)rc, "read", file.Path);
-                }
-                // Kevents opens every file non-blocking; on a pipe or FIFO, "blocking" means waiting for readiness.
-                WaitUntilReady(descriptor.Fd, write: false);
-            }
-        }
-        finally
-        {
-            LeaveStep();
-        }
-    }
+    internal int ReadBlocking(ThreadletFile file, Span<byte> buffer, long offset) =>
+        TransferBlocking(file, buffer, offset, write: false, "read");
 
-    internal int WriteBlocking(ThreadletFile file, ReadOnlySpan<byte> buffer, long offset)
+    // The call only reads a write's buffer; FileCalls takes one span type for both directions.
+    internal int WriteBlocking(ThreadletFile file, ReadOnlySpan<byte> buffer, long offset) =>
+        TransferBlocking(file, MemoryMarshal.CreateSpan(ref MemoryMarshal.GetReference(buffer), buffer.Length), offset, write: true, "write");
+
+    private int TransferBlocking(ThreadletFile file, Span<byte> buffer, long offset, bool write, string what)
     {
         FileDescriptor descriptor = file.CheckOpen();
-        EnterStep("write", file.Path);
-        try
+        EnterStep(what, file.Path);
+        long rc = FileCalls.Transfer(descriptor.Fd, buffer, offset, write, noWait: false, CancellationToken);
+        LeaveStep();
+        if (rc == -Errno.ECANCELED)
         {
-            while (true)
-            {
-                long rc = NativeFile.Write(descriptor.Fd, buffer, offset, noWait: false);
-                if (rc >= 0)
-                {
-                    return (int)rc;
-                }
-                if (rc != -Errno.EAGAIN)
-                {
-                    throw FileErrors.For((int)rc, "write", file.Path);
-                }
-                WaitUntilReady(descriptor.Fd, write: true);
-            }
+            // Stopped waiting for a pipe's readiness: say so with the token that asked (the caller's, or shutdown's).
+            ThrowIfCancelled();
         }
-        finally
-        {
-            LeaveStep();
-        }
+        return Transferred(rc, what, file);
     }
 
     internal FileStatus StatBlocking(string path)
@@ -240,18 +193,5 @@ public sealed partial class Threadlet
     {
         int rc = NativeFile.Stat(file.CheckOpen().Fd, out FileStatus status);
         return rc < 0 ? throw FileErrors.For(rc, "stat", file.Path) : status;
-    }
-
-    private void WaitUntilReady(int fd, bool write)
-    {
-        while (true)
-        {
-            ThrowIfCancelled();
-            int rc = NativeFile.WaitReady(fd, write, WaitSliceMs);
-            if (rc != 0)
-            {
-                return;
-            }
-        }
     }
 }

@@ -40,13 +40,15 @@ public sealed partial class ThreadletRuntime
         {
             Log.ThreadletFailed(Logger, completion.Id, DescribeKind(completion.Threadlet), error.GetType().Name, error);
         }
-        if (!completion.IsKeventForm && Loop.IsOnLoopThread && !IsShuttingDown)
+        // Most forms stop using the loop when the runtime shuts down; a layer's callback keeps it until it is disposed.
+        bool loopDispatches = completion.DeliversOnLoopUntilDisposed ? !IsLoopDisposing : !IsShuttingDown;
+        if (!completion.IsKeventForm && Loop.IsOnLoopThread && loopDispatches)
         {
             // Already home: no need to go round the ring.
             DeliverOnLoop(completion);
             return;
         }
-        if (!IsShuttingDown)
+        if (loopDispatches)
         {
             try
             {

@@ -37,7 +37,10 @@ public sealed partial class ThreadletRuntime
             Log.QueuedWorkCancelledAtShutdown(Logger, Loop.Name, cancelled);
         }
 
+        // Wait for what still runs: up to the timeout, or longer for a threadlet whose layer asked for more (an
+        // AsyncFile operation in its system call, whose buffer and descriptor stay held until the call returns).
         bool expired = false;
+        bool extended = false;
         using (ITimer deadline = _time.CreateTimer(_ =>
         {
             Volatile.Write(ref expired, true);
@@ -48,9 +51,20 @@ public sealed partial class ThreadletRuntime
             {
                 progress.Reset();
                 DeliverFinished();
-                if (InFlight == 0 || Volatile.Read(ref expired))
+                TimeSpan allowance = LongestAllowanceOfRunning(out bool anyRunning);
+                if (!anyRunning)
                 {
                     break;
+                }
+                if (Volatile.Read(ref expired))
+                {
+                    if (extended || allowance <= timeout)
+                    {
+                        break;
+                    }
+                    extended = true;
+                    Volatile.Write(ref expired, false);
+                    deadline.Change(allowance - timeout, Timeout.InfiniteTimeSpan);
                 }
                 progress.Wait();
             }
@@ -60,6 +74,10 @@ public sealed partial class ThreadletRuntime
         long now = Now();
         foreach (ThreadletCompletion completion in InflightSnapshot())
         {
+            if (completion.IsFinished)
+            {
+                continue; // finished, waiting for the loop to dispatch its outcome
+            }
             Threadlet threadlet = completion.Threadlet;
             TimeSpan running = threadlet.OffloadedAt == 0 ? TimeSpan.Zero : TimeSpan.FromSeconds((double)(now - threadlet.OffloadedAt) / _time.TimestampFrequency);
             var entry = new StuckThreadlet(completion.Id, DescribeKind(threadlet), threadlet.DescribeStep(), running);
@@ -73,16 +91,52 @@ public sealed partial class ThreadletRuntime
         return report;
     }
 
+    /// <summary>
+    /// The loop is being disposed: no kevent is dispatched from now on, so every outcome is delivered where it is (a
+    /// layer's callback learns the loop is gone). Shuts the runtime down with its own timeout if nothing did yet, and
+    /// hands over what a shutdown while the loop still ran left for the loop. Called by whichever of the loop's
+    /// features is disposed first (the runtime's, or Kevents.File's engines).
+    /// </summary>
+    internal void ShutdownForLoopDisposal()
+    {
+        Volatile.Write(ref _loopDisposing, true);
+        Shutdown(_options.ShutdownTimeout);
+        DeliverFinished();
+    }
+
+    private bool _loopDisposing;
+
+    /// <summary>True once the loop is being disposed: see <see cref="ShutdownForLoopDisposal"/>.</summary>
+    internal bool IsLoopDisposing => Volatile.Read(ref _loopDisposing);
+
     /// <summary>Delivers completions whose kevent reached the ring but will never be dispatched now.</summary>
     private void DeliverFinished()
     {
+        bool loopDisposing = IsLoopDisposing;
         foreach (ThreadletCompletion completion in InflightSnapshot())
         {
-            if (completion.IsFinished)
+            // A layer's callback stays for the loop while the loop can still dispatch it.
+            if (completion.IsFinished && (loopDisposing || !completion.DeliversOnLoopUntilDisposed))
             {
                 Forget(completion);
                 completion.Deliver();
             }
         }
+    }
+
+    /// <summary>The longest shutdown allowance among threadlets still running; whether any is.</summary>
+    private TimeSpan LongestAllowanceOfRunning(out bool anyRunning)
+    {
+        anyRunning = false;
+        TimeSpan longest = TimeSpan.Zero;
+        foreach (ThreadletCompletion completion in InflightSnapshot())
+        {
+            if (!completion.IsFinished)
+            {
+                anyRunning = true;
+                longest = completion.ShutdownAllowance > longest ? completion.ShutdownAllowance : longest;
+            }
+        }
+        return longest;
     }
 }

@@ -103,15 +103,46 @@ public sealed partial class ThreadletRuntime
         {
             Loop.Register(registration, handler);
         }
+        Threadlet threadlet = Unpooled(id, body, cancellationToken);
+        Launch(new KeventCompletion(threadlet, body, userData));
+        return id;
+    }
+
+    /// <summary>
+    /// Loop thread, for another Kevents layer (AsyncFile's threadlet engine): runs <paramref name="body"/> as a threadlet
+    /// whose outcome goes to <paramref name="onDone"/> (result, failure, loop gone) exactly once, on the loop thread
+    /// while the loop can dispatch (see <see cref="CallbackCompletion"/>). The runtime's shutdown waits for it at least
+    /// <paramref name="shutdownAllowance"/>. Throws, calling nothing, only when the runtime is shut down.
+    /// </summary>
+    internal void StartForLayer(Func<Threadlet, ValueTask<int>> body, CancellationToken cancellationToken, TimeSpan shutdownAllowance,
+        Action<int, Exception?, bool> onDone)
+    {
+        ThrowIfShutDown();
+        Threadlet threadlet = Unpooled(NextId(), body, cancellationToken);
+        Launch(new CallbackCompletion(threadlet, body, onDone, shutdownAllowance));
+    }
+
+    /// <summary>A handle of its own (not from the pool) for a threadlet whose completion is not awaited.</summary>
+    private Threadlet Unpooled(ulong id, Delegate body, CancellationToken cancellationToken)
+    {
         var threadlet = new Threadlet(this);
-        KindRouter.Kind? kind = _router.Lookup(body);
-        threadlet.Reset(id, cancellationToken, kind);
+        threadlet.Reset(id, cancellationToken, _router.Lookup(body));
         threadlet.Body = body;
-        var completion = new KeventCompletion(threadlet, body, userData);
+        return threadlet;
+    }
+
+    /// <summary>
+    /// Loop thread: starts the threadlet <paramref name="completion"/> carries: failed at once when already cancelled,
+    /// on a thread when routing (or the test switch) says so, else inline.
+    /// </summary>
+    private void Launch(ThreadletCompletion completion)
+    {
+        Threadlet threadlet = completion.Threadlet;
+        KindRouter.Kind? kind = threadlet.Kind;
         Track(completion);
-        if (cancellationToken.IsCancellationRequested)
+        if (threadlet.CallerToken.IsCancellationRequested)
         {
-            completion.Fail(new OperationCanceledException(cancellationToken));
+            completion.Fail(new OperationCanceledException(threadlet.CallerToken));
         }
         else if (Simulates(SimulatedBlocking.Start) || _router.StartOnThread(kind))
         {
@@ -121,9 +152,8 @@ public sealed partial class ThreadletRuntime
         {
             long started = _watchThresholdTicks > 0 ? Now() : 0;
             completion.StartBody();
-            EndInlineSegment(threadlet, body, started, kind);
+            EndInlineSegment(threadlet, threadlet.Body!, started, kind);
         }
-        return id;
     }
 
     private void StartOnThread(ThreadletCompletion completion)

@@ -173,6 +173,22 @@ public sealed class FileDescriptor : SafeHandle
         return added;
     }
 
+    /// <summary>
+    /// Wraps the raw C result of a call that fills two descriptors (pipe2, socketpair): both when it succeeded,
+    /// otherwise <c>-errno</c> and nulls.
+    /// </summary>
+    internal static unsafe int FromPair(int rc, int* fds, out FileDescriptor? first, out FileDescriptor? second)
+    {
+        if (rc < 0)
+        {
+            first = second = null;
+            return -Errno.Last();
+        }
+        first = new FileDescriptor(fds[0]);
+        second = new FileDescriptor(fds[1]);
+        return 0;
+    }
+
     /// <inheritdoc />
     public override string ToString() => $"fd {Fd}";
 }

@@ -43,14 +43,7 @@ internal static unsafe class Io
     {
         int* fds = stackalloc int[2];
         int rc = LibC.pipe2(fds, LibC.O_CLOEXEC | LibC.O_NONBLOCK);
-        if (rc < 0)
-        {
-            readEnd = writeEnd = null;
-            return -Errno.Last();
-        }
-        readEnd = new FileDescriptor(fds[0]);
-        writeEnd = new FileDescriptor(fds[1]);
-        return 0;
+        return FileDescriptor.FromPair(rc, fds, out readEnd, out writeEnd);
     }
 
     /// <summary>True when the descriptor has FD_CLOEXEC set; false when not; throws nothing (-errno is false).</summary>

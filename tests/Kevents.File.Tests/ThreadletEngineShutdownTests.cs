@@ -10,9 +10,9 @@ namespace Kevents.File.Tests;
 // the process has reused); shutdown stays bounded, and the operation completes when its call returns.
 public sealed class ThreadletEngineShutdownTests : FileTest
 {
-    // Shutting down with a read still in its system call is what these tests do: both layers say so, on purpose.
+    // Shutting down with a read still in its system call is what these tests do: the threadlet runtime says so, on purpose.
     public ThreadletEngineShutdownTests() =>
-        Gate.Expect(e => e.EventId.Name is "ThreadletStuckAtShutdown" or "OperationsStillInSystemCall");
+        Gate.Expect(e => e.EventId.Name is "ThreadletStuckAtShutdown");
 
     private static bool IsOpenOn(int fd, string path)
     {
@@ -124,6 +124,58 @@ public sealed class ThreadletEngineShutdownTests : FileTest
         Assert.True(WaitQuietly(read!));
         Assert.True(read!.IsCanceled);
         file!.Dispose();
+    }
+
+    [Fact]
+    public void AReadOutlivingARuntimeShutdownWhileTheLoopRunsCompletesOnTheLoop()
+    {
+        // The threadlet runtime may be shut down while its loop keeps running. A file operation still in its system
+        // call then still belongs to the loop: when the call returns, its real result (not a cancellation) comes back
+        // on the loop thread, where the awaiting code resumes, instead of completing on the cache-miss thread.
+        CreateFile("late.bin", 100);
+        using var inCall = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var options = new AsyncFileOptions { Engine = AsyncFileEngine.Threadlet, ShutdownTimeout = TimeSpan.FromMilliseconds(100) };
+        try
+        {
+            RunOnLoop(async loop =>
+            {
+                ThreadletRuntime runtime = loop.UseThreadlets(new ThreadletOptions
+                {
+                    SimulateBlocking = SimulatedBlocking.Read,
+                    ShutdownTimeout = TimeSpan.FromMilliseconds(50),
+                });
+                await using AsyncFile file = await AsyncFile.OpenAsync(loop, PathOf("late.bin"), options: options);
+                LoopFiles.Of(loop).Threadlets!.InSystemCallForTest = _ =>
+                {
+                    inCall.Set();
+                    release.Wait(TimeSpan.FromSeconds(20));
+                };
+                bool resumedOnLoop = false;
+                async Task<int> ReadAndNoteWhere()
+                {
+                    int n = await file.ReadAsync(new byte[100], 0);
+                    resumedOnLoop = loop.IsOnLoopThread;
+                    return n;
+                }
+                // Awaiting from the loop thread now, so the resume happens wherever the read completes.
+                Task<int> read = ReadAndNoteWhere();
+                ThreadletShutdownReport report = await Task.Run(() =>
+                {
+                    Assert.True(inCall.Wait(TimeSpan.FromSeconds(10)), "the read never reached its system call");
+                    ThreadletShutdownReport shutdown = runtime.Shutdown(TimeSpan.FromMilliseconds(50));
+                    release.Set();
+                    return shutdown;
+                });
+                Assert.Single(report.Stuck);
+                Assert.Equal(100, await read);
+                Assert.True(resumedOnLoop, "the read completed off the loop thread while the loop was still running");
+            });
+        }
+        finally
+        {
+            release.Set();
+        }
     }
 
     [Fact]

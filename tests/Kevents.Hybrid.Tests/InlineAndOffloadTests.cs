@@ -90,6 +90,41 @@ public sealed class InlineAndOffloadTests : HybridTest
     }
 
     [Fact]
+    public async Task AFifoReadWaitingOnAThreadEndsWithTheCallersCancellation()
+    {
+        // The cache-miss thread waits for the pipe's readiness in slices (FileCalls, shared with AsyncFile); cancelling
+        // the threadlet stops that wait, and the threadlet sees the caller's own token, not a generic I/O error.
+        string fifo = Path.Combine(TempFiles.Directory, $"fifo-{Guid.NewGuid():N}");
+        Assert.Equal(0, NativeFile.CreateFifo(fifo, UnixFileMode.UserRead | UnixFileMode.UserWrite));
+        try
+        {
+            Assert.Equal(0, NativeFile.Open(fifo, FileOpenFlags.ReadWrite, 0, cachedOnly: false, out FileDescriptor? keeper));
+            using (keeper)
+            {
+                using var lt = new LoopThread();
+                using var cts = new CancellationTokenSource();
+                Task<int> reading = lt.OnLoop(() => lt.Loop.Threadlet(async t =>
+                {
+                    using ThreadletFile file = await t.OpenAsync(fifo);
+                    return await t.ReadAsync(file, new byte[5]);
+                }, cts.Token).AsTask());
+
+                await WaitUntil(() => lt.Runtime.Offloaded == 1);
+                await Task.Delay(100); // let the thread reach its wait for readiness
+                Assert.False(reading.IsCompleted);
+                cts.Cancel();
+
+                var error = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => reading.WaitAsync(TimeSpan.FromSeconds(10)));
+                Assert.Equal(cts.Token, error.CancellationToken);
+            }
+        }
+        finally
+        {
+            File.Delete(fifo);
+        }
+    }
+
+    [Fact]
     public async Task FifoWithoutDataOffloadsTheReadUntilAWriterArrives()
     {
         string fifo = Path.Combine(TempFiles.Directory, $"fifo-{Guid.NewGuid():N}");

@@ -31,6 +31,9 @@ internal abstract class AioOperation
 
     public bool CancelRequested { get; set; }
 
+    /// <summary>The threadlet engine's: cancels the operation's threadlet while it is offloaded. Loop thread.</summary>
+    public CancellationTokenSource? OffloadCancellation { get; set; }
+
     /// <summary>True when the operation completed without ever reaching an engine on the loop (the loop was disposed first).</summary>
     public bool NeverStarted { get; private set; }
 

@@ -19,7 +19,4 @@ internal static partial class Log
 
     [LoggerMessage(304, LogLevel.Warning, "Loop '{Loop}': {Count} file operations were still in flight {Timeout} after shutdown began; their buffers stay pinned.", EventName = "OperationsAbandoned")]
     public static partial void OperationsAbandoned(ILogger logger, string loop, int count, TimeSpan timeout);
-
-    [LoggerMessage(305, LogLevel.Warning, "Loop '{Loop}': {Count} file operations were still in their system call {Timeout} after shutdown began; each completes, releasing its buffer and descriptor, when its call returns.", EventName = "OperationsStillInSystemCall")]
-    public static partial void OperationsStillInSystemCall(ILogger logger, string loop, int count, TimeSpan timeout);
 }

@@ -82,7 +82,7 @@ internal sealed class LoopFiles : IDisposable
             }
             if (_threadlets is null)
             {
-                _threadlets = new ThreadletEngine(_loop, _options, _logger);
+                _threadlets = new ThreadletEngine(_loop, _options);
                 _created.Add(_threadlets);
             }
             return _threadlets;

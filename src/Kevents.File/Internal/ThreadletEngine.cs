@@ -1,65 +1,29 @@
-using Kevents.Hybrid.Internal;
 using Kevents.Hybrid;
+using Kevents.Hybrid.Internal;
 using Kevents.Native;
 
 namespace Kevents.File.Internal;
 
-// The fallback engine: each operation first tries the syscall form that cannot block, inline on the loop thread
-// (preadv2/pwritev2 with RWF_NOWAIT, openat2 with RESOLVE_CACHED, statx of an open descriptor, close). When the kernel
-// says it would block (EAGAIN), the operation goes to a threadlet's cache-miss thread in its blocking form, and its
-// result comes back to the loop through the threadlet's completion kevent. fsync always goes to a thread.
+// The fallback engine, a thin adapter over Kevents.Hybrid: file offload lives in one place, the loop's threadlet
+// runtime, and this engine only turns AioOperations into its calls. Each operation first tries the form that cannot
+// block, inline on the loop thread (preadv2/pwritev2 with RWF_NOWAIT, openat2 with RESOLVE_CACHED, statx of an open
+// descriptor, close). When the kernel says it would block (EAGAIN), the operation runs as a threadlet on a cache-miss
+// thread in its blocking form (reads and writes through Hybrid's FileCalls, the same wait for a pipe's readiness the
+// threadlet primitives use), and its result comes back to the loop as the threadlet's completion. fsync always goes to
+// a thread.
 //
 // Cancellation: an operation still on the loop completes as cancelled at once; one queued for a thread is taken out
-// of the queue by the threadlet runtime; one already running finishes, and AioOperation turns its result into
-// -ECANCELED, closing a descriptor an open produced.
+// of the queue by the threadlet runtime; one waiting for a pipe stops within a wait slice; one in its system call
+// finishes, and AioOperation turns its result into -ECANCELED, closing a descriptor an open produced.
 //
-// Shutdown. The loop is disposed and will not deliver threadlet results again, so the engine's shutdown completes every
-// offloaded operation itself, but never one whose system call may still be running: until that call returns, the
-// kernel may write into the pinned buffer or use the descriptor number, which releasing the reference could let the
-// process reuse. Each offloaded operation has a phase, moved by CAS: Waiting -> InCall -> CallDone on its worker;
-// the hook claims Waiting ones (Waiting -> Claimed: the worker then skips the call), waits up to ShutdownTimeout for
-// InCall ones to reach CallDone, and hands the rest over (InCall -> HandedOver): the worker completes such an
-// operation as soon as its call returns. Exactly one party completes each operation (the Completed flag).
-internal sealed class ThreadletEngine : AioEngine
+// Shutdown is the threadlet runtime's: it cancels what is queued and waits for what runs, at least this engine's
+// ShutdownTimeout. An operation whose system call is still running after that is never completed early: the kernel
+// may still write into its pinned buffer or use its descriptor number. Its completion is delivered when the call
+// returns, on that thread, and completes it as cancelled, releasing both then (CallbackCompletion in Kevents.Hybrid).
+internal sealed class ThreadletEngine(EventLoop loop, AsyncFileOptions options) : AioEngine(loop)
 {
-    // A thread blocked on a non-blocking descriptor (a FIFO) waits in slices this long, so it notices cancellation.
-    private const int WaitSliceMs = 50;
-
-
-    private const int Waiting = 0;
-    private const int InCall = 1;
-    private const int CallDone = 2;
-    private const int Claimed = 3;
-    private const int HandedOver = 4;
-
-    private readonly AsyncFileOptions _options;
-    private readonly Microsoft.Extensions.Logging.ILogger _logger;
-    // Loop thread, and the engine's shutdown or a finishing thread at shutdown: guarded by itself.
-    private readonly Dictionary<AioOperation, Offloaded> _offloaded = new();
-    // Pulsed whenever an operation leaves its system call, for the engine's shutdown waiting on them.
-    private readonly object _callsLeft = new();
-    // Set by the engine's shutdown: a result arriving later has no loop to go to.
-    private bool _shuttingDown;
-
-    public ThreadletEngine(EventLoop loop, AsyncFileOptions options, Microsoft.Extensions.Logging.ILogger logger) : base(loop)
-    {
-        _options = options;
-        _logger = logger;
-    }
-
-    /// <summary>Test hook: runs on the worker inside an operation's system-call phase, before the call.</summary>
+    /// <summary>Test hook: runs on the cache-miss thread right before an operation's blocking system call.</summary>
     internal Action<AioOperation>? InSystemCallForTest { get; set; }
-
-    /// <summary>One offloaded operation's hand-off state.</summary>
-    private sealed class Offloaded
-    {
-        public readonly CancellationTokenSource Cancellation = new();
-        public int Phase;
-        private int _completed;
-
-        /// <summary>True for the one party that completes the operation.</summary>
-        public bool TryClaimCompletion() => Interlocked.Exchange(ref _completed, 1) == 0;
-    }
 
     public override AsyncFileEngine Kind => AsyncFileEngine.Threadlet;
 
@@ -71,7 +35,7 @@ internal sealed class ThreadletEngine : AioEngine
             return;
         }
         op.State = AioOperationState.Submitted;
-        int rc = op.Kind == AioKind.Fsync || Simulates(op.Kind) ? -Errno.EAGAIN : RunCached(op);
+        int rc = op.Kind == AioKind.Fsync || Simulates(op.Kind) ? -Errno.EAGAIN : Run(op, noWait: true, CancellationToken.None);
         if (rc != -Errno.EAGAIN)
         {
             op.Complete(rc);
@@ -87,12 +51,20 @@ internal sealed class ThreadletEngine : AioEngine
             return;
         }
         op.CancelRequested = true;
-        Offloaded? entry;
-        lock (_offloaded)
+        op.OffloadCancellation?.Cancel();
+    }
+
+    /// <summary>
+    /// The loop is being disposed. Posted starts complete as "the loop was disposed"; everything offloaded is the
+    /// threadlet runtime's to finish, through its one shutdown (a no-op if the runtime's own feature came first).
+    /// </summary>
+    public override void Shutdown()
+    {
+        CompleteUnstarted();
+        if (Loop.TryGetFeature(out HybridLoop? hybrid) && hybrid.Runtime.IsAttached)
         {
-            _offloaded.TryGetValue(op, out entry);
+            hybrid.Runtime.ShutdownForLoopDisposal();
         }
-        entry?.Cancellation.Cancel();
     }
 
     /// <summary>The threadlet runtime's test switch: operations it marks as "would block" skip the inline attempt.</summary>
@@ -112,228 +84,60 @@ internal sealed class ThreadletEngine : AioEngine
 
     private void Offload(AioOperation op)
     {
-        var entry = new Offloaded();
-        lock (_offloaded)
-        {
-            _offloaded.Add(op, entry);
-        }
-        ValueTask<int> task;
+        var cancellation = new CancellationTokenSource();
+        op.OffloadCancellation = cancellation;
         try
         {
-            task = Loop.Threadlet(t => RunOffloaded(t, op, entry), entry.Cancellation.Token);
+            Loop.GetThreadletRuntime().StartForLayer(async t => await t.Blocking(token => RunBlocking(op, token)), cancellation.Token,
+                options.ShutdownTimeout, (result, error, loopGone) => Finish(op, result, error, loopGone));
         }
-        catch (Exception ex)
+        catch (ObjectDisposedException)
         {
-            Finish(op, -ErrnoOf(ex));
-            return;
+            // The runtime shut down with the loop: nothing started, so nothing holds the operation.
+            Finish(op, 0, null, loopGone: true);
         }
-        if (task.IsCompleted)
-        {
-            Finish(op, ResultOf(task));
-            return;
-        }
-        // Awaited from the loop thread, the threadlet's result resumes here on the loop (its completion kevent).
-        System.Runtime.CompilerServices.ValueTaskAwaiter<int> awaiter = task.GetAwaiter();
-        awaiter.UnsafeOnCompleted(() => Finish(op, ResultOf(task)));
     }
 
-    private async ValueTask<int> RunOffloaded(Threadlet threadlet, AioOperation op, Offloaded entry) =>
-        await threadlet.Blocking(token => RunGuarded(op, entry, token));
-
-    /// <summary>The worker's side of the shutdown protocol around the blocking call.</summary>
-    private int RunGuarded(AioOperation op, Offloaded entry, CancellationToken token)
+    private int RunBlocking(AioOperation op, CancellationToken token)
     {
-        if (Interlocked.CompareExchange(ref entry.Phase, InCall, Waiting) != Waiting)
-        {
-            return -Errno.ECANCELED; // the engine's shutdown completed it: its buffer and descriptor are gone
-        }
-        int rc = -Errno.EIO;
-        try
-        {
-            InSystemCallForTest?.Invoke(op);
-            rc = RunBlocking(op, token);
-        }
-        finally
-        {
-            if (Interlocked.CompareExchange(ref entry.Phase, CallDone, InCall) == HandedOver && entry.TryClaimCompletion())
-            {
-                // Shutdown stopped waiting for this call; now that it returned, nothing uses the buffer or descriptor.
-                op.Complete(-Errno.ECANCELED, shuttingDown: true);
-            }
-            lock (_callsLeft)
-            {
-                Monitor.PulseAll(_callsLeft);
-            }
-        }
-        return rc;
+        InSystemCallForTest?.Invoke(op);
+        return Run(op, noWait: false, token);
     }
 
     /// <summary>
-    /// The loop is being disposed: results of offloaded operations would go to a loop that never runs again, so they
-    /// complete here, as cancelled, each once its system call (if it started one) has returned; a call still running
-    /// after ShutdownTimeout completes its operation when it returns.
+    /// The threadlet's outcome, once: on the loop thread, or (<paramref name="loopGone"/>) wherever it is once the loop
+    /// is being disposed, where the result has nowhere to go and the operation completes as cancelled.
     /// </summary>
-    public override void Shutdown()
+    private static void Finish(AioOperation op, int result, Exception? error, bool loopGone)
     {
-        Volatile.Write(ref _shuttingDown, true);
-        CompleteUnstarted();
-        KeyValuePair<AioOperation, Offloaded>[] entries;
-        lock (_offloaded)
+        op.OffloadCancellation?.Dispose();
+        op.OffloadCancellation = null;
+        if (error is not null)
         {
-            // Left in the table: a result arriving meanwhile finds its entry, and the completion claim decides.
-            entries = [.. _offloaded];
+            // EMFILE when no cache-miss thread could start near the descriptor limit, EAGAIN for a full queue.
+            result = -FileErrors.ErrnoOf(error);
         }
-        foreach ((_, Offloaded entry) in entries)
-        {
-            try
-            {
-                // Wakes calls that wait for readiness (a FIFO) and takes queued ones out of line.
-                entry.Cancellation.Cancel();
-            }
-            catch (AggregateException)
-            {
-                // A threadlet's cancellation callback failed; the operation is completed below regardless.
-            }
-        }
-
-        var running = new List<(AioOperation Op, Offloaded Entry)>();
-        foreach ((AioOperation op, Offloaded entry) in entries)
-        {
-            if (Interlocked.CompareExchange(ref entry.Phase, Claimed, Waiting) is Waiting or CallDone)
-            {
-                CompleteAtShutdown(op, entry);
-            }
-            else
-            {
-                running.Add((op, entry));
-            }
-        }
-
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        lock (_callsLeft)
-        {
-            while (running.Exists(r => Volatile.Read(ref r.Entry.Phase) == InCall) && clock.Elapsed < _options.ShutdownTimeout)
-            {
-                TimeSpan left = _options.ShutdownTimeout - clock.Elapsed;
-                Monitor.Wait(_callsLeft, left > TimeSpan.Zero ? left : TimeSpan.Zero);
-            }
-        }
-
-        int handedOver = 0;
-        foreach ((AioOperation op, Offloaded entry) in running)
-        {
-            if (Interlocked.CompareExchange(ref entry.Phase, HandedOver, InCall) == InCall)
-            {
-                handedOver++;
-            }
-            else
-            {
-                CompleteAtShutdown(op, entry);
-            }
-        }
-        if (handedOver > 0)
-        {
-            Log.OperationsStillInSystemCall(_logger, Loop.Name, handedOver, _options.ShutdownTimeout);
-        }
-    }
-
-    private static void CompleteAtShutdown(AioOperation op, Offloaded entry)
-    {
-        if (entry.TryClaimCompletion())
-        {
-            op.Complete(-Errno.ECANCELED, shuttingDown: true);
-        }
+        op.Complete(loopGone ? -Errno.ECANCELED : result, shuttingDown: loopGone);
     }
 
     /// <summary>
-    /// The threadlet's result: on the loop thread normally; on another thread when the threadlet runtime hands results
-    /// over at shutdown, where after this engine's hook the loop can no longer take a completion.
+    /// One attempt: with <paramref name="noWait"/> the form that cannot block, on the loop thread (-EAGAIN when the
+    /// kernel would have to wait); without, the blocking form, on a cache-miss thread.
     /// </summary>
-    private void Finish(AioOperation op, int result)
-    {
-        Offloaded? entry;
-        lock (_offloaded)
-        {
-            _offloaded.Remove(op, out entry);
-        }
-        if (entry is null || !entry.TryClaimCompletion())
-        {
-            return; // completed at shutdown (a descriptor an open produced was closed then)
-        }
-        entry.Cancellation.Dispose();
-        bool shuttingDown = Volatile.Read(ref _shuttingDown);
-        op.Complete(shuttingDown ? -Errno.ECANCELED : result, shuttingDown);
-    }
-
-    private static int ResultOf(ValueTask<int> task)
-    {
-        try
-        {
-            return task.GetAwaiter().GetResult();
-        }
-        catch (Exception ex)
-        {
-            return -ErrnoOf(ex);
-        }
-    }
-
-    // A loop disposed under the threadlet is a cancellation; the rest as threadlets report it (EMFILE when no
-    // cache-miss thread could start near the descriptor limit, EAGAIN for a full queue).
-    private static int ErrnoOf(Exception exception) =>
-        exception is ObjectDisposedException ? Errno.ECANCELED : FileErrors.ErrnoOf(exception);
-
-    /// <summary>The form that cannot block, on the loop thread. -EAGAIN when the kernel would have to wait.</summary>
-    private static int RunCached(AioOperation op)
+    private static int Run(AioOperation op, bool noWait, CancellationToken token)
     {
         switch (op.Kind)
         {
             case AioKind.Open:
             {
-                int rc = NativeFile.Open(op.PathText!, op.OpenFlags, op.CreateMode, cachedOnly: true, out FileDescriptor? file);
+                int rc = NativeFile.Open(op.PathText!, op.OpenFlags, op.CreateMode, cachedOnly: noWait, out FileDescriptor? file);
                 return rc < 0 ? rc : Adopt(op, file!);
             }
             case AioKind.Read:
             case AioKind.Write:
-                return Transfer(op, noWait: true);
-            case AioKind.Stat:
-                return StatInto(op);
-            case AioKind.Close:
-                return Close(op.Fd);
-            default:
-                return -Errno.EAGAIN;
-        }
-    }
-
-    /// <summary>The blocking form, on a cache-miss thread.</summary>
-    private static int RunBlocking(AioOperation op, CancellationToken token)
-    {
-        switch (op.Kind)
-        {
-            case AioKind.Open:
-            {
-                int rc = NativeFile.Open(op.PathText!, op.OpenFlags, op.CreateMode, cachedOnly: false, out FileDescriptor? file);
-                return rc < 0 ? rc : Adopt(op, file!);
-            }
-            case AioKind.Read:
-            case AioKind.Write:
-                while (true)
-                {
-                    int rc = Transfer(op, noWait: false);
-                    if (rc != -Errno.EAGAIN)
-                    {
-                        return rc;
-                    }
-                    // Every Kevents descriptor is non-blocking: on a pipe or FIFO, "blocking" means waiting for readiness.
-                    while (NativeFile.WaitReady(op.Fd, op.Kind == AioKind.Write, WaitSliceMs) == 0)
-                    {
-                        if (token.IsCancellationRequested)
-                        {
-                            return -Errno.ECANCELED;
-                        }
-                    }
-                }
+                return Transfer(op, noWait, token);
             case AioKind.Fsync:
-                return NativeFile.Sync(op.Fd, op.DataOnly);
+                return noWait ? -Errno.EAGAIN : NativeFile.Sync(op.Fd, op.DataOnly);
             case AioKind.Stat:
                 return StatInto(op);
             default:
@@ -345,18 +149,15 @@ internal sealed class ThreadletEngine : AioEngine
     /// One pread/pwrite. A pipe or FIFO has no offsets and answers ESPIPE; there the transfer happens at the stream's
     /// position instead, which is what io_uring does for such files, so both engines behave alike.
     /// </summary>
-    private static int Transfer(AioOperation op, bool noWait)
+    private static int Transfer(AioOperation op, bool noWait, CancellationToken token)
     {
-        long rc = Once(op, op.Offset, noWait);
+        bool write = op.Kind == AioKind.Write;
+        long rc = FileCalls.Transfer(op.Fd, op.Buffer.Span, op.Offset, write, noWait, token);
         if (rc == -Errno.ESPIPE)
         {
-            rc = Once(op, -1, noWait);
+            rc = FileCalls.Transfer(op.Fd, op.Buffer.Span, FileOffset.Current, write, noWait, token);
         }
         return (int)rc;
-
-        static long Once(AioOperation op, long offset, bool noWait) => op.Kind == AioKind.Read
-            ? NativeFile.Read(op.Fd, op.Buffer.Span, offset, noWait)
-            : NativeFile.Write(op.Fd, op.Buffer.Span, offset, noWait);
     }
 
     private static int Adopt(AioOperation op, FileDescriptor file)

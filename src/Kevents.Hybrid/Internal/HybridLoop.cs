@@ -14,7 +14,7 @@ internal sealed class HybridLoop(ThreadletRuntime runtime) : IDisposable
         // A runtime that lost the attach race (or never attached) started nothing to shut down.
         if (Runtime.IsAttached)
         {
-            Runtime.Shutdown(Runtime.Options.ShutdownTimeout);
+            Runtime.ShutdownForLoopDisposal();
         }
     }
 }

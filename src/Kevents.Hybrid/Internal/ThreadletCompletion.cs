@@ -61,6 +61,16 @@ internal abstract class ThreadletCompletion
     /// <summary>True for the kevent form, whose kevent goes to the caller's registration rather than an awaiter.</summary>
     public abstract bool IsKeventForm { get; }
 
+    /// <summary>
+    /// True when the outcome must reach the loop thread for as long as the loop can still dispatch, even after the
+    /// runtime shut down; only once the loop is being disposed is it delivered wherever it is (see
+    /// <see cref="CallbackCompletion"/>).
+    /// </summary>
+    public virtual bool DeliversOnLoopUntilDisposed => false;
+
+    /// <summary>How long the runtime's shutdown waits for this threadlet at least (beyond its own timeout if longer).</summary>
+    public virtual TimeSpan ShutdownAllowance => TimeSpan.Zero;
+
     /// <summary>Hands the outcome to the awaiter. Exactly once, on the loop thread or at shutdown; true for that once.</summary>
     public bool Deliver()
     {
@@ -100,68 +110,32 @@ internal abstract class ThreadletCompletion
     }
 }
 
-/// <summary>The awaitable form: the outcome completes the ValueTask returned by <c>loop.Threadlet(...)</c>.</summary>
-/// <remarks>
-/// Resuming. An awaiter on the loop thread (the loop's SynchronizationContext is current) is resumed directly by the
-/// Threadlet kevent's handler, in the same dispatch: no second trip through the posted queue, no per-await tuple.
-/// Everyone else resumes as a ManualResetValueTaskSourceCore with RunContinuationsAsynchronously would resume them
-/// (their own context, else the thread pool), never inside the dispatcher.
-/// Reuse. The completion travels with its <see cref="Threadlet"/> handle and both return to the runtime's pool once
-/// the loop delivered it and the awaiter took the result, whichever comes last (see <see cref="Release"/>).
-/// </remarks>
-internal sealed class AwaitableCompletion<T> : ThreadletCompletion, IValueTaskSource<T>
+/// <summary>
+/// Runs a body that produces a <typeparamref name="T"/> and finishes with its outcome: the part every form (awaitable,
+/// kevent, callback) shares.
+/// </summary>
+internal abstract class BodyCompletion<T> : ThreadletCompletion
 {
-    private static readonly Action<object?> s_resumeOnLoop = static state => ((AwaitableCompletion<T>)state!).ResumeOnLoop();
-    private static readonly SendOrPostCallback s_resumePosted = static state => ((AwaitableCompletion<T>)state!).InvokeLoopContinuation();
-
-    private Func<Threadlet, ValueTask<T>>? _body;
     private readonly Action _onBodyDone;
-    private ManualResetValueTaskSourceCore<T> _core;
     private ValueTask<T> _bodyTask;
-    private T? _result;
-    private Action<object?>? _loopContinuation;
-    private object? _loopState;
-    private volatile bool _resumeOnLoop;
-    private int _resultTaken;
-    private int _holds;
 
-    private AwaitableCompletion(Threadlet threadlet, Func<Threadlet, ValueTask<T>>? body) : base(threadlet)
+    protected BodyCompletion(Threadlet threadlet, Func<Threadlet, ValueTask<T>>? body) : base(threadlet)
     {
-        _body = body;
+        Body = body;
         _onBodyDone = OnBodyDone;
-        _core.RunContinuationsAsynchronously = true;
-        _holds = 2;
     }
 
-    /// <summary>A completion for <paramref name="threadlet"/>: the one it carried last time when it fits, else a new one.</summary>
-    public static AwaitableCompletion<T> For(Threadlet threadlet, Func<Threadlet, ValueTask<T>>? body)
-    {
-        if (threadlet.SpareCompletion is AwaitableCompletion<T> spare)
-        {
-            threadlet.SpareCompletion = null;
-            spare.ResetBase();
-            spare._core.Reset();
-            spare._core.RunContinuationsAsynchronously = true;
-            spare._body = body;
-            spare._result = default;
-            spare._resumeOnLoop = false;
-            spare._loopContinuation = null;
-            spare._loopState = null;
-            spare._resultTaken = 0;
-            spare._holds = 2;
-            return spare;
-        }
-        return new AwaitableCompletion<T>(threadlet, body);
-    }
+    protected Func<Threadlet, ValueTask<T>>? Body { get; set; }
 
-    public ValueTask<T> Task => new(this, _core.Version);
+    /// <summary>The body's result, once it finished without failing.</summary>
+    protected T? Result { get; set; }
 
     public override void StartBody()
     {
         ValueTask<T> task;
         try
         {
-            task = _body!(Threadlet);
+            task = Body!(Threadlet);
         }
         catch (Exception ex)
         {
@@ -187,16 +161,67 @@ internal sealed class AwaitableCompletion<T> : ThreadletCompletion, IValueTaskSo
     {
         try
         {
-            _result = _bodyTask.GetAwaiter().GetResult();
+            Result = _bodyTask.GetAwaiter().GetResult();
         }
         catch (Exception ex)
         {
             Error = ex;
         }
         _bodyTask = default;
-        _body = null;
+        Body = null;
         Finish();
     }
+}
+
+/// <summary>The awaitable form: the outcome completes the ValueTask returned by <c>loop.Threadlet(...)</c>.</summary>
+/// <remarks>
+/// Resuming. An awaiter on the loop thread (the loop's SynchronizationContext is current) is resumed directly by the
+/// Threadlet kevent's handler, in the same dispatch: no second trip through the posted queue, no per-await tuple.
+/// Everyone else resumes as a ManualResetValueTaskSourceCore with RunContinuationsAsynchronously would resume them
+/// (their own context, else the thread pool), never inside the dispatcher.
+/// Reuse. The completion travels with its <see cref="Threadlet"/> handle and both return to the runtime's pool once
+/// the loop delivered it and the awaiter took the result, whichever comes last (see <see cref="Release"/>).
+/// </remarks>
+internal sealed class AwaitableCompletion<T> : BodyCompletion<T>, IValueTaskSource<T>
+{
+    private static readonly Action<object?> s_resumeOnLoop = static state => ((AwaitableCompletion<T>)state!).ResumeOnLoop();
+    private static readonly SendOrPostCallback s_resumePosted = static state => ((AwaitableCompletion<T>)state!).InvokeLoopContinuation();
+
+    private ManualResetValueTaskSourceCore<T> _core;
+    private Action<object?>? _loopContinuation;
+    private object? _loopState;
+    private volatile bool _resumeOnLoop;
+    private int _resultTaken;
+    private int _holds;
+
+    private AwaitableCompletion(Threadlet threadlet, Func<Threadlet, ValueTask<T>>? body) : base(threadlet, body)
+    {
+        _core.RunContinuationsAsynchronously = true;
+        _holds = 2;
+    }
+
+    /// <summary>A completion for <paramref name="threadlet"/>: the one it carried last time when it fits, else a new one.</summary>
+    public static AwaitableCompletion<T> For(Threadlet threadlet, Func<Threadlet, ValueTask<T>>? body)
+    {
+        if (threadlet.SpareCompletion is AwaitableCompletion<T> spare)
+        {
+            threadlet.SpareCompletion = null;
+            spare.ResetBase();
+            spare._core.Reset();
+            spare._core.RunContinuationsAsynchronously = true;
+            spare.Body = body;
+            spare.Result = default;
+            spare._resumeOnLoop = false;
+            spare._loopContinuation = null;
+            spare._loopState = null;
+            spare._resultTaken = 0;
+            spare._holds = 2;
+            return spare;
+        }
+        return new AwaitableCompletion<T>(threadlet, body);
+    }
+
+    public ValueTask<T> Task => new(this, _core.Version);
 
     public override Kevent ToKevent() => ResultKevent(0, 0);
 
@@ -215,7 +240,7 @@ internal sealed class AwaitableCompletion<T> : ThreadletCompletion, IValueTaskSo
         }
         else
         {
-            _core.SetResult(_result!);
+            _core.SetResult(Result!);
         }
     }
 
@@ -281,55 +306,14 @@ internal sealed class AwaitableCompletion<T> : ThreadletCompletion, IValueTaskSo
 }
 
 /// <summary>The kevent form: the outcome is a Threadlet kevent for the caller's registration (handler or Poll).</summary>
-internal sealed class KeventCompletion : ThreadletCompletion
+internal sealed class KeventCompletion : BodyCompletion<long>
 {
-    private readonly Func<Threadlet, ValueTask<long>> _body;
     private readonly ulong _userData;
-    private readonly Action _onBodyDone;
-    private ValueTask<long> _bodyTask;
-    private long _result;
 
-    public KeventCompletion(Threadlet threadlet, Func<Threadlet, ValueTask<long>> body, ulong userData) : base(threadlet)
-    {
-        _body = body;
+    public KeventCompletion(Threadlet threadlet, Func<Threadlet, ValueTask<long>> body, ulong userData) : base(threadlet, body) =>
         _userData = userData;
-        _onBodyDone = OnBodyDone;
-    }
 
-    public override void StartBody()
-    {
-        try
-        {
-            _bodyTask = _body(Threadlet);
-        }
-        catch (Exception ex)
-        {
-            Fail(ex);
-            return;
-        }
-        if (_bodyTask.IsCompleted)
-        {
-            OnBodyDone();
-            return;
-        }
-        _bodyTask.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onBodyDone);
-    }
-
-    private void OnBodyDone()
-    {
-        try
-        {
-            _result = _bodyTask.GetAwaiter().GetResult();
-        }
-        catch (Exception ex)
-        {
-            Error = ex;
-        }
-        _bodyTask = default;
-        Finish();
-    }
-
-    public override Kevent ToKevent() => ResultKevent(_result, _userData);
+    public override Kevent ToKevent() => ResultKevent(Result, _userData);
 
     public override bool IsKeventForm => true;
 
@@ -337,4 +321,25 @@ internal sealed class KeventCompletion : ThreadletCompletion
     protected override void DeliverCore()
     {
     }
+}
+
+/// <summary>
+/// The form another Kevents layer uses (AsyncFile's threadlet engine): the outcome goes to a callback instead of an
+/// awaiter. The callback runs on the loop thread for as long as the loop can dispatch, even after the runtime shut
+/// down; once the loop is being disposed it runs wherever the outcome is (the disposing thread, or the cache-miss
+/// thread whose call returned after shutdown stopped waiting), told so by its last argument. A threadlet still in its
+/// system call is therefore never completed early: what its call uses stays held until the call returns.
+/// </summary>
+internal sealed class CallbackCompletion(Threadlet threadlet, Func<Threadlet, ValueTask<int>> body, Action<int, Exception?, bool> onDone,
+    TimeSpan shutdownAllowance) : BodyCompletion<int>(threadlet, body)
+{
+    public override Kevent ToKevent() => ResultKevent(0, 0);
+
+    public override bool IsKeventForm => false;
+
+    public override bool DeliversOnLoopUntilDisposed => true;
+
+    public override TimeSpan ShutdownAllowance => shutdownAllowance;
+
+    protected override void DeliverCore() => onDone(Result, Error, Runtime.IsLoopDisposing);
 }

@@ -32,14 +32,7 @@ internal static unsafe partial class NativeSocket
         int* fds = stackalloc int[2];
         int sockType = type == SocketType.Dgram ? LibC.SOCK_DGRAM : LibC.SOCK_STREAM;
         int rc = LibC.socketpair(LibC.AF_UNIX, sockType | LibC.SOCK_CLOEXEC | LibC.SOCK_NONBLOCK, 0, fds);
-        if (rc < 0)
-        {
-            first = second = null;
-            return -Errno.Last();
-        }
-        first = new FileDescriptor(fds[0]);
-        second = new FileDescriptor(fds[1]);
-        return 0;
+        return FileDescriptor.FromPair(rc, fds, out first, out second);
     }
 
     /// <summary>Binds to <paramref name="endPoint"/> (IPEndPoint or UnixDomainSocketEndPoint). Returns 0 or -errno.</summary>
