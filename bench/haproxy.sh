@@ -21,7 +21,7 @@
 #   CONNS=60        established connections (kept open for the whole run)
 #   FRESH_CONNS=30  new connections opened after the stop
 #   DURATION=14     measured seconds of the established run (after 1 s of warm-up)
-#   STOP_AT=4       seconds after the established run starts when backend s2 gets SIGTERM
+#   STOP_AT=4       seconds after the established run's connections are all up when backend s2 gets SIGTERM
 #   SKIP_BUILD=0    1: reuse the Release build
 # Output: the figures on stdout; the logs, the stats and LoadGen's HTML report (haproxy-<stamp>.html, with
 # HAProxy's own CPU and memory) in bench/results/.
@@ -184,11 +184,17 @@ check() { # condition-status message
     if [[ $1 == 0 ]]; then echo "PASS  $2"; else echo "FAIL  $2"; FAIL=1; fi
 }
 
-log "established run: $CONNS connections for 1 s warm-up + $DURATION s; s2 gets SIGTERM at ${STOP_AT} s"
+log "established run: $CONNS connections for 1 s warm-up + $DURATION s; s2 gets SIGTERM ${STOP_AT} s after they are up"
 dotnet "$LOADGEN_DLL" --port "$FRONT_ESTABLISHED" --connections "$CONNS" --depth 1 --size 64 --warmup 1 --duration "$DURATION" \
     --quiet --json --report "$REPORT" --server-pid "$HAPROXY_PID" >"$WORK/established.json" 2>"$WORK/established.err" &
 ESTABLISHED_PID=$!
 CHILDREN+=("$ESTABLISHED_PID")
+# Counted from the moment all its connections are through the proxy, however long a busy machine takes to start it.
+for _ in $(seq 300); do
+    [[ $(haproxy_stat | awk '{sum += $2} END {print sum + 0}') -ge $CONNS ]] && break
+    kill -0 "$ESTABLISHED_PID" 2>/dev/null || break
+    sleep 0.1
+done
 sleep "$STOP_AT"
 
 echo "== before the stop: HAProxy's view (server, current sessions, total sessions, status) =="
