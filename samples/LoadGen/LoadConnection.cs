@@ -26,6 +26,8 @@ internal sealed class LoadConnection : IStreamHandler
     private int _requests;
     private bool _closedByUs;
     private bool _errorCounted;
+    // This end's address, so an error can be traced to the backend a balancer chose for it (see LoadResult.ConnectionErrors).
+    private string? _local;
 
     /// <summary>
     /// Creates connection number <paramref name="index"/>. With churn, <paramref name="predecessor"/> is the
@@ -54,6 +56,8 @@ internal sealed class LoadConnection : IStreamHandler
     public void OnConnected(StreamConnection connection)
     {
         _connection = connection;
+        // One getsockname per connection, never per message.
+        _local = connection.LocalEndPoint?.ToString();
         _worker.Add(this);
         if (_worker.Draining)
         {
@@ -142,6 +146,7 @@ internal sealed class LoadConnection : IStreamHandler
         {
             _worker.PeerCloses++;
             _errorCounted = true;
+            _worker.RecordConnectionError(_local, ConnectionErrorKind.PeerClose);
         }
         CloseByUs(abort: false);
     }
@@ -160,6 +165,7 @@ internal sealed class LoadConnection : IStreamHandler
                 _worker.Resets++;
             }
             _errorCounted = true;
+            _worker.RecordConnectionError(_local, error is null ? ConnectionErrorKind.PeerClose : ConnectionErrorKind.Reset);
         }
         _connection = null;
         _worker.Remove(this);
@@ -172,6 +178,7 @@ internal sealed class LoadConnection : IStreamHandler
         {
             _worker.Timeouts++;
             _errorCounted = true;
+            _worker.RecordConnectionError(_local, ConnectionErrorKind.Timeout);
             CloseByUs(abort: true);
             return;
         }

@@ -38,6 +38,12 @@ internal sealed class LoadGenCommandLine
         static path => path.StartsWith('/') && !path.Any(char.IsControl) && !path.Contains(' '));
     private readonly Option<bool> _json = SampleOptions.Flag("--json", "print the result as one JSON object on stdout");
     private readonly Option<bool> _quiet = SampleOptions.Flag("--quiet", "no progress line on stderr", "-q");
+    private readonly Option<string> _report = SampleOptions.Text("--report", "", "FILE.html",
+        "write a self-contained HTML report (settings, throughput over time, latency percentiles, errors, and the server's " +
+        "CPU and memory with --server-pid) to FILE.html",
+        "a file path", static path => path.Length > 0);
+    private readonly Option<int> _serverPid = SampleOptions.Int("--server-pid", 0, 0, int.MaxValue, "PID",
+        "with --report: follow this local process's CPU and RSS through /proc once a second (0: none)");
     private readonly SampleCommand _command;
 
     public LoadGenCommandLine()
@@ -46,9 +52,36 @@ internal sealed class LoadGenCommandLine
             "Kevents' load generator: echo or HTTP load over TCP or a Unix socket, closed or open loop, with latency " +
             "percentiles. Exit code: 0 clean run, 1 mismatches, errors or no messages, 2 bad options.",
             _host, _port, _unix, _connections, _size, _depth, _rate, _spin, _duration, _warmup, _loops, _timeout, _churn,
-            _resetFraction, _scenario, _path, _json, _quiet);
+            _resetFraction, _scenario, _path, _json, _quiet, _report, _serverPid);
         _command.Check(p => p.GetValue(_resetFraction) > 0 && p.GetValue(_churn) == 0
             ? "--reset-fraction needs --churn: resets happen where a churning connection ends." : null);
+        _command.Check(p => CheckReportPath(p.GetValue(_report)!));
+        _command.Check(p => p.GetValue(_serverPid) switch
+        {
+            0 => null,
+            int pid when string.IsNullOrEmpty(p.GetValue(_report)) => $"--server-pid {pid} needs --report: the server's CPU and memory are drawn in the report.",
+            int pid when !ServerSampler.Exists(pid) => $"--server-pid {pid}: no such process here (/proc/{pid}/stat does not exist). Give the PID of the running server.",
+            _ => null,
+        });
+    }
+
+    // Checked before the run, so a typo in the path does not cost a whole run's results.
+    private static string? CheckReportPath(string path)
+    {
+        if (path.Length == 0)
+        {
+            return null;
+        }
+        if (Directory.Exists(path))
+        {
+            return $"--report {path} is a directory; give a file name such as {Path.Combine(path, "run.html")}.";
+        }
+        string directory = Path.GetDirectoryName(Path.GetFullPath(path)) ?? "/";
+        if (!Directory.Exists(directory))
+        {
+            return $"--report {path}: directory {directory} does not exist; create it or give a path in an existing directory.";
+        }
+        return null;
     }
 
     /// <summary>
@@ -56,10 +89,12 @@ internal sealed class LoadGenCommandLine
     /// reported on <paramref name="stderr"/>).
     /// </summary>
     public bool TryParse(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr,
-        out LoadOptions options, out bool json, out bool quiet, out int exitCode)
+        out LoadOptions options, out bool json, out bool quiet, out string? report, out int serverPid, out int exitCode)
     {
         options = new LoadOptions();
         json = quiet = false;
+        report = null;
+        serverPid = 0;
         if (!_command.TryParse(args, stdout, stderr, out ParseResult parsed, out exitCode))
         {
             return false;
@@ -87,6 +122,9 @@ internal sealed class LoadGenCommandLine
         };
         json = parsed.GetValue(_json);
         quiet = parsed.GetValue(_quiet);
+        string reportPath = parsed.GetValue(_report)!;
+        report = reportPath.Length == 0 ? null : reportPath;
+        serverPid = parsed.GetValue(_serverPid);
         return true;
     }
 }

@@ -51,6 +51,23 @@ public sealed record LoadResult
     /// <summary>The first connect error, to say why (e.g. connection refused).</summary>
     public string? FirstError { get; init; }
 
+    /// <summary>
+    /// The latency curve: the latency (microseconds) at each of <see cref="CurvePercentiles"/>, from the merged
+    /// HdrHistogram of the measured window. Empty when no answer was measured.
+    /// </summary>
+    public IReadOnlyList<LatencyPoint> Percentiles { get; init; } = [];
+
+    /// <summary>
+    /// Connections that failed after connecting (reset, closed by the server, timed out), one by one with their local
+    /// address: behind a load balancer, the balancer's log maps that address to the backend it chose. At most
+    /// <see cref="LoopWorker.MaxListedErrors"/> per loop; the counters above count every one.
+    /// </summary>
+    public IReadOnlyList<ConnectionError> ConnectionErrors { get; init; } = [];
+
+    /// <summary>The percentiles <see cref="Percentiles"/> holds: even steps to the median, then ever more nines.</summary>
+    public static IReadOnlyList<double> CurvePercentiles { get; } =
+        [0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 100];
+
     /// <summary>True for a run worth trusting: messages flowed, every byte matched, nothing failed.</summary>
     public bool IsClean => Messages > 0 && Errors == 0 && Mismatches == 0;
 
@@ -139,6 +156,19 @@ public sealed record LoadResult
             {
                 json.WriteString("first_error", FirstError);
             }
+            if (ConnectionErrors.Count > 0)
+            {
+                json.WriteStartArray("error_connections");
+                foreach (ConnectionError error in ConnectionErrors)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("local", error.Local);
+                    json.WriteString("kind", error.KindName);
+                    json.WriteNumber("at_s", Math.Round(error.AtSeconds, 3));
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+            }
             json.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());
@@ -151,3 +181,31 @@ public sealed record LoadResult
 /// <param name="Completed">Answers so far, warm-up included.</param>
 /// <param name="PerSecond">Answers per second over the last interval.</param>
 public readonly record struct LoadProgress(TimeSpan Elapsed, bool Measuring, int LiveConnections, long Completed, double PerSecond, long Errors, long Mismatches);
+
+/// <summary>The latency (microseconds) at one percentile of the measured window.</summary>
+public readonly record struct LatencyPoint(double Percentile, double Us);
+
+/// <summary>How a connection failed after it had connected.</summary>
+public enum ConnectionErrorKind
+{
+    /// <summary>The server reset the connection (or the socket failed).</summary>
+    Reset,
+
+    /// <summary>The server closed the connection while LoadGen still used it.</summary>
+    PeerClose,
+
+    /// <summary>No answer came within the timeout; LoadGen dropped the connection.</summary>
+    Timeout,
+}
+
+/// <summary>One failed connection: its local address, how it failed, and when (seconds since the load started).</summary>
+public sealed record ConnectionError(string Local, ConnectionErrorKind Kind, double AtSeconds)
+{
+    /// <summary>The kind as the JSON and the report spell it: reset, peer_close, timeout.</summary>
+    public string KindName => Kind switch
+    {
+        ConnectionErrorKind.Reset => "reset",
+        ConnectionErrorKind.PeerClose => "peer_close",
+        _ => "timeout",
+    };
+}

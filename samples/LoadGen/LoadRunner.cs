@@ -98,11 +98,32 @@ public static class LoadRunner
     {
         long lastCompleted = 0;
         long lastAt = loadStart;
+        // Reads the workers' counters from this (the runner's) thread; the loops never wait for it. A wake-up a hair
+        // early or at the very end would make a sliver of an interval whose rate means nothing: those are skipped.
+        void Report(long minIntervalNs)
+        {
+            long now = Clock.NowNs();
+            if (progress is null || now - lastAt < minIntervalNs)
+            {
+                return;
+            }
+            long completed = workers.Sum(w => Volatile.Read(ref w.Completed));
+            long errors = workers.Sum(w => Volatile.Read(ref w.Resets) + Volatile.Read(ref w.PeerCloses) + Volatile.Read(ref w.Timeouts));
+            long mismatches = workers.Sum(w => Volatile.Read(ref w.Mismatches));
+            double perSecond = now > lastAt ? (completed - lastCompleted) * 1e9 / (now - lastAt) : 0;
+            progress(new LoadProgress(TimeSpan.FromTicks((now - loadStart) / 100), now >= measureStart,
+                workers.Sum(w => w.LiveConnections), completed, perSecond, errors, mismatches));
+            lastCompleted = completed;
+            lastAt = now;
+        }
+
         while (true)
         {
             long now = Clock.NowNs();
             if (now >= measureEnd)
             {
+                // One last look covers the part of a second since the previous one.
+                Report(100_000_000);
                 return measureEnd;
             }
             // Wake on whole seconds since the start, or at the end, whichever is first.
@@ -119,21 +140,13 @@ public static class LoadRunner
                 {
                     worker.Loop.Post(() => worker.EndMeasurementAt(end));
                 }
+                Report(100_000_000);
                 return Math.Min(end, measureEnd);
             }
-            if (progress is null)
+            if (Clock.NowNs() < measureEnd)
             {
-                continue;
+                Report(500_000_000);
             }
-            now = Clock.NowNs();
-            long completed = workers.Sum(w => Volatile.Read(ref w.Completed));
-            long errors = workers.Sum(w => Volatile.Read(ref w.Resets) + Volatile.Read(ref w.PeerCloses) + Volatile.Read(ref w.Timeouts));
-            long mismatches = workers.Sum(w => Volatile.Read(ref w.Mismatches));
-            double perSecond = now > lastAt ? (completed - lastCompleted) * 1e9 / (now - lastAt) : 0;
-            progress(new LoadProgress(TimeSpan.FromTicks((now - loadStart) / 100), now >= measureStart,
-                workers.Sum(w => w.LiveConnections), completed, perSecond, errors, mismatches));
-            lastCompleted = completed;
-            lastAt = now;
         }
     }
 
@@ -183,6 +196,8 @@ public static class LoadRunner
             LateSends = workers.Sum(w => w.LateSends),
             MaxLagUs = Us(workers.Max(w => w.MaxLagNs)),
             FirstError = firstError ?? workers.Select(w => w.FirstReconnectError).FirstOrDefault(e => e is not null),
+            Percentiles = any ? [.. LoadResult.CurvePercentiles.Select(p => new LatencyPoint(p, p >= 100 ? Us(histogram.GetMaxValue()) : At(p)))] : [],
+            ConnectionErrors = [.. workers.SelectMany(w => w.ConnectionErrors).OrderBy(e => e.AtSeconds)],
         };
     }
 }

@@ -22,6 +22,9 @@ internal sealed class LoopWorker : IDisposable
     // After the run, connections get this long to bring back the answers in flight before they are dropped.
     private static readonly TimeSpan s_drainLimit = TimeSpan.FromSeconds(1);
 
+    /// <summary>At most this many failed connections are listed one by one (the counters count them all).</summary>
+    public const int MaxListedErrors = 10_000;
+
     private const ulong TickTimer = 1;
     private const ulong DrainTimer = 2;
 
@@ -43,6 +46,7 @@ internal sealed class LoopWorker : IDisposable
     private long _measureStartNs = long.MaxValue;
     private long _measureEndNs = long.MaxValue;
     private long _ticks;
+    private long _loadStartNs;
 
     /// <summary>Creates the worker; <paramref name="target"/> is where churn opens replacement connections.</summary>
     public LoopWorker(int index, LoadOptions options, ILoadScenario scenario, EndPoint? target = null)
@@ -122,6 +126,9 @@ internal sealed class LoopWorker : IDisposable
     public long ResetCloses;
     public long ReconnectErrors;
     public string? FirstReconnectError;
+
+    /// <summary>Connections that failed, one by one (up to <see cref="MaxListedErrors"/>); read after the run.</summary>
+    public List<ConnectionError> ConnectionErrors { get; } = [];
 
     public void Start() => _running = Loop.RunAsync();
 
@@ -205,6 +212,7 @@ internal sealed class LoopWorker : IDisposable
     /// <summary>Starts the load: answers are recorded from <paramref name="measureStartNs"/> until <paramref name="measureEndNs"/>.</summary>
     public void Go(long nowNs, long measureStartNs, long measureEndNs)
     {
+        _loadStartNs = nowNs;
         _measureStartNs = measureStartNs;
         _measureEndNs = measureEndNs;
         Sending = true;
@@ -254,6 +262,16 @@ internal sealed class LoopWorker : IDisposable
         {
             Measured++;
             Histogram.RecordValue(Math.Clamp(latencyNs, 0, HighestLatencyNs));
+        }
+    }
+
+    /// <summary>Lists a failed connection: its local address and when (seconds since the load started) it failed.</summary>
+    public void RecordConnectionError(string? local, ConnectionErrorKind kind)
+    {
+        if (ConnectionErrors.Count < MaxListedErrors)
+        {
+            long now = Clock.NowNs();
+            ConnectionErrors.Add(new ConnectionError(local ?? "?", kind, _loadStartNs == 0 ? 0 : (now - _loadStartNs) / 1e9));
         }
     }
 
