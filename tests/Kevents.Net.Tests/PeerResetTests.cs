@@ -52,7 +52,7 @@ public class PeerResetTests : NetTest
         await WaitUntilAsync(() => OnLoop(() => received >= 0), "the application ended");
         Assert.False(await OnLoop(() => completedCleanly), "a reset upload must never look complete");
         var reset = Assert.IsType<ConnectionResetException>(await OnLoop(() => outcome));
-        Assert.Equal(-Kevents.Native.Errno.ECONNRESET, reset.Error); // as the kernel reported it, negative as Kevent.Data
+        Assert.Equal(-Errno.ECONNRESET, reset.Error); // as the kernel reported it, negative as Kevent.Data
         // Linux keeps what arrived before the reset readable: the application gets all of it, then the failure.
         Assert.Equal(1000, await OnLoop(() => received));
         await WaitUntilAsync(() => OnLoop(() => server.ConnectionCount == 0), "the connection closed");
