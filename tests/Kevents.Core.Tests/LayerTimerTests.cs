@@ -24,16 +24,19 @@ public class LayerTimerTests : LoopTest
         target = new Target(() =>
         {
             onLoopThread = loop.IsOnLoopThread;
-            firedAt = Environment.TickCount64;
+            firedAt = System.Diagnostics.Stopwatch.GetTimestamp();
             loop.Stop();
         });
-        long startedAt = Environment.TickCount64;
+        // Stopwatch reads CLOCK_MONOTONIC, as the loop does; Environment.TickCount64 is the coarse clock (a jiffy,
+        // up to 4 ms, behind), which made an on-time timer look early.
+        long startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         LoopTimer timer = loop.StartTimer(TimeSpan.FromMilliseconds(30), target);
         Assert.False(timer.IsNone);
         RunWithLimit(loop);
         Assert.Equal(1, target.Fired);
         Assert.True(onLoopThread);
-        Assert.True(firedAt - startedAt >= 29, $"fired after {firedAt - startedAt} ms");
+        TimeSpan waited = System.Diagnostics.Stopwatch.GetElapsedTime(startedAt, firedAt);
+        Assert.True(waited >= TimeSpan.FromMilliseconds(30), $"fired after {waited.TotalMilliseconds:F3} ms");
         // Stopping a timer that already fired is harmless and resets the handle.
         loop.StopTimer(ref timer);
         Assert.True(timer.IsNone);
