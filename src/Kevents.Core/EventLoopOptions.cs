@@ -12,8 +12,12 @@ public sealed class EventLoopOptions
     /// </summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
-    /// <summary>A name for logs, metrics (tag <c>kevents.loop</c>) and the thread <see cref="EventLoop.RunAsync"/> starts. Default "kevents".</summary>
-    public string Name { get; set; } = "kevents";
+    /// <summary>
+    /// A name for logs, metrics (tag <c>kevents.loop</c>) and the thread <see cref="EventLoop.RunAsync"/> starts.
+    /// Default null: the loop is named "kevents-loop-N", N counting the process's unnamed loops from 0
+    /// (<see cref="EventLoop.Name"/> has the name it got). Give each loop a distinct name, so its metrics are told apart.
+    /// </summary>
+    public string? Name { get; set; }
 
     /// <summary>
     /// Most posted work items run per loop turn (phase 3), so a flood of posts cannot starve the poller.
