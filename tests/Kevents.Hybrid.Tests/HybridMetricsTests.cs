@@ -18,7 +18,8 @@ public sealed class HybridMetricsTests : HybridTest
         Assert.Equal(1, capture.Value("kevents.threadlets.offloaded"));
         Assert.Equal(0, capture.Value("kevents.threadlets.rejected"));
         Assert.Equal(0, capture.Value("kevents.threadlets.cancelled"));
-        Assert.Equal(0, capture.Value("kevents.loop.blocked"));
+        // kevents.loop.blocked is left to the fake-clock test below: a first-time JIT on a loaded machine may hold this loop.
+        Assert.Single(capture.Observed("kevents.loop.blocked"));
         Assert.True(capture.Value("kevents.threadlets.threads", "kevents.work_class", "short") >= 1);
         Assert.Equal(0, capture.Value("kevents.threadlets.threads", "kevents.work_class", "long"));
         Assert.Equal(0, capture.Value("kevents.threadlets.queue.depth", "kevents.work_class", "short"));
