@@ -34,7 +34,7 @@ public sealed class EventLoopOptions
 
     /// <summary>
     /// Capacity of each cross-thread ring (posted work, completions); a full ring spills into an overflow list
-    /// and is counted in the <c>kevents.ring.overflows</c> metric, never dropped. Default 4096.
+    /// and is counted in the <c>kevents.loop.ring.overflows</c> metric, never dropped. Default 4096.
     /// </summary>
     public int RingCapacity { get; set; } = 4096;
 
