@@ -30,7 +30,7 @@ log() { echo "[counters] $*" >&2; }
 SERVER_PID= LOAD_PID=
 cleanup() {
     for pid in $LOAD_PID $SERVER_PID; do
-        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+        kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done
 }
 trap cleanup EXIT
@@ -74,7 +74,7 @@ log "collecting the Kevents meter of EchoServer (pid $SERVER_PID) for $DURATION 
     --duration "00:00:00:$(printf %02d "$DURATION")" >"$RESULTS/counters-collect.log" 2>&1 \
     || { cat "$RESULTS/counters-collect.log"; log "dotnet-counters collect failed"; exit 1; }
 wait "$LOAD_PID"; LOAD_PID=
-kill -INT "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=
+kill -TERM "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=
 
 [[ -s $CSV ]] || { log "no data in $CSV"; exit 1; }
 # CSV columns: Timestamp,Provider,Counter Name,Counter Type,Mean/Increment. dotnet-counters shows the tags inside the
