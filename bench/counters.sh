@@ -79,13 +79,15 @@ kill -TERM "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID
 [[ -s $CSV ]] || { log "no data in $CSV"; exit 1; }
 # CSV columns: Timestamp,Provider,Counter Name,Counter Type,Mean/Increment. dotnet-counters shows the tags inside the
 # counter name ("kevents.loop.kevents ({kevent} / 1 sec)[kevents.filter=read,kevents.loop=echo]").
-echo "instrument (as dotnet-counters names it) | first | last | samples"
-echo "---|---|---|---"
+echo "| instrument (as dotnet-counters names it) | first | last | samples |"
+echo "|---|---|---|---|"
 awk -F, 'NR > 1 && $2 == "Kevents" {
     name = $3; for (i = 4; i < NF - 1; i++) name = name "," $i
     value = $NF
     if (!(name in first)) { first[name] = value; order[++n] = name }
     last[name] = value; count[name]++
-} END { for (i = 1; i <= n; i++) printf "%s | %s | %s | %d\n", order[i], first[order[i]], last[order[i]], count[order[i]] }' "$CSV"
+}
+function fmt(v) { return (v >= 1000 || v == int(v)) ? sprintf("%.0f", v) : sprintf("%.4g", v) }
+END { for (i = 1; i <= n; i++) printf "| `%s` | %s | %s | %d |\n", order[i], fmt(first[order[i]]), fmt(last[order[i]]), count[order[i]] }' "$CSV"
 log "raw collection: $CSV"
 log "LoadGen: $(tail -n 3 "$RESULTS/counters-loadgen.log" | tr '\n' ' ')"
