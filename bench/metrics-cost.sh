@@ -17,6 +17,8 @@
 #   DURATION=5     measured seconds per run      WARMUP=1  seconds of load before measuring
 #   CONNS=64       client connections            PORT=7470 loopback port
 #   SKIP_BUILD=0   1: reuse the builds
+#   METRICS_FLAG=--metrics   what the second server gets; METRICS_FLAG= runs the bare server twice (an A/A run shows
+#                  how far two identical servers differ on this machine, the noise floor of the comparison)
 # Output: one line per run on stderr, the summary table on stdout, also bench/results/metrics-cost-<date>.md.
 set -uo pipefail
 
@@ -27,6 +29,7 @@ WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-64}
 PORT=${PORT:-7470}
 SKIP_BUILD=${SKIP_BUILD:-0}
+METRICS_FLAG=${METRICS_FLAG---metrics}
 BIN=$ROOT/bench/results/bin
 OUT=$ROOT/bench/results/metrics-cost-$(date +%Y-%m-%d-%H%M%S).md
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -59,7 +62,7 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime
 
 run() {   # $1 mode (bare|metrics); prints "messages-per-second cpu-us-per-message"
     local mode=$1 extra= line cpu0 cpu1 msgs
-    [[ $mode == metrics ]] && extra=--metrics
+    [[ $mode == metrics ]] && extra=$METRICS_FLAG
     # shellcheck disable=SC2086
     dotnet "$DLL" --port "$PORT" --bind 127.0.0.1 $extra >"$BIN/metrics-cost-$mode.log" 2>&1 &
     SERVER_PID=$!
@@ -95,7 +98,7 @@ cpu_ratio=$(awk -v a="$cm" -v b="$cb" 'BEGIN { printf "%.3f", a / b }')
     echo "| server | runs (msg/s) | median msg/s | runs (server CPU us/msg) | median CPU us/msg |"
     echo "|---|---|---|---|---|"
     echo "| EchoServer (bare) | ${BARE[*]} | $mb | ${BARE_CPU[*]} | $cb |"
-    echo "| EchoServer --metrics | ${METRICS[*]} | $mm | ${METRICS_CPU[*]} | $cm |"
+    echo "| EchoServer ${METRICS_FLAG:-(bare again)} | ${METRICS[*]} | $mm | ${METRICS_CPU[*]} | $cm |"
     echo
     echo "throughput metrics/bare = $ratio; CPU per message metrics/bare = $cpu_ratio;" \
         "$CONNS connections, $ROUNDS rounds of $DURATION s after $WARMUP s warm-up, $(date -u +%Y-%m-%dT%H:%MZ)"
