@@ -18,9 +18,11 @@ Option<string> apiOption = SampleOptions.Choice("--api", "stream", ["stream", "p
 Option<int> spinOption = SampleOptions.Int("--spin-us", 50, 0, 1_000_000, "N",
     "while lightly loaded, poll this many microseconds before blocking in epoll_wait " +
     "(a wake-up from a blocking wait costs tens of microseconds; 0 never spins)");
+Option<bool> metricsOption = SampleOptions.Flag("--metrics",
+    "listen to every instrument of the Kevents meter in-process and collect them once a second (measures what observing costs)");
 var commandLine = new SampleCommand("EchoServer",
     "TCP echo server on Kevents. Stops cleanly on Ctrl+C or SIGTERM and prints a one-line summary.",
-    portOption, bindOption, unixOption, maxConnectionsOption, idleOption, apiOption, spinOption);
+    portOption, bindOption, unixOption, maxConnectionsOption, idleOption, apiOption, spinOption, metricsOption);
 commandLine.Check(p => p.GetValue(apiOption) == "kevents" && p.GetValue(unixOption) is not null
     ? "--api kevents serves TCP only: drop --unix, or use --api stream or pipe." : null);
 if (!commandLine.TryParse(args, out ParseResult parsed, out int exitCode))
@@ -34,6 +36,7 @@ int maxConnections = parsed.GetValue(maxConnectionsOption);
 double idleSeconds = parsed.GetValue(idleOption);
 string api = parsed.GetValue(apiOption)!;
 int spinMicroseconds = parsed.GetValue(spinOption);
+using MetricsListener? metrics = parsed.GetValue(metricsOption) ? new MetricsListener() : null;
 
 using ILoggerFactory loggerFactory = LoggerFactory.Create(builder => builder
     .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
@@ -104,5 +107,9 @@ else if (raw is not null)
 {
     Console.WriteLine($"EchoServer: {raw.Accepted} connections served, {raw.ConnectionCount} open at exit, up {started.Elapsed.TotalSeconds:F1} s");
     raw.Dispose();
+}
+if (metrics is not null)
+{
+    Console.WriteLine(metrics.Summary());
 }
 return 0;

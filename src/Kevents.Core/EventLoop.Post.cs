@@ -129,7 +129,7 @@ public sealed partial class EventLoop
     /// <summary>
     /// Queues a completion kevent (an <see cref="KeventFilter.Aio"/> or <see cref="KeventFilter.Threadlet"/> result)
     /// to be dispatched in the loop's next batch, beside socket and timer events. Safe from any thread; never blocks
-    /// and never drops: a full ring spills into an overflow list (metric <c>kevents.ring.overflows</c>).
+    /// and never drops: a full ring spills into an overflow list (metric <c>kevents.loop.ring.overflows</c>).
     /// </summary>
     /// <remarks>The kevent goes to the registration with its (Ident, Filter), else to the filter's handler
     /// (<see cref="SetFilterHandler"/>), else to <see cref="Poll"/>. Kevents of the other filters are raised by the

@@ -87,6 +87,7 @@ public sealed partial class EventLoop
         // Phase 1: the clock every handler of this turn sees.
         _nowNs = ReadClock();
         long busyStart = _nowNs;
+        _metrics.RollWindow(busyStart);
 
         // Phase 2: timers.
         FireTimers(output, ref written);
@@ -104,6 +105,7 @@ public sealed partial class EventLoop
         _lastReady = ready;
         _nowNs = ReadClock();
         busyStart = _nowNs;
+        _readyNs = busyStart;
         _batchCount = 0;
         CollectPollerEvents(_pollerEvents.AsSpan(0, ready));
 
@@ -219,6 +221,7 @@ public sealed partial class EventLoop
     /// </summary>
     internal void DispatchPollerBatch(ReadOnlySpan<EpollEvent> events)
     {
+        _readyNs = _nowNs;
         _batchCount = 0;
         CollectPollerEvents(events);
         int written = 0;
@@ -376,9 +379,16 @@ public sealed partial class EventLoop
     {
         // Handlers may register, unregister or close anything; every entry is re-checked against the live
         // registration right before its handler runs, so nothing is delivered after Unregister returns.
+        // The lag histogram takes one sample per batch, at its last entry (the one that waited longest), and only
+        // while a listener enables it: an unobserved loop pays this one check per turn.
+        int lagSampleAt = _batchCount > 0 && LoopInstruments.Lag.Enabled ? _batchCount - 1 : -1;
         for (int i = 0; i < _batchCount; i++)
         {
             ref BatchEntry entry = ref _batch[i];
+            if (i == lagSampleAt)
+            {
+                RecordLag();
+            }
             switch (entry.Kevent.Filter)
             {
                 case KeventFilter.Read:

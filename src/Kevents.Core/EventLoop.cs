@@ -40,6 +40,7 @@ public sealed partial class EventLoop : IDisposable
     private const int StateDisposed = 2;
 
     private readonly EventLoopOptions _options;
+    private readonly string _name;
     private readonly ILogger _logger;
     // Replaced only on the loop thread, when a descriptor closed before Unregister leaves an entry nobody can remove.
     private FileDescriptor _epoll;
@@ -71,6 +72,7 @@ public sealed partial class EventLoop : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Validate();
+        _name = options.Name ?? NextDefaultName();
         _logger = LoggerFactory.CreateLogger("Kevents.EventLoop");
         _timeProvider = options.TimeProvider is { } tp && tp != TimeProvider.System ? tp : null;
         _timeOrigin = _timeProvider?.GetTimestamp() ?? 0;
@@ -105,11 +107,16 @@ public sealed partial class EventLoop : IDisposable
         _syncContext = new EventLoopSynchronizationContext(this);
         PipeScheduler = new EventLoopPipeScheduler(this);
         _nowNs = ReadClock();
-        _metrics = new LoopMetrics(this);
+        _metrics = new LoopMetrics(_nowNs);
+        JoinMetrics();
     }
 
-    /// <summary>The name given in <see cref="EventLoopOptions.Name"/>.</summary>
-    public string Name => _options.Name;
+    /// <summary>
+    /// The loop's name, in logs, in the <c>kevents.loop</c> tag of its metrics and as the name of the thread
+    /// <see cref="RunAsync"/> starts: <see cref="EventLoopOptions.Name"/>, or when that is null "kevents-loop-N" with N
+    /// from a process-wide sequence starting at 0.
+    /// </summary>
+    public string Name => _name;
 
     /// <summary>The loop's options (read them; changing them after construction has no effect).</summary>
     public EventLoopOptions Options => _options;
@@ -274,6 +281,8 @@ public sealed partial class EventLoop : IDisposable
 
     private void Release()
     {
+        // First, so that no collection reports the loop while its features are being disposed.
+        KeventsMeter.Remove(this);
         DisposeFeatures();
         if (Interlocked.Exchange(ref _state, StateDisposed) == StateDisposed)
         {
@@ -285,7 +294,6 @@ public sealed partial class EventLoop : IDisposable
         {
             Log.PendingWorkDropped(_logger, Name, dropped);
         }
-        _metrics.Dispose();
         _wakeFd.Dispose();
         _epoll.Dispose();
     }

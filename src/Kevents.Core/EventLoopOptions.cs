@@ -12,8 +12,12 @@ public sealed class EventLoopOptions
     /// </summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
-    /// <summary>A name for logs, metrics (tag <c>kevents.loop</c>) and the thread <see cref="EventLoop.RunAsync"/> starts. Default "kevents".</summary>
-    public string Name { get; set; } = "kevents";
+    /// <summary>
+    /// A name for logs, metrics (tag <c>kevents.loop</c>) and the thread <see cref="EventLoop.RunAsync"/> starts.
+    /// Default null: the loop is named "kevents-loop-N", N counting the process's unnamed loops from 0
+    /// (<see cref="EventLoop.Name"/> has the name it got). Give each loop a distinct name, so its metrics are told apart.
+    /// </summary>
+    public string? Name { get; set; }
 
     /// <summary>
     /// Most posted work items run per loop turn (phase 3), so a flood of posts cannot starve the poller.
@@ -30,7 +34,7 @@ public sealed class EventLoopOptions
 
     /// <summary>
     /// Capacity of each cross-thread ring (posted work, completions); a full ring spills into an overflow list
-    /// and is counted in the <c>kevents.ring.overflows</c> metric, never dropped. Default 4096.
+    /// and is counted in the <c>kevents.loop.ring.overflows</c> metric, never dropped. Default 4096.
     /// </summary>
     public int RingCapacity { get; set; } = 4096;
 

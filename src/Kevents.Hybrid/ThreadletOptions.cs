@@ -41,7 +41,7 @@ public sealed class ThreadletOptions
 
     /// <summary>
     /// A handler, posted item or inline threadlet segment that holds the loop longer than this is reported by the
-    /// blocked-loop watchdog (log warning naming it, metric <c>kevents.watchdog.blocked</c>). Null turns the watchdog
+    /// blocked-loop watchdog (log warning naming it, metric <c>kevents.loop.blocked</c>). Null turns the watchdog
     /// off, which saves two clock reads per handler. Default 50 ms.
     /// </summary>
     public TimeSpan? WatchdogThreshold { get; set; } = TimeSpan.FromMilliseconds(50);

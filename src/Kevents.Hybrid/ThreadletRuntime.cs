@@ -23,6 +23,8 @@ public sealed partial class ThreadletRuntime
     private readonly WorkerGroup _long;
     private readonly KindRouter _router;
     private readonly HybridMetrics _metrics;
+
+    internal HybridMetrics Metrics => _metrics;
     // Guarded by its own lock. A plain Dictionary reuses its entries, where a ConcurrentDictionary allocates a node
     // per add: this is on every offloaded threadlet's path.
     private readonly Dictionary<ulong, ThreadletCompletion> _inflight = new();

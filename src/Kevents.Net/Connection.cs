@@ -61,15 +61,17 @@ public abstract partial class Connection : ILoopTimerTarget
         _logger = server?.Logger ?? loop.LoggerFactory.CreateLogger("Kevents.Net");
         Id = Interlocked.Increment(ref s_nextId);
         NetBuffers.ConnectionOpened();
+        _netMetrics = NetMetrics.For(loop);
+        _netMetrics.Open++;
         _onReadable = OnReadableGuarded;
         _onWritable = OnWritableGuarded;
     }
 
     /// <summary>Bytes read from the socket so far.</summary>
-    public long BytesRead { get; private protected set; }
+    public long BytesRead { get => _bytesRead; private protected set => CountRead(value); }
 
     /// <summary>Bytes the kernel accepted for sending so far.</summary>
-    public long BytesWritten { get; private protected set; }
+    public long BytesWritten { get => _bytesWritten; private protected set => CountWritten(value); }
 
     /// <summary>A process-wide unique number for logs.</summary>
     public long Id { get; }
@@ -355,6 +357,7 @@ public abstract partial class Connection : ILoopTimerTarget
         _socket = null;
         socket.Dispose();
         NetBuffers.ConnectionClosed();
+        _netMetrics.Open--;
         try
         {
             Server?.OnConnectionClosed(this);

@@ -1,29 +1,37 @@
-using System.Diagnostics.Metrics;
+using Kevents.Net.Internal;
 
 namespace Kevents.Net;
 
-// Metrics of a server, under the meter "Kevents" like the loop's. Observable instruments read the counters the loop
-// thread keeps anyway, so serving costs nothing extra.
+// A server's share of its loop's Net metrics (NetMetrics): the loop's instruments on the meter "Kevents" add up every
+// server on the loop, so a server only bumps the loop's plain counters as it counts its own.
 public sealed partial class SocketServer
 {
-    private Meter? _meter;
+    private long _totalAccepted;
+    private long _totalRejected;
+    private NetMetrics? _netMetrics;
 
-    private void CreateMetrics()
-    {
-        _meter = new Meter("Kevents");
-        var endPoint = new KeyValuePair<string, object?>("kevents.endpoint", Internal.NetErrors.Describe(LocalEndPoint));
-        var loop = new KeyValuePair<string, object?>("kevents.loop", _loop.Name);
-        _meter.CreateObservableUpDownCounter("kevents.net.connections", () => new Measurement<int>(Volatile.Read(ref _connectionCount), endPoint, loop),
-            unit: "{connection}", description: "Live connections of a server.");
-        _meter.CreateObservableCounter("kevents.net.accepted", () => new Measurement<long>(TotalAccepted, endPoint, loop),
-            unit: "{connection}", description: "Connections accepted and served.");
-        _meter.CreateObservableCounter("kevents.net.rejected", () => new Measurement<long>(TotalRejected, endPoint, loop),
-            unit: "{connection}", description: "Connections refused by the connection limit or shed while descriptors were exhausted.");
-    }
+    private void CreateMetrics() => _netMetrics = NetMetrics.For(_loop);
 
     private void DisposeMetrics()
     {
-        _meter?.Dispose();
-        _meter = null;
+        // Nothing to release: the loop's instruments stop reporting it when the loop is disposed.
+    }
+
+    private void CountAccepted(long total)
+    {
+        if (_netMetrics is { } metrics)
+        {
+            metrics.Accepted += total - _totalAccepted;
+        }
+        _totalAccepted = total;
+    }
+
+    private void CountRejected(long total)
+    {
+        if (_netMetrics is { } metrics)
+        {
+            metrics.Rejected += total - _totalRejected;
+        }
+        _totalRejected = total;
     }
 }

@@ -61,10 +61,10 @@ public sealed partial class SocketServer : IDisposable
     public int MaxConnections => _maxConnections;
 
     /// <summary>Connections accepted and served since the server started.</summary>
-    public long TotalAccepted { get; private set; }
+    public long TotalAccepted { get => _totalAccepted; private set => CountAccepted(value); }
 
     /// <summary>Connections refused (accepted and closed at once) because the limit was reached.</summary>
-    public long TotalRejected { get; private set; }
+    public long TotalRejected { get => _totalRejected; private set => CountRejected(value); }
 
     /// <summary>True while the server accepts new connections.</summary>
     public bool IsListening => _listener is not null;

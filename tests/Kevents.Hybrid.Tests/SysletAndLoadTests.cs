@@ -113,35 +113,4 @@ public sealed class SysletAndLoadTests : HybridTest
 
         Assert.True(SpinWait.SpinUntil(() => lt.Runtime.InFlight == 0, TimeSpan.FromSeconds(10)));
     }
-
-    [Fact]
-    public async Task MetricsArePublishedUnderTheKeventsMeter()
-    {
-        var seen = new ConcurrentDictionary<string, double>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == "Kevents" && instrument.Name.StartsWith("kevents.threadlet", StringComparison.Ordinal))
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((i, v, tags, _) => seen.AddOrUpdate(i.Name, v, (_, old) => old + v));
-        listener.SetMeasurementEventCallback<int>((i, v, tags, _) => seen.AddOrUpdate(i.Name, v, (_, old) => Math.Max(old, v)));
-        listener.SetMeasurementEventCallback<double>((i, v, tags, _) => seen.AddOrUpdate(i.Name, 1, (_, old) => old + 1));
-        listener.Start();
-
-        using var lt = new LoopThread(new EventLoopOptions { Name = "metrics-test" });
-        await lt.OnLoop(() => lt.Loop.Threadlet(t => ValueTask.FromResult(1)).AsTask());
-        await lt.OnLoop(() => lt.Loop.Threadlet(async t => await t.Blocking(() => 2)).AsTask());
-        seen.Clear();
-        listener.RecordObservableInstruments();
-
-        Assert.True(seen.ContainsKey("kevents.threadlet.inline"));
-        Assert.True(seen.ContainsKey("kevents.threadlet.offloaded"));
-        Assert.True(seen.ContainsKey("kevents.threadlet.threads"));
-        Assert.True(seen.ContainsKey("kevents.threadlet.queue_depth"));
-        Assert.Equal(1, lt.Runtime.InlineCompletions);
-        Assert.Equal(1, lt.Runtime.Offloaded);
-    }
 }

@@ -1,21 +1,14 @@
-using System.Diagnostics.Metrics;
-
 namespace Kevents.Internal;
 
 /// <summary>
 /// A loop's counters. The loop thread bumps plain fields (no atomics, no instrument calls on the hot path); the
-/// meter's observable instruments read them when a listener collects.
+/// static observable instruments in <see cref="LoopInstruments"/> read them when a listener collects. A long read is
+/// tear-free on the 64-bit platforms Kevents runs on, so a reader sees a recent value, never a torn one.
 /// </summary>
-internal sealed class LoopMetrics : IDisposable
+internal sealed class LoopMetrics
 {
-    /// <summary>The meter name every Kevents instrument lives under.</summary>
-    public const string MeterName = "Kevents";
-
-    // The kevents.filter tag of each filter: its enum name in lower case ("read", "threadlet").
-    private static readonly string[] s_filterNames =
-        Enumerable.Range(0, KeventFilters.Count).Select(f => ((KeventFilter)f).ToString().ToLowerInvariant()).ToArray();
-
-    private readonly Meter _meter;
+    /// <summary>The busy-ratio window: the ratio covers the last one to two seconds.</summary>
+    private const long WindowNs = 1_000_000_000;
 
     public long Iterations;
     public readonly long[] Dispatched = new long[KeventFilters.Count];
@@ -25,35 +18,39 @@ internal sealed class LoopMetrics : IDisposable
     public long PostedRun;
     public long HandlerErrors;
 
-    public LoopMetrics(EventLoop loop)
+    // The busy-ratio windows: the loop thread rolls them once a second at the top of a turn.
+    private long _windowStartNs;
+    private long _windowStartBusyNs;
+    private long _previousStartNs;
+    private long _previousStartBusyNs;
+
+    public LoopMetrics(long nowNs)
     {
-        _meter = new Meter(MeterName);
-        var tag = new KeyValuePair<string, object?>("kevents.loop", loop.Name);
-        _meter.CreateObservableCounter("kevents.loop.iterations", () => new Measurement<long>(Volatile.Read(ref Iterations), tag),
-            unit: "{iteration}", description: "Turns of the loop.");
-        _meter.CreateObservableCounter("kevents.loop.busy_time", () => new Measurement<double>(Volatile.Read(ref BusyNanoseconds) / 1e9, tag),
-            unit: "s", description: "Time the loop spent outside epoll_wait.");
-        _meter.CreateObservableCounter("kevents.dispatched", () => DispatchedMeasurements(tag),
-            unit: "{kevent}", description: "Kevents delivered, by filter.");
-        _meter.CreateObservableCounter("kevents.timers.armed", () => new Measurement<long>(Volatile.Read(ref TimersArmed), tag),
-            unit: "{timer}", description: "Timers armed.");
-        _meter.CreateObservableCounter("kevents.timers.fired", () => new Measurement<long>(Volatile.Read(ref TimersFired), tag),
-            unit: "{timer}", description: "Timer expirations delivered.");
-        _meter.CreateObservableCounter("kevents.posted", () => new Measurement<long>(Volatile.Read(ref PostedRun), tag),
-            unit: "{item}", description: "Posted work items run.");
-        _meter.CreateObservableCounter("kevents.ring.overflows", () => new Measurement<long>(loop.RingOverflows, tag),
-            unit: "{item}", description: "Items that found a cross-thread ring full and took the overflow list.");
-        _meter.CreateObservableCounter("kevents.handler.errors", () => new Measurement<long>(Volatile.Read(ref HandlerErrors), tag),
-            unit: "{error}", description: "Handlers and posted work items that threw.");
+        _windowStartNs = _previousStartNs = nowNs;
     }
 
-    private IEnumerable<Measurement<long>> DispatchedMeasurements(KeyValuePair<string, object?> loopTag)
+    /// <summary>Loop thread, once per turn: one comparison unless a second has passed.</summary>
+    public void RollWindow(long nowNs)
     {
-        for (int i = 1; i < Dispatched.Length; i++)
+        if (nowNs - _windowStartNs >= WindowNs)
         {
-            yield return new Measurement<long>(Volatile.Read(ref Dispatched[i]), loopTag, new KeyValuePair<string, object?>("kevents.filter", s_filterNames[i]));
+            _previousStartNs = _windowStartNs;
+            _previousStartBusyNs = _windowStartBusyNs;
+            _windowStartNs = nowNs;
+            _windowStartBusyNs = BusyNanoseconds;
         }
     }
 
-    public void Dispose() => _meter.Dispose();
+    /// <summary>
+    /// Busy time over wall time since the start of the previous window (one to two seconds ago, or longer while the
+    /// loop sleeps in epoll_wait, which is idle time). Any thread; a reader racing a roll may pair the fields of two
+    /// windows, which the clamp keeps within [0, 1].
+    /// </summary>
+    public double BusyRatio(long nowNs)
+    {
+        long start = Volatile.Read(ref _previousStartNs);
+        long busy = Volatile.Read(ref BusyNanoseconds) - Volatile.Read(ref _previousStartBusyNs);
+        long wall = nowNs - start;
+        return wall <= 0 ? 0 : Math.Clamp((double)busy / wall, 0, 1);
+    }
 }

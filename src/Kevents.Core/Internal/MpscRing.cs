@@ -116,6 +116,14 @@ internal sealed class MpscRing<T>
         && Volatile.Read(ref _ends.Tail) == Volatile.Read(ref _ends.Head)
         && !Volatile.Read(ref _overflowActive);
 
+    /// <summary>
+    /// About how many items wait: claimed ring cells not yet taken, plus the overflow and the consumer's batch. Any
+    /// thread, for metrics only: it reads fields other threads are changing, so it is a sample, never exact.
+    /// </summary>
+    public int ApproximateCount =>
+        (int)Math.Clamp(Volatile.Read(ref _ends.Tail) - Volatile.Read(ref _ends.Head), 0, int.MaxValue)
+        + Volatile.Read(ref _drained).Count + Volatile.Read(ref _overflow).Count;
+
     /// <summary>Adds an item. Any thread; never blocks on the consumer and never drops the item.</summary>
     public void Enqueue(in T item)
     {
