@@ -83,6 +83,12 @@ public sealed class EventLoopGroup : IDisposable
         Loops = _loops.AsReadOnly();
     }
 
+    /// <summary>
+    /// Starts one loop's thread. Tests replace it to make a loop thread end with an exception, which a real loop does
+    /// only when something inside Kevents is broken.
+    /// </summary>
+    internal Func<EventLoop, Task> RunLoop { get; set; } = static loop => loop.RunAsync();
+
     /// <summary>The options the group was created with.</summary>
     public EventLoopGroupOptions Options { get; }
 
@@ -166,7 +172,7 @@ public sealed class EventLoopGroup : IDisposable
                 int cpu = _cpus[i];
                 loop.Post(() => Pin(loop, cpu));
             }
-            runs[i] = loop.RunAsync().ContinueWith(static (t, s) =>
+            runs[i] = RunLoop(loop).ContinueWith(static (t, s) =>
             {
                 var (group, name) = ((EventLoopGroup, string))s!;
                 if (t.Exception is { } ex)
