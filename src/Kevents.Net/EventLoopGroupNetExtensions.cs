@@ -43,6 +43,27 @@ public static class EventLoopGroupNetExtensions
         ServerOptions? options = null, LoopDistribution distribution = LoopDistribution.ReusePort)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        return SocketServerGroup.Create(group, endPoint, options, distribution, null, handler);
+        return SocketServerGroup.Create(group, endPoint, options, distribution, null, _ => handler);
+    }
+
+    /// <summary>
+    /// Listens on <paramref name="endPoint"/> on every loop of <paramref name="group"/> with the low-level API and one
+    /// handler per loop: <paramref name="handlerFactory"/> is called once for each loop, on that loop's thread (or
+    /// before the group starts), and its handler serves only that loop's connections. This is the share-nothing shape:
+    /// state a handler keeps for its loop (buffers, caches, counters) needs no locks. Otherwise as the other overloads.
+    /// </summary>
+    /// <param name="group">The loops that serve connections.</param>
+    /// <param name="endPoint">Where to listen; port 0 picks one free port for the whole group.</param>
+    /// <param name="handlerFactory">Creates the handler of one loop; must not return null.</param>
+    /// <param name="options">Settings of each loop's server (limits are per loop). Default: <see cref="ServerOptions"/>'s.</param>
+    /// <param name="distribution">How connections are spread over the loops. Default <see cref="LoopDistribution.ReusePort"/>.</param>
+    /// <exception cref="System.Net.Sockets.SocketException">The address cannot be bound; the message names it.</exception>
+    /// <exception cref="ArgumentException"><see cref="LoopDistribution.ReusePortCpu"/> on a group that does not have one
+    /// pinned loop per CPU; the message says what it needs.</exception>
+    public static SocketServerGroup ListenTcp(this EventLoopGroup group, IPEndPoint endPoint, Func<EventLoop, IStreamHandler> handlerFactory,
+        ServerOptions? options = null, LoopDistribution distribution = LoopDistribution.ReusePort)
+    {
+        ArgumentNullException.ThrowIfNull(handlerFactory);
+        return SocketServerGroup.Create(group, endPoint, options, distribution, null, handlerFactory);
     }
 }

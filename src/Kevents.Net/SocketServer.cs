@@ -69,6 +69,9 @@ public sealed partial class SocketServer : IDisposable
 
     internal ILogger Logger { get; }
 
+    /// <summary>The loop this server and its connections live on.</summary>
+    internal EventLoop Loop => _loop;
+
     /// <summary>The address the server listens on (with the real port when bound to port 0).</summary>
     public EndPoint LocalEndPoint { get; }
 

@@ -108,6 +108,23 @@ public sealed class SocketServerGroup : IDisposable
         return Task.WhenAll(tasks);
     }
 
+    /// <summary>
+    /// Closes every listening socket and leaves live connections alone, for applications that drain their connections
+    /// themselves (<see cref="SocketServer.StopAccepting"/> on every loop). Returns once every loop has stopped
+    /// accepting; a loop that is not running is handled on the calling thread.
+    /// </summary>
+    public void StopAccepting()
+    {
+        if (_acceptor is not null)
+        {
+            OnLoop(_acceptor.Loop, () => { _acceptor.StopAccepting(); return 0; });
+        }
+        foreach (SocketServer server in _servers)
+        {
+            OnLoop(server.Loop, () => { server.StopAccepting(); return 0; });
+        }
+    }
+
     /// <summary>Stops listening and aborts every connection on every loop (<see cref="SocketServer.Dispose"/> per loop).</summary>
     public void Dispose()
     {
@@ -120,7 +137,7 @@ public sealed class SocketServerGroup : IDisposable
 
     /// <summary>Creates the servers of a group listener, each on its own loop and in loop order.</summary>
     internal static SocketServerGroup Create(EventLoopGroup group, IPEndPoint endPoint, ServerOptions? options, LoopDistribution distribution,
-        Func<PipeConnection, Task>? application, IStreamHandler? handler)
+        Func<PipeConnection, Task>? application, Func<EventLoop, IStreamHandler>? handlers)
     {
         ArgumentNullException.ThrowIfNull(group);
         ArgumentNullException.ThrowIfNull(endPoint);
@@ -141,13 +158,15 @@ public sealed class SocketServerGroup : IDisposable
         {
             if (distribution == LoopDistribution.Acceptor)
             {
-                acceptor = OnLoop(loops[0], () => new SocketServer(loops[0], endPoint, serverOptions, application, handler, GroupRole.Acceptor));
+                // The acceptor serves nobody itself; a handler is there only because every server has one.
+                acceptor = OnLoop(loops[0], () => new SocketServer(loops[0], endPoint, serverOptions, application,
+                    application is null ? NoConnections.Instance : null, GroupRole.Acceptor));
                 EndPoint bound = acceptor.LocalEndPoint;
                 var load = new LoopLoad(loops.Count);
                 for (int i = 0; i < loops.Count; i++)
                 {
                     int index = i;
-                    servers[i] = OnLoop(loops[i], () => new SocketServer(loops[index], bound, serverOptions, application, handler, GroupRole.Adopter)
+                    servers[i] = OnLoop(loops[i], () => new SocketServer(loops[index], bound, serverOptions, application, HandlerFor(handlers, loops[index]), GroupRole.Adopter)
                     {
                         Load = load,
                         LoadIndex = index,
@@ -170,7 +189,7 @@ public sealed class SocketServerGroup : IDisposable
                 int index = i;
                 GroupRole role = distribution == LoopDistribution.ReusePortCpu && i == 0 ? GroupRole.ReusePortCpu : GroupRole.ReusePort;
                 IPEndPoint bindTo = at;
-                servers[i] = OnLoop(loops[i], () => new SocketServer(loops[index], bindTo, serverOptions, application, handler, role));
+                servers[i] = OnLoop(loops[i], () => new SocketServer(loops[index], bindTo, serverOptions, application, HandlerFor(handlers, loops[index]), role));
                 if (i == 0 && servers[0].LocalEndPoint is IPEndPoint first)
                 {
                     at = new IPEndPoint(endPoint.Address, first.Port);
@@ -186,6 +205,26 @@ public sealed class SocketServerGroup : IDisposable
                 server?.Dispose();
             }
             throw;
+        }
+    }
+
+    /// <summary>The handler of one loop's server, from the factory the application gave (called on that loop's thread).</summary>
+    private static IStreamHandler? HandlerFor(Func<EventLoop, IStreamHandler>? handlers, EventLoop loop)
+    {
+        if (handlers is null)
+        {
+            return null;
+        }
+        return handlers(loop) ?? throw new InvalidOperationException(
+            $"The handler factory given to EventLoopGroup.ListenTcp returned null for loop '{loop.Name}'; it must return a handler for every loop.");
+    }
+
+    private sealed class NoConnections : IStreamHandler
+    {
+        public static readonly NoConnections Instance = new();
+
+        public void OnData(StreamConnection connection, ReadOnlySpan<byte> data)
+        {
         }
     }
 
