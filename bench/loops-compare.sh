@@ -100,6 +100,9 @@ start_server() {   # $1 id, $2 port
     CHILDREN+=("$SERVER_PID")
     for _ in $(seq 300); do
         kill -0 "$SERVER_PID" 2>/dev/null || { log "$1 exited early (see $BIN/loops-server-$1.log)"; return 1; }
+        # EchoServer says "listening on" once every loop's listener is open; a TCP probe alone would pass as soon as
+        # the first of them listens, and a client started then would find only that one (all connections on loop 0).
+        if [[ $1 != c ]] && ! grep -q "listening on" "$BIN/loops-server-$1.log" 2>/dev/null; then sleep 0.1; continue; fi
         if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return 0; fi
         sleep 0.1
     done
