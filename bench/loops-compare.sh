@@ -17,6 +17,8 @@
 #   ROUNDS=3        repetitions of the whole grid; medians are reported
 #   BASE_PORT=7500  first loopback port
 #   SKIP_BUILD=0    1: reuse binaries from a previous run
+#   SPIN_US=        EchoServer's --spin-us (empty: the sample's default, 50); spinning is server CPU too
+#   ONLY=           space-separated subset of servers to run (c k1 k2rp k2acc k2cpu)
 # Output: markdown tables on stdout, also written to bench/results/loops-<date>.md (raw lines beside it).
 # Exit status: non-zero when a client saw an error or a mismatched byte, or a server did not stop cleanly.
 set -uo pipefail
@@ -28,6 +30,8 @@ WARMUP=${WARMUP:-1}
 ROUNDS=${ROUNDS:-3}
 BASE_PORT=${BASE_PORT:-7500}
 SKIP_BUILD=${SKIP_BUILD:-0}
+SPIN_US=${SPIN_US:-}
+ONLY=${ONLY:-}
 BIN=$ROOT/bench/results/bin
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=$ROOT/bench/results/loops-$STAMP.md
@@ -73,6 +77,8 @@ NCPU=$(nproc)
 
 # ---------------------------------------------------------------- servers
 SERVERS=(c k1 k2rp k2acc k2cpu)
+# shellcheck disable=SC2206
+[[ -n $ONLY ]] && SERVERS=($ONLY)
 declare -A LABEL=(
     [c]="C epoll (reference, 1 thread)"
     [k1]="EchoServer --loops 1"
@@ -81,7 +87,7 @@ declare -A LABEL=(
     [k2cpu]="EchoServer --loops $NCPU reuseport-cpu"
 )
 server_argv() {   # $1 id, $2 port
-    local k="dotnet $KEVENTS_DLL --bind 127.0.0.1 --port $2"
+    local k="dotnet $KEVENTS_DLL --bind 127.0.0.1 --port $2${SPIN_US:+ --spin-us $SPIN_US}"
     case $1 in
         c)     echo "$BIN/c-epoll-echo $2" ;;
         k1)    echo "$k" ;;
