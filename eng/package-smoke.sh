@@ -81,7 +81,7 @@ for id in Kevents.Net Kevents.File; do
 done
 grep -n 'PackageReference' "$app/SmokeApp.csproj"
 
-# 3. Every complete program among the README's C# examples (a block with `using Kevents;` that creates a loop),
+# 3. Every complete program among the README's C# examples (a block with `using Kevents;` that creates a loop or a group),
 #    the repository README's and the packages' own. Each must build with zero warnings; each that stops its loop
 #    by itself must also run and exit 0. The others (servers) are built only.
 step "README examples"
@@ -90,7 +90,7 @@ awk -v out="$work/examples" '
   /^```csharp[ \t]*$/ { inblock = 1; body = ""; next }
   inblock && /^```[ \t]*$/ {
     inblock = 0
-    if (body ~ /(^|\n)using Kevents;/ && body ~ /new EventLoop\(/ && !(body in seen)) {
+    if (body ~ /(^|\n)using Kevents;/ && body ~ /new EventLoop(Group)?\(/ && !(body in seen)) {
       seen[body] = 1; n++
       printf "%s", body > (out "/" sprintf("%02d", n) ".cs"); close(out "/" sprintf("%02d", n) ".cs")
     }

@@ -20,11 +20,15 @@ Option<int> spinOption = SampleOptions.Int("--spin-us", 50, 0, 1_000_000, "N",
     "(a wake-up from a blocking wait costs tens of microseconds; 0 never spins)");
 Option<bool> metricsOption = SampleOptions.Flag("--metrics",
     "listen to every instrument of the Kevents meter in-process and collect them once a second (measures what observing costs)");
+Option<int> loopsOption = SampleOptions.Loops();
+Option<string> distributionOption = SampleOptions.Distribution();
 var commandLine = new SampleCommand("EchoServer",
     "TCP echo server on Kevents. Stops cleanly on Ctrl+C or SIGTERM and prints a one-line summary.",
-    portOption, bindOption, unixOption, maxConnectionsOption, idleOption, apiOption, spinOption, metricsOption);
+    portOption, bindOption, unixOption, maxConnectionsOption, idleOption, apiOption, spinOption, loopsOption, distributionOption, metricsOption);
 commandLine.Check(p => p.GetValue(apiOption) == "kevents" && p.GetValue(unixOption) is not null
     ? "--api kevents serves TCP only: drop --unix, or use --api stream or pipe." : null);
+commandLine.Check(p => p.GetValue(loopsOption) > 1 && (p.GetValue(apiOption) == "kevents" || p.GetValue(unixOption) is not null)
+    ? "--loops above 1 serves TCP with --api stream or pipe: drop --unix and --api kevents, or use --loops 1." : null);
 if (!commandLine.TryParse(args, out ParseResult parsed, out int exitCode))
 {
     return exitCode;
@@ -37,11 +41,24 @@ double idleSeconds = parsed.GetValue(idleOption);
 string api = parsed.GetValue(apiOption)!;
 int spinMicroseconds = parsed.GetValue(spinOption);
 using MetricsListener? metrics = parsed.GetValue(metricsOption) ? new MetricsListener() : null;
+int loopCount = parsed.GetValue(loopsOption);
+LoopDistribution distribution = SampleOptions.ParseDistribution(parsed.GetValue(distributionOption)!);
 
 using ILoggerFactory loggerFactory = LoggerFactory.Create(builder => builder
     .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
     .SetMinimumLevel(LogLevel.Information));
 ILogger logger = loggerFactory.CreateLogger("EchoServer");
+
+var options = new ServerOptions
+{
+    MaxConnections = maxConnections,
+    Connection = new ConnectionOptions { IdleTimeout = idleSeconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(idleSeconds) },
+};
+
+if (loopCount > 1)
+{
+    return RunGroup();
+}
 
 using var loop = new EventLoop(new EventLoopOptions
 {
@@ -49,12 +66,6 @@ using var loop = new EventLoop(new EventLoopOptions
     Name = "echo",
     SpinBeforeSleep = TimeSpan.FromMicroseconds(spinMicroseconds),
 });
-
-var options = new ServerOptions
-{
-    MaxConnections = maxConnections,
-    Connection = new ConnectionOptions { IdleTimeout = idleSeconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(idleSeconds) },
-};
 
 SocketServer? server = null;
 RawEchoServer? raw = null;
@@ -100,7 +111,8 @@ loop.Run();
 if (server is not null)
 {
     Console.WriteLine($"EchoServer: {server.TotalAccepted} connections served, {server.TotalRejected} refused, " +
-        $"{server.ConnectionCount} open at exit, up {started.Elapsed.TotalSeconds:F1} s, {loop.Iterations} loop turns");
+        $"{server.ConnectionCount} open at exit, up {started.Elapsed.TotalSeconds:F1} s, {loop.Iterations} loop turns, " +
+        $"connections per loop: {server.TotalAccepted}");
     server.Dispose();
 }
 else if (raw is not null)
@@ -113,3 +125,44 @@ if (metrics is not null)
     Console.WriteLine(metrics.Summary());
 }
 return 0;
+
+// --loops N: one loop per thread (kevents-loop-0...), the listener spread over them by --distribution.
+int RunGroup()
+{
+    using var group = new EventLoopGroup(new EventLoopGroupOptions
+    {
+        LoopCount = loopCount,
+        PinToCpus = distribution == LoopDistribution.ReusePortCpu,
+        LoggerFactory = loggerFactory,
+        ConfigureLoop = (_, o) => o.SpinBeforeSleep = TimeSpan.FromMicroseconds(spinMicroseconds),
+    });
+    SocketServerGroup servers;
+    try
+    {
+        var endPoint = new IPEndPoint(bind, port);
+        servers = api == "pipe"
+            ? group.ListenTcp(endPoint, PipeEcho.RunAsync, options, distribution)
+            : group.ListenTcp(endPoint, new StreamEcho(), options, distribution);
+    }
+    catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ArgumentException)
+    {
+        logger.LogError("{Message}", ex.Message);
+        return 1;
+    }
+    StopSignals.Register(group.Loops[0], signal =>
+    {
+        logger.LogInformation("{Signal} received; draining connections", signal);
+        servers.ShutdownAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => group.Stop(), TaskScheduler.Default);
+    });
+    var started = System.Diagnostics.Stopwatch.StartNew();
+    logger.LogInformation("Echo server ({Api} API, {Loops} loops, {Distribution}) listening on {EndPoint}", api, loopCount,
+        SampleOptions.DistributionName(distribution), servers.LocalEndPoint);
+    group.Start();
+    group.Completion.GetAwaiter().GetResult();
+    long turns = group.Loops.Sum(l => l.Iterations);
+    Console.WriteLine($"EchoServer: {servers.TotalAccepted} connections served, {servers.TotalRejected} refused, " +
+        $"{servers.ConnectionCount} open at exit, up {started.Elapsed.TotalSeconds:F1} s, {turns} loop turns, " +
+        $"connections per loop: {string.Join("/", servers.AcceptedCounts())}");
+    servers.Dispose();
+    return 0;
+}

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using FileServer;
 using Kevents;
+using Kevents.Net;
 using Kevents.Samples;
 using Microsoft.Extensions.Logging;
 
@@ -18,10 +19,13 @@ Option<int> maxConnectionsOption = SampleOptions.MaxConnections(
     "connection limit (capped at half of what the fd limit leaves after a reserve of 5% (16..256): " +
     "each download holds a socket and a file)");
 Option<bool> verboseOption = SampleOptions.Flag("--verbose", "log client errors (Debug level)");
+Option<int> loopsOption = SampleOptions.Loops();
+Option<string> distributionOption = SampleOptions.Distribution();
 var commandLine = new SampleCommand("FileServer",
     "HTTP/1.1 static file server on Kevents. Serves GET and HEAD with keep-alive and byte ranges; never serves a file " +
     "outside the root. Stops cleanly on Ctrl+C or SIGTERM and prints a one-line summary.",
-    rootOption, portOption, bindOption, headerTimeoutOption, idleTimeoutOption, maxConnectionsOption, verboseOption);
+    rootOption, portOption, bindOption, headerTimeoutOption, idleTimeoutOption, maxConnectionsOption, verboseOption,
+    loopsOption, distributionOption);
 if (!commandLine.TryParse(args, out ParseResult parsed, out int exitCode))
 {
     return exitCode;
@@ -36,11 +40,18 @@ var options = new FileServerOptions
 int port = parsed.GetValue(portOption);
 IPAddress bind = parsed.GetValue(bindOption)!;
 bool verbose = parsed.GetValue(verboseOption);
+int loopCount = parsed.GetValue(loopsOption);
+LoopDistribution distribution = SampleOptions.ParseDistribution(parsed.GetValue(distributionOption)!);
 
 using ILoggerFactory loggerFactory = LoggerFactory.Create(builder => builder
     .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
     .SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information));
 ILogger logger = loggerFactory.CreateLogger("FileServer");
+
+if (loopCount > 1)
+{
+    return RunGroup();
+}
 
 using var loop = new EventLoop(new EventLoopOptions { LoggerFactory = loggerFactory, Name = "fileserver" });
 StaticFileServer server;
@@ -67,6 +78,68 @@ FileServerStats stats = server.Stats;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"FileServer: {stats.Requests} requests ({stats.Success} ok, {stats.ClientErrors} client errors, {stats.ServerErrors} server errors), " +
     $"{stats.BodyBytes / (1024.0 * 1024.0):F1} MiB of bodies, {server.TotalAccepted} connections, {stats.AbortedResponses} aborted downloads, " +
-    $"up {started.Elapsed.TotalSeconds:F1} s"));
+    $"up {started.Elapsed.TotalSeconds:F1} s, connections per loop: {server.TotalAccepted}"));
 server.Dispose();
 return 0;
+
+// --loops N: one StaticFileServer per loop (its own root descriptor, buffers, timers and counters: nothing shared),
+// fed by one group listener spread over the loops by --distribution.
+int RunGroup()
+{
+    using var group = new EventLoopGroup(new EventLoopGroupOptions
+    {
+        LoopCount = loopCount,
+        PinToCpus = distribution == LoopDistribution.ReusePortCpu,
+        LoggerFactory = loggerFactory,
+    });
+    var handlers = new StaticFileServer?[loopCount];
+    SocketServerGroup servers;
+    try
+    {
+        servers = group.ListenTcp(new IPEndPoint(bind, port),
+            loop => handlers[group.IndexOf(loop)] = StaticFileServer.ForLoop(loop, options, logger),
+            StaticFileServer.ServerOptionsFor(options, loopCount), distribution);
+    }
+    catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or PlatformNotSupportedException or ArgumentException)
+    {
+        foreach (StaticFileServer? handler in handlers)
+        {
+            handler?.Dispose();
+        }
+        logger.LogError("{Message}", ex.Message);
+        return 1;
+    }
+    var endPoint = (IPEndPoint)servers.LocalEndPoint;
+    for (int i = 0; i < loopCount; i++)
+    {
+        handlers[i]!.Attach(servers.Servers[i], endPoint);
+    }
+    StopSignals.Register(group.Loops[0], signal =>
+    {
+        logger.LogInformation("{Signal} received; finishing responses in flight", signal);
+        // Off the loop thread: StopAccepting waits for every loop, and a loop must not wait for another.
+        Task.Run(async () =>
+        {
+            servers.StopAccepting();
+            await Task.WhenAll(handlers.Select(h => h!.ShutdownAsync(TimeSpan.FromSeconds(10))));
+            group.Stop();
+        });
+    });
+    FileServer.Log.Listening(logger, Path.GetFullPath(options.Root), endPoint.ToString());
+    logger.LogInformation("{Loops} loops, connections spread by {Distribution}", loopCount, SampleOptions.DistributionName(distribution));
+    var started = System.Diagnostics.Stopwatch.StartNew();
+    group.Start();
+    group.Completion.GetAwaiter().GetResult();
+    var all = handlers.Select(h => h!.Stats).ToArray();
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"FileServer: {all.Sum(s => s.Requests)} requests ({all.Sum(s => s.Success)} ok, {all.Sum(s => s.ClientErrors)} client errors, " +
+        $"{all.Sum(s => s.ServerErrors)} server errors), {all.Sum(s => s.BodyBytes) / (1024.0 * 1024.0):F1} MiB of bodies, " +
+        $"{servers.TotalAccepted} connections, {all.Sum(s => s.AbortedResponses)} aborted downloads, up {started.Elapsed.TotalSeconds:F1} s, " +
+        $"connections per loop: {string.Join("/", servers.AcceptedCounts())}"));
+    foreach (StaticFileServer? handler in handlers)
+    {
+        handler!.Dispose();
+    }
+    servers.Dispose();
+    return 0;
+}

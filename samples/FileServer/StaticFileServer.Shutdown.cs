@@ -28,7 +28,7 @@ internal sealed partial class StaticFileServer
             return _drained.Task;
         }
         _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _server.StopAccepting();
+        _server?.StopAccepting();
         _shutdownDeadlineNs = DeadlineAfter(drainTimeout);
         for (HttpConnection? c = _firstLive; c is not null;)
         {

@@ -18,7 +18,7 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
     private readonly EventLoop _loop;
     private readonly ILogger _logger;
     private readonly FileDescriptor _root;
-    private readonly SocketServer _server;
+    private SocketServer? _server;
     private readonly KeventHandler _onSweep;
     private readonly Registration _sweep;
     private readonly long _headerTimeoutNs;
@@ -27,7 +27,7 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
     private long _dateSecond = -1;
     private byte[] _dateHeader = [];
 
-    private StaticFileServer(EventLoop loop, IPEndPoint endPoint, FileServerOptions options, ILogger logger, FileDescriptor root, string rootPath)
+    private StaticFileServer(EventLoop loop, IPEndPoint? endPoint, FileServerOptions options, ILogger logger, FileDescriptor root, string rootPath)
     {
         _loop = loop;
         Options = options;
@@ -37,19 +37,11 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
         _headerTimeoutNs = options.HeaderTimeout.Ticks * 100;
         _lingerTimeoutNs = options.LingerTimeout.Ticks * 100;
         Scratch = new byte[64 * 1024];
-        // Every descriptor counts towards RLIMIT_NOFILE, and a connection sending a file holds two: its socket and
-        // the file. Kevents.Net keeps a reserve of free descriptors for the runtime and sheds connections that would
-        // eat into it; half of what is left is the most connections that can all be downloading at once.
-        long fdLimit = FileDescriptor.ProcessLimit;
-        int reserve = (int)Math.Clamp(fdLimit / 20, 16, 256);
-        var serverOptions = new ServerOptions
+        if (endPoint is not null)
         {
-            MaxConnections = (int)Math.Clamp((fdLimit - reserve) / 2, 1, options.MaxConnections),
-            DescriptorReserve = reserve,
-            Connection = new ConnectionOptions { IdleTimeout = options.IdleTimeout },
-        };
-        _server = loop.ListenTcp(endPoint, this, serverOptions);
-        LocalEndPoint = (IPEndPoint)_server.LocalEndPoint;
+            _server = loop.ListenTcp(endPoint, this, ServerOptionsFor(options, loops: 1));
+            LocalEndPoint = (IPEndPoint)_server.LocalEndPoint;
+        }
 
         // One periodic sweep checks every connection's absolute deadlines (header timeout, linger, shutdown), so a
         // request costs one store to arm its deadline instead of a timer registration. Never early: a deadline is
@@ -58,7 +50,28 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
         // The loop hands out the ident, so the timer cannot collide with anyone else's on the same loop.
         _onSweep = Sweep;
         _sweep = loop.Register(Kevent.PeriodicTimer(loop.AllocateIdent(), TimeSpan.FromMilliseconds(intervalMs)), _onSweep);
-        Log.Listening(_logger, rootPath, LocalEndPoint.ToString());
+        if (_server is not null)
+        {
+            Log.Listening(_logger, rootPath, LocalEndPoint.ToString());
+        }
+    }
+
+    /// <summary>
+    /// The listener settings for <paramref name="loops"/> loops sharing the process. Every descriptor counts towards
+    /// RLIMIT_NOFILE, and a connection sending a file holds two: its socket and the file. Kevents.Net keeps a reserve
+    /// of free descriptors for the runtime and sheds connections that would eat into it; half of what is left is the
+    /// most connections that can all be downloading at once, shared out over the loops (the limit is per loop).
+    /// </summary>
+    public static ServerOptions ServerOptionsFor(FileServerOptions options, int loops)
+    {
+        long fdLimit = FileDescriptor.ProcessLimit;
+        int reserve = (int)Math.Clamp(fdLimit / 20, 16, 256);
+        return new ServerOptions
+        {
+            MaxConnections = (int)Math.Clamp((fdLimit - reserve) / 2 / loops, 1, Math.Max(1, options.MaxConnections / loops)),
+            DescriptorReserve = reserve,
+            Connection = new ConnectionOptions { IdleTimeout = options.IdleTimeout },
+        };
     }
 
     public FileServerOptions Options { get; }
@@ -66,7 +79,8 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
     /// <summary>The served directory, as given.</summary>
     public string RootPath { get; }
 
-    public IPEndPoint LocalEndPoint { get; }
+    /// <summary>Where the server listens (for a group's per-loop handler: 0.0.0.0:0 until <see cref="Attach"/>).</summary>
+    public IPEndPoint LocalEndPoint { get; private set; } = new(IPAddress.Any, 0);
 
     public FileServerStats Stats { get; } = new();
 
@@ -74,7 +88,7 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
     public int ConnectionCount { get; private set; }
 
     /// <summary>Connections accepted since start.</summary>
-    public long TotalAccepted => _server.TotalAccepted;
+    public long TotalAccepted => _server?.TotalAccepted ?? 0;
 
     internal ILogger Logger => _logger;
 
@@ -94,7 +108,25 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
     /// </summary>
     /// <exception cref="DirectoryNotFoundException">The root does not exist or is not a directory.</exception>
     /// <exception cref="PlatformNotSupportedException">The kernel has no openat2 (Linux 5.6), which the root fence needs.</exception>
-    public static StaticFileServer Start(EventLoop loop, IPEndPoint endPoint, FileServerOptions options, ILogger logger)
+    public static StaticFileServer Start(EventLoop loop, IPEndPoint endPoint, FileServerOptions options, ILogger logger) =>
+        Create(loop, endPoint, options, logger);
+
+    /// <summary>
+    /// The handler of one loop of a group (--loops above 1): serves the connections a group listener lands on
+    /// <paramref name="loop"/>, with its own root descriptor, scratch buffer, timers and counters. Call
+    /// <see cref="Attach"/> with the loop's server once the listener exists.
+    /// </summary>
+    public static StaticFileServer ForLoop(EventLoop loop, FileServerOptions options, ILogger logger) =>
+        Create(loop, null, options, logger);
+
+    /// <summary>Gives a group's per-loop handler the server its connections come from (for shutdown and counts).</summary>
+    public void Attach(SocketServer server, IPEndPoint localEndPoint)
+    {
+        _server = server;
+        LocalEndPoint = localEndPoint;
+    }
+
+    private static StaticFileServer Create(EventLoop loop, IPEndPoint? endPoint, FileServerOptions options, ILogger logger)
     {
         string rootPath = Path.GetFullPath(options.Root);
         int rc = FileDescriptor.Open(rootPath, FileOpenFlags.Directory, out FileDescriptor? root);
@@ -294,7 +326,7 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
     public void Dispose()
     {
         _sweep.Delete();
-        _server.Dispose();
+        _server?.Dispose();
         _root.Dispose();
     }
 }

@@ -30,6 +30,36 @@ public static class SampleOptions
     public static Option<int> MaxConnections(string description) =>
         Int("--max-connections", 10_000, 1, int.MaxValue, "N", description);
 
+    /// <summary>
+    /// <c>--loops N</c>: how many event loops (threads) serve, 1 to 1024 (default 1: one loop on the main thread, the
+    /// samples' original shape). Above 1 the server runs an EventLoopGroup.
+    /// </summary>
+    public static Option<int> Loops() =>
+        Int("--loops", 1, 1, 1024, "N", "event loops (threads) serving connections; above 1 they form an EventLoopGroup (kevents-loop-0, ...)");
+
+    /// <summary><c>--distribution reuseport|reuseport-cpu|acceptor</c>: how a group listener spreads connections (with <c>--loops</c> above 1).</summary>
+    public static Option<string> Distribution() =>
+        Choice("--distribution", "reuseport", ["reuseport", "reuseport-cpu", "acceptor"],
+            "with --loops above 1: reuseport: one SO_REUSEPORT listener per loop, the kernel hashes connections over them; " +
+            "reuseport-cpu: the same with loops pinned to CPUs and each connection served on the CPU that received it " +
+            "(needs --loops equal to the CPU count); acceptor: one listener hands each connection to the least-loaded loop");
+
+    /// <summary>The <see cref="Net.LoopDistribution"/> a <see cref="Distribution"/> value names.</summary>
+    public static Net.LoopDistribution ParseDistribution(string value) => value switch
+    {
+        "reuseport-cpu" => Net.LoopDistribution.ReusePortCpu,
+        "acceptor" => Net.LoopDistribution.Acceptor,
+        _ => Net.LoopDistribution.ReusePort,
+    };
+
+    /// <summary>The command-line spelling of <paramref name="distribution"/>.</summary>
+    public static string DistributionName(Net.LoopDistribution distribution) => distribution switch
+    {
+        Net.LoopDistribution.ReusePortCpu => "reuseport-cpu",
+        Net.LoopDistribution.Acceptor => "acceptor",
+        _ => "reuseport",
+    };
+
     /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>.</summary>
     public static Option<int> Int(string name, int defaultValue, int min, int max, string valueName, string description, params string[] aliases) =>
         Create(name, defaultValue, valueName, description,

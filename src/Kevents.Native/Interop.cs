@@ -54,6 +54,15 @@ internal static unsafe partial class Interop
     [LibraryImport(Libc)]
     internal static partial int posix_fadvise(int fd, long offset, long len, int advice);
 
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int sched_getaffinity(int pid, nuint cpusetsize, ulong* mask);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int sched_setaffinity(int pid, nuint cpusetsize, ulong* mask);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int sched_getcpu();
+
     [StructLayout(LayoutKind.Sequential)]
     internal struct Timespec
     {

@@ -489,6 +489,22 @@ public abstract partial class Connection : ILoopTimerTarget
         }
     }
 
+    /// <summary>
+    /// Debug builds: throws when a member that belongs to the connection's loop is called from another thread. A
+    /// connection lives on one loop for life (in a group too), and its state (buffers, the loop's read buffer and
+    /// timers) is that loop's alone; a call from another loop would race the loop's own handlers without a sign. The
+    /// check costs a thread-id comparison, and Release builds leave it out.
+    /// </summary>
+    [System.Diagnostics.Conditional("DEBUG")]
+    private protected void AssertOwnLoop([System.Runtime.CompilerServices.CallerMemberName] string member = "")
+    {
+        if (_loop.IsRunning && !_loop.IsOnLoopThread)
+        {
+            throw new InvalidOperationException(
+                $"{GetType().Name}.{member} was called on thread {Environment.CurrentManagedThreadId}, but connection {Id} lives on loop '{_loop.Name}' for its whole life and may be used only on that loop's thread. Use connection.Loop.Post(...) to make the call there.");
+        }
+    }
+
     private void OnReadableGuarded(in Kevent ev)
     {
         try

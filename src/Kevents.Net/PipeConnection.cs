@@ -143,6 +143,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
     /// <summary>Completes both pipes from the application's side: what is flushed is sent, then the socket closes. Loop thread only.</summary>
     public override void Close()
     {
+        AssertOwnLoop();
         CompleteApplicationEnds();
         if (!IsClosed)
         {

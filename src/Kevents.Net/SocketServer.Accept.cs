@@ -87,6 +87,12 @@ public sealed partial class SocketServer : ILoopTimerTarget
 
     private void OnAccepted(int fd)
     {
+        if (Handoff is { } handoff)
+        {
+            // The group's acceptor: the connection is served on the loop the group picks, which applies the limits.
+            handoff(fd);
+            return;
+        }
         if (_connectionCount >= _maxConnections)
         {
             TotalRejected++;
@@ -94,7 +100,7 @@ public sealed partial class SocketServer : ILoopTimerTarget
             NetLog.ConnectionRejected(Logger, NetErrors.Describe(LocalEndPoint), _maxConnections);
             return;
         }
-        if (!KeepsDescriptorReserve())
+        if (!KeepsDescriptorReserve(fd))
         {
             TotalRejected++;
             TotalShedForDescriptors++;
@@ -134,7 +140,7 @@ public sealed partial class SocketServer : ILoopTimerTarget
     /// Whether the connection just accepted may stay open: true while the process still has the reserve free
     /// besides it. Counts free descriptors when the budget of the last count is spent or the count is old.
     /// </summary>
-    private bool KeepsDescriptorReserve()
+    private bool KeepsDescriptorReserve(int anyOpenFd)
     {
         if (_descriptorReserve < 0)
         {
@@ -156,7 +162,7 @@ public sealed partial class SocketServer : ILoopTimerTarget
             // Counted a moment ago and found no room: shed without counting again for every pending connection.
             return false;
         }
-        int free = ProcessLimits.CountFreeDescriptors(_listener!.Fd, _descriptorReserve + ProbeSpan);
+        int free = ProcessLimits.CountFreeDescriptors(anyOpenFd, _descriptorReserve + ProbeSpan);
         _probedAtNs = now;
         _outOfHeadroom = free >= 0 && free < _descriptorReserve;
         if (free < 0)

@@ -22,14 +22,24 @@ public sealed partial class SocketServer : IDisposable
     private readonly int _maxConnections;
     private readonly bool _isTcp;
     private readonly string? _unixPath;
+    private readonly GroupRole _role;
     private FileDescriptor? _listener;
+    private bool _stopped;
     private Connection? _firstLive;
     private int _connectionCount;
     private TaskCompletionSource? _drained;
 
     internal SocketServer(EventLoop loop, EndPoint endPoint, ServerOptions options, Func<PipeConnection, Task>? pipeApplication, IStreamHandler? streamHandler)
+        : this(loop, endPoint, options, pipeApplication, streamHandler, GroupRole.Alone)
+    {
+    }
+
+    /// <summary>A server in a listener group (<see cref="SocketServerGroup"/>); <paramref name="role"/> says which part it plays.</summary>
+    internal SocketServer(EventLoop loop, EndPoint endPoint, ServerOptions options, Func<PipeConnection, Task>? pipeApplication, IStreamHandler? streamHandler,
+        GroupRole role)
     {
         _loop = loop;
+        _role = role;
         _options = options.Validate();
         _pipeApplication = pipeApplication;
         _streamHandler = streamHandler;
@@ -38,18 +48,29 @@ public sealed partial class SocketServer : IDisposable
         Logger = loop.LoggerFactory.CreateLogger("Kevents.Net");
         _isTcp = endPoint is IPEndPoint;
         _unixPath = (endPoint as UnixDomainSocketEndPoint)?.ToString();
-        _listener = OpenListener(endPoint, options);
-        LocalEndPoint = NativeSocket.GetLocalEndPoint(_listener.Fd) ?? endPoint;
-        _spare = OpenSpare();
         _onAcceptable = OnAcceptable;
-        _loop.Register(Kevent.Read(_listener.Fd), _onAcceptable);
-        NetLog.Listening(Logger, NetErrors.Describe(LocalEndPoint));
+        if (role == GroupRole.Adopter)
+        {
+            // No socket of its own: the group's acceptor hands it connections (Adopt).
+            LocalEndPoint = endPoint;
+        }
+        else
+        {
+            _listener = OpenListener(endPoint, options, role);
+            LocalEndPoint = NativeSocket.GetLocalEndPoint(_listener.Fd) ?? endPoint;
+            _spare = OpenSpare();
+            _loop.Register(Kevent.Read(_listener.Fd), _onAcceptable);
+            NetLog.Listening(Logger, NetErrors.Describe(LocalEndPoint));
+        }
         CreateMetrics();
         // A loop disposed under a live server must not leave sockets to the finalizer.
         NetLoop.Of(_loop).AddServer(this);
     }
 
     internal ILogger Logger { get; }
+
+    /// <summary>The loop this server and its connections live on.</summary>
+    internal EventLoop Loop => _loop;
 
     /// <summary>The address the server listens on (with the real port when bound to port 0).</summary>
     public EndPoint LocalEndPoint { get; }
@@ -67,7 +88,7 @@ public sealed partial class SocketServer : IDisposable
     public long TotalRejected { get => _totalRejected; private set => CountRejected(value); }
 
     /// <summary>True while the server accepts new connections.</summary>
-    public bool IsListening => _listener is not null;
+    public bool IsListening => _listener is not null || (_role == GroupRole.Adopter && !_stopped);
 
     /// <summary>
     /// Stops accepting at once, asks every connection to finish (stream handlers' connections close once their output
@@ -158,7 +179,7 @@ public sealed partial class SocketServer : IDisposable
             c.CloseForLoopDisposal();
             c = next;
         }
-        if (_listener is not null)
+        if (!_stopped)
         {
             Dispose();
         }
@@ -190,6 +211,12 @@ public sealed partial class SocketServer : IDisposable
 
     private void StopListening()
     {
+        if (!_stopped)
+        {
+            _stopped = true;
+            // Connections handed over but not adopted yet are closed: nobody would serve them.
+            _inbox?.Close();
+        }
         if (_listener is null)
         {
             return;
@@ -238,6 +265,7 @@ public sealed partial class SocketServer : IDisposable
         connection.PreviousLive = connection.NextLive = null;
         connection.Server = null;
         _connectionCount--;
+        Load?.Release(LoadIndex);
         if (_connectionCount == 0 && _drained is not null)
         {
             _drained.TrySetResult();
@@ -256,7 +284,7 @@ public sealed partial class SocketServer : IDisposable
         TotalAccepted++;
     }
 
-    private static FileDescriptor OpenListener(EndPoint endPoint, ServerOptions options)
+    private static FileDescriptor OpenListener(EndPoint endPoint, ServerOptions options, GroupRole role)
     {
         int rc = NativeSocket.Create(endPoint.AddressFamily, SocketType.Stream, out FileDescriptor? listener);
         if (rc < 0)
@@ -271,7 +299,7 @@ public sealed partial class SocketServer : IDisposable
                 {
                     NativeSocket.SetReuseAddress(listener!.Fd, true);
                 }
-                if (options.ReusePort)
+                if (options.ReusePort || role is GroupRole.ReusePort or GroupRole.ReusePortCpu)
                 {
                     NativeSocket.SetReusePort(listener!.Fd, true);
                 }
@@ -289,6 +317,15 @@ public sealed partial class SocketServer : IDisposable
             if (rc < 0)
             {
                 throw NetErrors.ToSocketException(rc, $"Cannot listen on {NetErrors.Describe(endPoint)}");
+            }
+            if (role == GroupRole.ReusePortCpu)
+            {
+                // One program serves the port's whole reuseport group; the group attaches it with its first listener.
+                rc = NativeSocket.AttachReusePortCpuProgram(listener.Fd);
+                if (rc < 0)
+                {
+                    throw NetErrors.ToSocketException(rc, $"Cannot attach the CPU-local reuseport program (SO_ATTACH_REUSEPORT_CBPF) to {NetErrors.Describe(endPoint)}; use LoopDistribution.ReusePort instead");
+                }
             }
             return listener;
         }

@@ -71,6 +71,7 @@ public sealed class StreamConnection : Connection
     /// </summary>
     public bool Write(ReadOnlySpan<byte> data)
     {
+        AssertOwnLoop();
         if (IsClosed || _closeWhenDrained || _shutdownWhenDrained)
         {
             return false;
@@ -113,6 +114,7 @@ public sealed class StreamConnection : Connection
     /// <summary>Closes gracefully: queued output is sent first (FIN after it), then the socket is closed.</summary>
     public override void Close()
     {
+        AssertOwnLoop();
         if (IsClosed)
         {
             return;
@@ -129,6 +131,7 @@ public sealed class StreamConnection : Connection
     /// <summary>Half-closes: sends FIN once queued output is out; reading goes on until the peer closes.</summary>
     public void Shutdown()
     {
+        AssertOwnLoop();
         if (IsClosed)
         {
             return;

@@ -49,4 +49,67 @@ public class ReadmeExampleTests : GatedTest
         Assert.True(running!.Trigger(1));
         Assert.True(loopThread.Join(TimeSpan.FromSeconds(10)));
     }
+
+    [Fact]
+    public async Task ReadmeGroupEchoServesOnEveryLoopAsShown()
+    {
+        // The README's EventLoopGroup example, verbatim except for port 0, two loops without pinning (the test must
+        // not depend on the CPU count), the gate's logger, and the test stopping it instead of Ctrl+C.
+        SocketServerGroup? shown = null;
+        var group = new EventLoopGroup(new EventLoopGroupOptions { LoopCount = 2, LoggerFactory = Gate.LoggerFactory });
+        var runner = new Thread(() =>
+        {
+            using (group)
+            using (var server = group.ListenTcp(new IPEndPoint(IPAddress.Loopback, 0), loop => new ReadmeEcho(),
+                distribution: LoopDistribution.ReusePort))
+            {
+                shown = server;
+                group.Start();
+                group.Completion.Wait();
+            }
+        });
+        runner.Start();
+        await WaitForAsync(() => shown is not null && group.IsRunning);
+        var clients = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < 32; i++)
+            {
+                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                clients.Add(client);
+                await client.ConnectAsync(shown!.LocalEndPoint);
+                await client.SendAsync("readme"u8.ToArray());
+                byte[] buffer = new byte[6];
+                int got = 0;
+                while (got < 6)
+                {
+                    got += await client.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None);
+                }
+                Assert.Equal("readme"u8.ToArray(), buffer);
+            }
+            // 32 connections hashed over 2 listeners all land on one with chance 2 * 2^-32.
+            Assert.All(shown!.AcceptedCounts(), c => Assert.True(c > 0));
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+        group.Stop();
+        Assert.True(runner.Join(TimeSpan.FromSeconds(10)));
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(5);
+        }
+    }
+
+    private sealed class ReadmeEcho : IStreamHandler
+    {
+        public void OnData(StreamConnection connection, ReadOnlySpan<byte> data) => connection.Write(data);
+    }
 }
