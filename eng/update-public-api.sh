@@ -24,7 +24,7 @@ esac
 
 header='#nullable enable'
 # Dependency order, so each project's references already build when its turn comes.
-projects=(Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File)
+projects=(Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File Kevents.Hosting)
 
 for name in "${projects[@]}"; do
   dir="src/$name"

@@ -18,6 +18,7 @@ public sealed partial class ConsistencyTests
         ("Kevents.Hybrid", 200, 299, true),
         ("Kevents.File", 300, 399, true),
         ("Kevents.Native", 400, 499, true),
+        ("Kevents.Hosting", 500, 599, true),
         ("FileServer", 1000, 1099, false),
         ("EchoServer", 1100, 1199, false),
         ("LoadGen", 1200, 1299, false),

@@ -1,0 +1,29 @@
+using Kevents.Hosting;
+using Kevents.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+
+// The echo server on the .NET generic host. Settings come from appsettings.json, environment variables
+// (Kevents__Loops=4) and the command line (--Kevents:Loops=4); SIGTERM or Ctrl+C drains connections until the
+// host's shutdown timeout (--shutdownTimeoutSeconds=N, default 30), then aborts the rest.
+HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
+
+// Under systemd (Type=notify) this reports READY and STOPPING, and logs in the journal's format; elsewhere it does nothing.
+builder.Services.AddSystemd();
+
+var health = new HealthEndpoint();
+builder.Services.AddKevents()
+    .ListenTcp("echo", new StreamEcho(), "127.0.0.1:7000")
+    .ListenTcp("health", health.ServeAsync, "127.0.0.1:7001");
+builder.Services.AddHealthChecks().AddKevents(tags: ["ready"]);
+
+using IHost host = builder.Build();
+health.Checks = host.Services.GetRequiredService<HealthCheckService>();
+await host.RunAsync();
+
+/// <summary>Echo with the low-level API: every byte read is written straight back from the loop's buffer.</summary>
+internal sealed class StreamEcho : IStreamHandler
+{
+    public void OnData(StreamConnection connection, ReadOnlySpan<byte> data) => connection.Write(data);
+}
