@@ -41,7 +41,7 @@ done
 ls "$feed"
 version=$(sed -n 's:.*<VersionPrefix>\(.*\)</VersionPrefix>.*:\1:p' "$repo/Directory.Build.props")
 [ -n "$version" ] || fail "no VersionPrefix in Directory.Build.props"
-for id in Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File; do
+for id in Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File Kevents.Hosting; do
   nupkg="$feed/$id.$version.nupkg"
   [ -f "$nupkg" ] || fail "$id.$version.nupkg was not produced"
   contents=$(zip_list "$nupkg")
@@ -57,13 +57,13 @@ grep -qxF buildTransitive/Kevents.Core.props <<<"$(zip_list "$feed/Kevents.Core.
   || fail "Kevents.Core: buildTransitive/Kevents.Core.props missing"
 for nupkg in "$feed"/*.nupkg; do
   case "$(basename "$nupkg")" in
-    Kevents.Native.*|Kevents.Core.*|Kevents.Hybrid.*|Kevents.Net.*|Kevents.File.*) ;;
+    Kevents.Native.*|Kevents.Core.*|Kevents.Hybrid.*|Kevents.Net.*|Kevents.File.*|Kevents.Hosting.*) ;;
     *) fail "unexpected package $(basename "$nupkg"): tests, samples and benchmarks must stay IsPackable=false" ;;
   esac
 done
 
 # 2. A fresh console application outside the repository (no Directory.Build.props, global.json or nuget.config of
-#    ours above it). It references the two top packages only: Kevents.Core, Kevents.Hybrid and Kevents.Native come
+#    ours above it). It references the three top packages only: Kevents.Core, Kevents.Hybrid and Kevents.Native come
 #    transitively, and so does Kevents.Core's buildTransitive declaration that keeps CA1416 away.
 step "new console app in $app"
 dotnet new console -o "$app" -n SmokeApp --no-restore >/dev/null || fail "dotnet new console"
@@ -76,12 +76,16 @@ cat > "$app/nuget.config" <<XML
 </configuration>
 XML
 export NUGET_PACKAGES="$work/packages"
-for id in Kevents.Net Kevents.File; do
+for id in Kevents.Net Kevents.File Kevents.Hosting; do
   dotnet add "$app/SmokeApp.csproj" package "$id" --version "$version" --no-restore >/dev/null || fail "dotnet add package $id"
 done
+# The generic-host examples also need the host itself (Host.CreateApplicationBuilder), as any host application does.
+dotnet add "$app/SmokeApp.csproj" package Microsoft.Extensions.Hosting --version 10.0.0 --no-restore >/dev/null \
+  || fail "dotnet add package Microsoft.Extensions.Hosting"
 grep -n 'PackageReference' "$app/SmokeApp.csproj"
 
-# 3. Every complete program among the README's C# examples (a block with `using Kevents;` that creates a loop or a group),
+# 3. Every complete program among the README's C# examples (a block with `using Kevents;` that creates a loop or a group,
+#    or with `using Kevents.Hosting;` that calls AddKevents),
 #    the repository README's and the packages' own. Each must build with zero warnings; each that stops its loop
 #    by itself must also run and exit 0. The others (servers) are built only.
 step "README examples"
@@ -90,7 +94,7 @@ awk -v out="$work/examples" '
   /^```csharp[ \t]*$/ { inblock = 1; body = ""; next }
   inblock && /^```[ \t]*$/ {
     inblock = 0
-    if (body ~ /(^|\n)using Kevents;/ && body ~ /new EventLoop(Group)?\(/ && !(body in seen)) {
+    if (((body ~ /(^|\n)using Kevents;/ && body ~ /new EventLoop(Group)?\(/) || (body ~ /(^|\n)using Kevents\.Hosting;/ && body ~ /AddKevents\(/)) && !(body in seen)) {
       seen[body] = 1; n++
       printf "%s", body > (out "/" sprintf("%02d", n) ".cs"); close(out "/" sprintf("%02d", n) ".cs")
     }

@@ -22,9 +22,11 @@ Option<bool> metricsOption = SampleOptions.Flag("--metrics",
     "listen to every instrument of the Kevents meter in-process and collect them once a second (measures what observing costs)");
 Option<int> loopsOption = SampleOptions.Loops();
 Option<string> distributionOption = SampleOptions.Distribution();
+Option<bool> reusePortOption = SampleOptions.Flag("--reuse-port",
+    "set SO_REUSEPORT on the listener, so several EchoServer processes can share one port (the kernel spreads connections)");
 var commandLine = new SampleCommand("EchoServer",
     "TCP echo server on Kevents. Stops cleanly on Ctrl+C or SIGTERM and prints a one-line summary.",
-    portOption, bindOption, unixOption, maxConnectionsOption, idleOption, apiOption, spinOption, loopsOption, distributionOption, metricsOption);
+    portOption, bindOption, unixOption, maxConnectionsOption, idleOption, apiOption, spinOption, loopsOption, distributionOption, reusePortOption, metricsOption);
 commandLine.Check(p => p.GetValue(apiOption) == "kevents" && p.GetValue(unixOption) is not null
     ? "--api kevents serves TCP only: drop --unix, or use --api stream or pipe." : null);
 commandLine.Check(p => p.GetValue(loopsOption) > 1 && (p.GetValue(apiOption) == "kevents" || p.GetValue(unixOption) is not null)
@@ -52,6 +54,7 @@ ILogger logger = loggerFactory.CreateLogger("EchoServer");
 var options = new ServerOptions
 {
     MaxConnections = maxConnections,
+    ReusePort = parsed.GetValue(reusePortOption),
     Connection = new ConnectionOptions { IdleTimeout = idleSeconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(idleSeconds) },
 };
 
