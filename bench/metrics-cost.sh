@@ -17,6 +17,9 @@
 #   DURATION=5     measured seconds per run      WARMUP=1  seconds of load before measuring
 #   CONNS=64       client connections            PORT=7470 loopback port
 #   SKIP_BUILD=0   1: reuse the builds
+#   SECOND=metrics  the second server: `metrics` (EchoServer --metrics) or `hosted` (samples/HostedEchoServer, the
+#                  same echo handler on the generic host with one loop, its health listener, and --Metrics=true: what
+#                  hosting and observing cost together)
 #   METRICS_FLAG=--metrics   what the second server gets; METRICS_FLAG= runs the bare server twice (an A/A run shows
 #                  how far two identical servers differ on this machine, the noise floor of the comparison)
 # Output: one line per run on stderr, the summary table on stdout, also bench/results/metrics-cost-<date>.md.
@@ -30,6 +33,7 @@ CONNS=${CONNS:-64}
 PORT=${PORT:-7470}
 SKIP_BUILD=${SKIP_BUILD:-0}
 METRICS_FLAG=${METRICS_FLAG---metrics}
+SECOND=${SECOND:-metrics}
 BIN=$ROOT/bench/results/bin
 OUT=$ROOT/bench/results/metrics-cost-$(date +%Y-%m-%d-%H%M%S).md
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -51,10 +55,13 @@ trap stop_server EXIT
 trap 'exit 130' INT TERM
 
 DLL=$ROOT/samples/EchoServer/bin/Release/net10.0/EchoServer.dll
-if [[ $SKIP_BUILD != 1 || ! -f $DLL || ! -x $BIN/echo-client ]]; then
+HOSTED_DLL=$ROOT/samples/HostedEchoServer/bin/Release/net10.0/HostedEchoServer.dll
+if [[ $SKIP_BUILD != 1 || ! -f $DLL || ! -f $HOSTED_DLL || ! -x $BIN/echo-client ]]; then
     gcc -O2 -Wall -o "$BIN/echo-client" "$ROOT/bench/peers/echo-client.c" || exit 1
-    dotnet build -c Release -nologo -v quiet "$ROOT/samples/EchoServer/EchoServer.csproj" >"$BIN/build-metrics-cost.log" 2>&1 \
-        || { cat "$BIN/build-metrics-cost.log"; log "EchoServer build failed"; exit 1; }
+    for project in EchoServer HostedEchoServer; do
+        dotnet build -c Release -nologo -v quiet "$ROOT/samples/$project/$project.csproj" >"$BIN/build-metrics-cost.log" 2>&1 \
+            || { cat "$BIN/build-metrics-cost.log"; log "$project build failed"; exit 1; }
+    done
 fi
 
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
@@ -63,8 +70,13 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime
 run() {   # $1 mode (bare|metrics); prints "messages-per-second cpu-us-per-message"
     local mode=$1 extra= line cpu0 cpu1 msgs
     [[ $mode == metrics ]] && extra=$METRICS_FLAG
-    # shellcheck disable=SC2086
-    dotnet "$DLL" --port "$PORT" --bind 127.0.0.1 $extra >"$BIN/metrics-cost-$mode.log" 2>&1 &
+    if [[ $mode == metrics && $SECOND == hosted ]]; then
+        dotnet "$HOSTED_DLL" --Kevents:Loops=1 --Kevents:Listeners:echo:EndPoint="127.0.0.1:$PORT" \
+            --Kevents:Listeners:health:EndPoint=127.0.0.1:0 ${METRICS_FLAG:+--Metrics=true} >"$BIN/metrics-cost-$mode.log" 2>&1 &
+    else
+        # shellcheck disable=SC2086
+        dotnet "$DLL" --port "$PORT" --bind 127.0.0.1 $extra >"$BIN/metrics-cost-$mode.log" 2>&1 &
+    fi
     SERVER_PID=$!
     for _ in $(seq 300); do
         (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
@@ -98,7 +110,7 @@ cpu_ratio=$(awk -v a="$cm" -v b="$cb" 'BEGIN { printf "%.3f", a / b }')
     echo "| server | runs (msg/s) | median msg/s | runs (server CPU us/msg) | median CPU us/msg |"
     echo "|---|---|---|---|---|"
     echo "| EchoServer (bare) | ${BARE[*]} | $mb | ${BARE_CPU[*]} | $cb |"
-    echo "| EchoServer ${METRICS_FLAG:-(bare again)} | ${METRICS[*]} | $mm | ${METRICS_CPU[*]} | $cm |"
+    echo "| $([[ $SECOND == hosted ]] && echo "HostedEchoServer (generic host, 1 loop)" || echo EchoServer) ${METRICS_FLAG:-(bare again)} | ${METRICS[*]} | $mm | ${METRICS_CPU[*]} | $cm |"
     echo
     echo "throughput metrics/bare = $ratio; CPU per message metrics/bare = $cpu_ratio;" \
         "$CONNS connections, $ROUNDS rounds of $DURATION s after $WARMUP s warm-up, $(date -u +%Y-%m-%dT%H:%MZ)"

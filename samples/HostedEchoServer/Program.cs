@@ -1,5 +1,7 @@
 using Kevents.Hosting;
 using Kevents.Net;
+using Kevents.Samples;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -18,9 +20,16 @@ builder.Services.AddKevents()
     .ListenTcp("health", health.ServeAsync, "127.0.0.1:7001");
 builder.Services.AddHealthChecks().AddKevents(tags: ["ready"]);
 
+// --Metrics=true listens to every instrument of the Kevents meter in-process, as an exporter would (bench/metrics-cost.sh
+// measures what hosting and observing cost together this way).
+using MetricsListener? metrics = builder.Configuration.GetValue<bool>("Metrics") ? new MetricsListener() : null;
 using IHost host = builder.Build();
 health.Checks = host.Services.GetRequiredService<HealthCheckService>();
 await host.RunAsync();
+if (metrics is not null)
+{
+    Console.WriteLine(metrics.Summary());
+}
 
 /// <summary>Echo with the low-level API: every byte read is written straight back from the loop's buffer.</summary>
 internal sealed class StreamEcho : IStreamHandler

@@ -1,14 +1,14 @@
 using System.Diagnostics.Metrics;
 using Kevents;
 
-namespace EchoServer;
+namespace Kevents.Samples;
 
 /// <summary>
-/// <c>--metrics</c>: listens to every instrument on the <c>Kevents</c> meter in-process and collects the observable
+/// <c>--metrics</c> (EchoServer) or <c>--Metrics=true</c> (HostedEchoServer): listens to every instrument on the <c>Kevents</c> meter in-process and collects the observable
 /// ones once a second, as an OpenTelemetry exporter would, so a benchmark can measure what observing the loop costs.
 /// At exit it prints one line with a few of the values it saw.
 /// </summary>
-internal sealed class MetricsListener : IDisposable
+public sealed class MetricsListener : IDisposable
 {
     private readonly MeterListener _listener = new();
     private readonly Timer _collect;
