@@ -18,6 +18,8 @@
 #   BASE_PORT=7500  first loopback port
 #   SKIP_BUILD=0    1: reuse binaries from a previous run
 #   SPIN_US=        EchoServer's --spin-us (empty: the sample's default, 50); spinning is server CPU too
+#   REPORT=1        finish with one LoadGen run against `--loops 2 --distribution acceptor` that writes an HTML report
+#                   (throughput, latency percentiles, the server's CPU and RSS) to bench/results/loops-<date>.html; 0 skips it
 #   ONLY=           space-separated subset of servers to run (c k1 k2rp k2acc k2cpu)
 # Output: markdown tables on stdout, also written to bench/results/loops-<date>.md (raw lines beside it).
 # Exit status: non-zero when a client saw an error or a mismatched byte, or a server did not stop cleanly.
@@ -32,6 +34,7 @@ BASE_PORT=${BASE_PORT:-7500}
 SKIP_BUILD=${SKIP_BUILD:-0}
 SPIN_US=${SPIN_US:-}
 ONLY=${ONLY:-}
+REPORT=${REPORT:-1}
 BIN=$ROOT/bench/results/bin
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=$ROOT/bench/results/loops-$STAMP.md
@@ -68,10 +71,13 @@ if [[ $SKIP_BUILD != 1 || ! -x $BIN/echo-client || ! -x $BIN/c-epoll-echo ]]; th
     gcc -O2 -Wall -o "$BIN/c-epoll-echo" "$PEERS/c-epoll-echo.c" || exit 1
 fi
 KEVENTS_DLL=$ROOT/samples/EchoServer/bin/Release/net10.0/EchoServer.dll
-if [[ $SKIP_BUILD != 1 || ! -f $KEVENTS_DLL ]]; then
-    log "building EchoServer"
-    dotnet build -c Release -nologo -v quiet "$ROOT/samples/EchoServer/EchoServer.csproj" >"$BIN/build-loops.log" 2>&1 \
-        || { log "EchoServer build failed (see $BIN/build-loops.log)"; exit 1; }
+LOADGEN_DLL=$ROOT/samples/LoadGen/bin/Release/net10.0/LoadGen.dll
+if [[ $SKIP_BUILD != 1 || ! -f $KEVENTS_DLL || ! -f $LOADGEN_DLL ]]; then
+    log "building EchoServer and LoadGen"
+    for project in EchoServer LoadGen; do
+        dotnet build -c Release -nologo -v quiet "$ROOT/samples/$project/$project.csproj" >"$BIN/build-loops.log" 2>&1 \
+            || { log "$project build failed (see $BIN/build-loops.log)"; exit 1; }
+    done
 fi
 NCPU=$(nproc)
 
@@ -213,4 +219,22 @@ deviation() { awk -F/ '{ n = NF; s = 0; for (i = 1; i <= n; i++) s += $i; m = s 
     done
 } | tee "$OUT"
 log "results: $OUT (raw: $RAW)"
+
+# One run that people can look at: LoadGen drives EchoServer with two loops and writes its HTML report, the server's
+# CPU and RSS included (from its PID).
+if [[ $REPORT == 1 ]]; then
+    port=$((BASE_PORT + 99))
+    if start_server k2acc "$port"; then
+        html=$ROOT/bench/results/loops-$STAMP.html
+        if dotnet "$LOADGEN_DLL" --port "$port" --connections 64 --duration "$DURATION" --warmup "$WARMUP" --quiet \
+            --report "$html" --server-pid "$SERVER_PID" >>"$RAW" 2>&1; then
+            log "report: $html"
+        else
+            log "LoadGen report run failed (see $RAW)"; FAILED=1
+        fi
+        stop_pid "$SERVER_PID" || FAILED=1
+    else
+        FAILED=1
+    fi
+fi
 exit $FAILED
