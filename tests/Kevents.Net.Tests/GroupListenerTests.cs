@@ -168,7 +168,7 @@ public class GroupListenerTests : NetTest
             {
                 for (int k = 0; k < 4; k++)
                 {
-                    Socket client = ConnectFromCpu(server.LocalEndPoint, cpu);
+                    Socket client = TestUtil.ConnectFromCpu(server.LocalEndPoint, cpu);
                     clients.Add(client);
                     await client.SendAsync(new byte[] { 7 }, SocketFlags.None);
                     Assert.Equal([7], await ReceiveExactlyAsync(client, 1));
@@ -183,33 +183,6 @@ public class GroupListenerTests : NetTest
         }
         await WaitForCountAsync(server, 0);
         Assert.Empty(handler.Violations);
-    }
-
-    private static Socket ConnectFromCpu(EndPoint endPoint, int cpu)
-    {
-        Socket? socket = null;
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                Assert.Equal(0, CpuAffinity.PinCurrentThread(cpu));
-                socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                socket.Connect(endPoint);
-            }
-            catch (Exception ex)
-            {
-                failure = ex;
-            }
-        });
-        thread.Start();
-        Assert.True(thread.Join(Limit));
-        if (failure is not null)
-        {
-            socket?.Dispose();
-            throw failure;
-        }
-        return socket!;
     }
 
     [Fact]

@@ -118,7 +118,7 @@ public partial class LoopsProcessTests : GatedTest
         {
             for (int i = 0; i < Connections; i++)
             {
-                clients.Add(distribution == "reuseport-cpu" ? ConnectFromCpu(endPoint, i % loops) : await ConnectAsync(endPoint));
+                clients.Add(distribution == "reuseport-cpu" ? TestUtil.ConnectFromCpu(endPoint, i % loops) : await ConnectAsync(endPoint));
             }
             foreach (Socket client in clients)
             {
@@ -136,33 +136,6 @@ public partial class LoopsProcessTests : GatedTest
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(endPoint).WaitAsync(TimeSpan.FromSeconds(20));
         return socket;
-    }
-
-    private static Socket ConnectFromCpu(IPEndPoint endPoint, int cpu)
-    {
-        Socket? socket = null;
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                Assert.Equal(0, CpuAffinity.PinCurrentThread(cpu));
-                socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                socket.Connect(endPoint);
-            }
-            catch (Exception ex)
-            {
-                failure = ex;
-            }
-        });
-        thread.Start();
-        Assert.True(thread.Join(TimeSpan.FromSeconds(20)));
-        if (failure is not null)
-        {
-            socket?.Dispose();
-            throw failure;
-        }
-        return socket!;
     }
 
     private static void AssertEveryLoopServed(string output, int loops)

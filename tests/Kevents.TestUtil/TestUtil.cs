@@ -215,4 +215,35 @@ public static class TestUtil
         int n = (int)Ok(Epoll.Wait(epfd, events, (int)during.TotalMilliseconds), "epoll_wait");
         Assert.True(n == 0, $"Expected no events but got {n}, the first {events[0].Events} for {events[0].Data}.");
     }
+
+    /// <summary>
+    /// Connects to <paramref name="endPoint"/> from a thread pinned to <paramref name="cpu"/>: on loopback the kernel
+    /// handles the connection's packets on the sending CPU, which is what a CPU-local reuseport listener looks at.
+    /// </summary>
+    public static Socket ConnectFromCpu(EndPoint endPoint, int cpu)
+    {
+        Socket? socket = null;
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                Assert.Equal(0, CpuAffinity.PinCurrentThread(cpu));
+                socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                socket.Connect(endPoint);
+            }
+            catch (Exception ex)
+            {
+                failure = ex;
+            }
+        });
+        thread.Start();
+        Assert.True(thread.Join(TimeSpan.FromSeconds(20)), "connecting from a pinned thread did not finish in 20 s");
+        if (failure is not null)
+        {
+            socket?.Dispose();
+            throw failure;
+        }
+        return socket!;
+    }
 }
