@@ -9,7 +9,13 @@ using Microsoft.Extensions.Hosting;
 // The echo server on the .NET generic host. Settings come from appsettings.json, environment variables
 // (Kevents__Loops=4) and the command line (--Kevents:Loops=4); SIGTERM or Ctrl+C drains connections until the
 // host's shutdown timeout (--shutdownTimeoutSeconds=N, default 30), then aborts the rest.
-HostApplicationBuilder builder = Host.CreateApplicationBuilder(args);
+// Settings are read beside the program (appsettings.json is copied there), not from whatever directory it was
+// started in: `dotnet run --project samples/HostedEchoServer` from the repository root finds them too.
+HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+{
+    Args = args,
+    ContentRootPath = AppContext.BaseDirectory,
+});
 
 // Under systemd (Type=notify) this reports READY and STOPPING, and logs in the journal's format; elsewhere it does nothing.
 builder.Services.AddSystemd();
