@@ -123,6 +123,10 @@ EOF
 }
 
 # ---------------------------------------------------------------- servers
+# Loopback only: the sample takes --bind if it offers it (asked through its --help, as the flag set may grow).
+KEVENTS_BIND=
+if [[ $HAVE_KEVENTS == 1 ]] && timeout 60 dotnet "$KEVENTS_DLL" --help 2>&1 | grep -q -- "--bind"; then KEVENTS_BIND=" --bind 127.0.0.1"; fi
+
 SERVERS=(kevents nginx kestrel)
 declare -A LABEL=([kevents]="Kevents HttpServer (1 loop)" [nginx]="nginx (1 worker)" [kestrel]="Kestrel minimal API")
 declare -A AVAIL=([kevents]=$HAVE_KEVENTS [nginx]=1 [kestrel]=$HAVE_KESTREL)
@@ -131,7 +135,7 @@ if [[ -n $ONLY ]]; then
 fi
 server_argv() {   # $1 id, $2 port
     case $1 in
-        kevents) echo "dotnet $KEVENTS_DLL --port $2 --loops 1" ;;
+        kevents) echo "dotnet $KEVENTS_DLL --port $2 --loops 1$KEVENTS_BIND" ;;
         nginx)   write_nginx_conf "$2"; echo "$NGINX -p $TMP/nginx -c $TMP/nginx/nginx.conf" ;;
         kestrel) echo "dotnet $KESTREL_DLL $2" ;;
     esac

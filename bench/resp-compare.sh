@@ -96,6 +96,10 @@ else
 fi
 
 # ---------------------------------------------------------------- servers
+# Loopback only: the sample takes --bind if it offers it (asked through its --help, as the flag set may grow).
+KEVENTS_BIND=
+if [[ $HAVE_KEVENTS == 1 ]] && timeout 60 dotnet "$KEVENTS_DLL" --help 2>&1 | grep -q -- "--bind"; then KEVENTS_BIND=" --bind 127.0.0.1"; fi
+
 SERVERS=(kevents redis garnet)
 declare -A LABEL=([kevents]="Kevents RespServer (1 loop)" [redis]="redis-server (1 thread)" [garnet]="Garnet")
 declare -A AVAIL=([kevents]=$HAVE_KEVENTS [redis]=1 [garnet]=1)
@@ -104,7 +108,7 @@ if [[ -n $ONLY ]]; then
 fi
 server_argv() {   # $1 id, $2 port
     case $1 in
-        kevents) echo "dotnet $KEVENTS_DLL --port $2" ;;
+        kevents) echo "dotnet $KEVENTS_DLL --port $2$KEVENTS_BIND" ;;
         redis)   echo "redis-server --port $2 --bind 127.0.0.1 --save '' --appendonly no --io-threads 1 --dir $TMP --daemonize no" ;;
         garnet)  echo "$GARNET --port $2 --bind 127.0.0.1 --memory 1g --index 64m --logger-level Warning" ;;
     esac
