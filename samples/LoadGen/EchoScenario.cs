@@ -13,6 +13,9 @@ public sealed class EchoScenario : ILoadScenario
 
     private static readonly byte[] s_pattern = CreatePattern();
 
+    /// <summary>The fixed pseudo-random bytes every connection's stream is cut from (the RESP scenario's values too).</summary>
+    internal static ReadOnlySpan<byte> Pattern => s_pattern;
+
     /// <summary>Creates the scenario for messages of <paramref name="messageSize"/> bytes.</summary>
     public EchoScenario(int messageSize)
     {
@@ -33,6 +36,18 @@ public sealed class EchoScenario : ILoadScenario
     public ILoadSession CreateSession(int connectionIndex) =>
         // 7919 is prime and co-prime with the pattern length, so neighbouring connections start far apart.
         new EchoSession(MessageSize, (int)(connectionIndex * 7919L % PatternLength));
+
+    /// <summary>Copies the pattern from <paramref name="position"/> on into <paramref name="destination"/>, wrapping at its end.</summary>
+    internal static void CopyPattern(int position, Span<byte> destination)
+    {
+        while (!destination.IsEmpty)
+        {
+            int chunk = Math.Min(destination.Length, PatternLength - position);
+            s_pattern.AsSpan(position, chunk).CopyTo(destination);
+            destination = destination[chunk..];
+            position = 0;
+        }
+    }
 
     private static byte[] CreatePattern()
     {
@@ -100,16 +115,6 @@ public sealed class EchoScenario : ILoadScenario
             return new ResponseProgress(completed, mismatched, broken);
         }
 
-        private void Copy(long offset, Span<byte> destination)
-        {
-            while (!destination.IsEmpty)
-            {
-                int position = (int)((start + offset) % PatternLength);
-                int chunk = Math.Min(destination.Length, PatternLength - position);
-                s_pattern.AsSpan(position, chunk).CopyTo(destination);
-                destination = destination[chunk..];
-                offset += chunk;
-            }
-        }
+        private void Copy(long offset, Span<byte> destination) => CopyPattern((int)((start + offset) % PatternLength), destination);
     }
 }

@@ -2,7 +2,7 @@ namespace LoadGen;
 
 /// <summary>
 /// What LoadGen sends and how it checks the answers. The runner owns sockets, pacing, timing and counting; a
-/// scenario only turns bytes into requests and responses. Echo is the first; HTTP and RESP scenarios plug in here.
+/// scenario only turns bytes into requests and responses. Echo, HTTP and RESP plug in here.
 /// </summary>
 /// <remarks>
 /// One scenario object is shared by every connection and every loop thread, so it must be immutable. Per-connection
@@ -13,6 +13,9 @@ public interface ILoadScenario
 {
     /// <summary>A short name for reports ("echo").</summary>
     string Name { get; }
+
+    /// <summary>What else the report should say about the load (the HTTP path, the RESP command); empty by default.</summary>
+    string Detail => "";
 
     /// <summary>The most bytes one request may take; the runner always offers at least this much room.</summary>
     int MaxRequestSize { get; }

@@ -29,13 +29,22 @@ internal sealed class LoadGenCommandLine
     private readonly Option<double> _resetFraction = SampleOptions.Number("--reset-fraction", 0, 0, 1, "F",
         "with --churn: this fraction (0-1) of connections end with a reset (SO_LINGER 0) in the middle of a request " +
         "instead of a clean close");
-    // New scenarios (RESP) get a name here and in ToScenario.
-    private readonly Option<string> _scenario = SampleOptions.Choice("--scenario", "echo", ["echo", "http"],
-        "what to send: echo (checks every byte) or http (GET --path, HTTP/1.1 keep-alive, checks status 200 and " +
-        "Content-Length framing)");
+    // A new scenario gets a name here and a case where the options are read.
+    private readonly Option<string> _scenario = SampleOptions.Choice("--scenario", "echo", ["echo", "http", "resp"],
+        "what to send: echo (checks every byte), http (GET --path, HTTP/1.1 keep-alive, checks status 200, " +
+        "Content-Length framing and --expect-body) or resp (Redis protocol --resp-command, checks every reply)");
     private readonly Option<string> _path = SampleOptions.Text("--path", "/", "PATH", "http: the path to request",
         "a path that starts with / and has no spaces or control characters",
         static path => path.StartsWith('/') && !path.Any(char.IsControl) && !path.Contains(' '));
+    private readonly Option<string> _expectBody = SampleOptions.Text("--expect-body", "", "TEXT",
+        "http: every response body must be exactly TEXT (UTF-8), byte for byte (default: bodies are counted, not checked)",
+        "any text", static _ => true);
+    private readonly Option<string> _respCommand = SampleOptions.Choice("--resp-command", "ping", ["ping", "get", "set"],
+        "resp: PING (expects +PONG), GET (expects the value SET earlier; each connection first SETs its keys) or SET " +
+        "(expects +OK)");
+    private readonly Option<int> _keySize = SampleOptions.Int("--key-size", 16, 1, 1024 * 1024, "BYTES", "resp: bytes per key");
+    private readonly Option<int> _valueSize = SampleOptions.Int("--value-size", 64, 0, 64 * 1024 * 1024, "BYTES", "resp: bytes per value (get, set)");
+    private readonly Option<int> _keys = SampleOptions.Int("--keys", 100, 1, 1_000_000, "N", "resp: keys each connection cycles through (get, set)");
     private readonly Option<bool> _json = SampleOptions.Flag("--json", "print the result as one JSON object on stdout");
     private readonly Option<bool> _quiet = SampleOptions.Flag("--quiet", "no progress line on stderr", "-q");
     private readonly Option<string> _report = SampleOptions.Text("--report", "", "FILE.html",
@@ -49,10 +58,10 @@ internal sealed class LoadGenCommandLine
     public LoadGenCommandLine()
     {
         _command = new SampleCommand("LoadGen",
-            "Kevents' load generator: echo or HTTP load over TCP or a Unix socket, closed or open loop, with latency " +
+            "Kevents' load generator: echo, HTTP or Redis-protocol load over TCP or a Unix socket, closed or open loop, with latency " +
             "percentiles. Exit code: 0 clean run, 1 mismatches, errors or no messages, 2 bad options.",
             _host, _port, _unix, _connections, _size, _depth, _rate, _spin, _duration, _warmup, _loops, _timeout, _churn,
-            _resetFraction, _scenario, _path, _json, _quiet, _report, _serverPid);
+            _resetFraction, _scenario, _path, _expectBody, _respCommand, _keySize, _valueSize, _keys, _json, _quiet, _report, _serverPid);
         _command.Check(p => p.GetValue(_resetFraction) > 0 && p.GetValue(_churn) == 0
             ? "--reset-fraction needs --churn: resets happen where a churning connection ends." : null);
         _command.Check(p => CheckReportPath(p.GetValue(_report)!));
@@ -117,9 +126,22 @@ internal sealed class LoadGenCommandLine
         options.Scenario = parsed.GetValue(_scenario) switch
         {
             "echo" => new EchoScenario(options.MessageSize),
-            "http" => new HttpScenario(options.Path, options.Host),
+            "http" => new HttpScenario(options.Path, options.Host,
+                parsed.GetValue(_expectBody) is { Length: > 0 } body ? System.Text.Encoding.UTF8.GetBytes(body) : null),
+            "resp" => new RespScenario(parsed.GetValue(_respCommand) switch
+                {
+                    "get" => RespCommand.Get,
+                    "set" => RespCommand.Set,
+                    _ => RespCommand.Ping,
+                },
+                parsed.GetValue(_keySize), parsed.GetValue(_valueSize), parsed.GetValue(_keys)),
             _ => throw new System.Diagnostics.UnreachableException(),
         };
+        if (options.Scenario is RespScenario resp)
+        {
+            // The summary's size is the payload each answer is about: the value, for RESP.
+            options.MessageSize = resp.ValueSize;
+        }
         json = parsed.GetValue(_json);
         quiet = parsed.GetValue(_quiet);
         string reportPath = parsed.GetValue(_report)!;

@@ -66,7 +66,7 @@ internal static class LoadReport
         Table(html, "settings-table", ["setting", "value"],
         [
             ["target", result.Target],
-            ["scenario", result.Scenario + (result.Scenario == "http" ? " " + options.Path : "")],
+            ["scenario", (options.Scenario?.Detail ?? "") is { Length: > 0 } detail ? $"{result.Scenario} ({detail})" : result.Scenario],
             ["mode", result.Mode == "open" ? Inv($"open loop, {options.Rate:0.##} msgs/s{(options.Spin ? ", spin" : "")}") : Inv($"closed loop, depth {options.Depth}")],
             ["connections", Inv($"{result.Connections} ({result.Connected} connected)")],
             ["message size", Inv($"{result.Size} bytes")],

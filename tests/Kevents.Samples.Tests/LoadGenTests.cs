@@ -289,7 +289,7 @@ public class LoadGenTests : GatedTest
     [InlineData("Required argument missing for option: '--size'", "--size")]
     [InlineData("--rate must be a number from 0 to 1000000000 (got 'fast')", "--rate", "fast")]
     [InlineData("--duration must be a number from 0.001 to 604800 (got '-1')", "--duration", "-1")]
-    [InlineData("--scenario must be one of echo, http (got 'smtp')", "--scenario", "smtp")]
+    [InlineData("--scenario must be one of echo, http, resp (got 'smtp')", "--scenario", "smtp")]
     [InlineData("--reset-fraction needs --churn", "--reset-fraction", "0.5")]
     [InlineData("--reset-fraction must be a number from 0 to 1 (got '1.5')", "--churn", "2", "--reset-fraction", "1.5")]
     [InlineData("--path must be a path that starts with /", "--scenario", "http", "--path", "no-slash")]

@@ -216,11 +216,4 @@ public class LoadReportTests : GatedTest
     {
         public void OnData(StreamConnection connection, ReadOnlySpan<byte> data) => connection.Close();
     }
-
-    private sealed class TempDir : IDisposable
-    {
-        public string Path { get; } = Directory.CreateTempSubdirectory("loadgen-report-").FullName;
-
-        public void Dispose() => Directory.Delete(Path, recursive: true);
-    }
 }

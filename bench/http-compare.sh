@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# HTTP comparison: the Kevents HttpServer sample (one loop) beside nginx (one worker process) and an ASP.NET Core
+# minimal API on Kestrel (bench/peers/KestrelPlaintext), all answering GET /plaintext with "Hello, World!" as
+# text/plain, loaded by wrk in one run: -t1 -c64 and -c256, unpipelined and pipelined 16 deep
+# (bench/wrk-pipeline.lua). Before the load, LoadGen checks each server's /plaintext byte for byte, pipelined.
+# Beside each throughput: the server's CPU time per request, from utime+stime in /proc/PID/stat before and after.
+#
+# Environment knobs:
+#   DURATION=5      seconds measured per load shape (each shape is preceded by a WARMUP-second wrk run)
+#   WARMUP=1
+#   BASE_PORT=7600  first loopback port; each server gets its own
+#   ONLY=""         space-separated subset of: kevents nginx kestrel
+#   SKIP_BUILD=0    1: reuse binaries from a previous run
+# Output: markdown tables on stdout, also written to bench/results/http-<date>.md (raw wrk output beside it).
+# Exit code: 0 when every available server was measured cleanly, 1 when a run failed (a server died, wrk saw
+# errors or non-2xx responses, LoadGen's check failed), 2 when setup failed (tools missing and not installable).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+BASE_PORT=${BASE_PORT:-7600}
+ONLY=${ONLY:-}
+SKIP_BUILD=${SKIP_BUILD:-0}
+BIN=$ROOT/bench/results/bin
+STAMP=$(date +%Y-%m-%d-%H%M%S)
+OUT=$ROOT/bench/results/http-$STAMP.md
+RAW=$ROOT/bench/results/http-$STAMP.raw.txt
+TMP=$(mktemp -d /tmp/kevents-http-compare.XXXXXX)
+CLK_TCK=$(getconf CLK_TCK)
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+mkdir -p "$BIN"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+log() { echo "[http-compare] $*" >&2; }
+
+# ---------------------------------------------------------------- cleanup
+CHILDREN=()
+stop_pid() {
+    local pid=$1
+    [[ -z $pid ]] && return
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+}
+cleanup() {
+    for pid in "${CHILDREN[@]}"; do stop_pid "$pid"; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- tools
+need() {   # $1 command, $2 Debian package
+    command -v "$1" >/dev/null 2>&1 && return 0
+    log "$1 missing, installing $2"
+    { apt-get install -y "$2" >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y "$2" >/dev/null 2>&1; }; } \
+        && command -v "$1" >/dev/null 2>&1 || { log "could not install $2"; return 1; }
+}
+need wrk wrk || exit 2
+[[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null || need nginx nginx-light || exit 2
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+need dotnet dotnet-sdk-10.0 || exit 2
+
+# ---------------------------------------------------------------- build
+build_dotnet() {   # $1 csproj, $2 expected dll
+    local proj=$1 dll=$2
+    [[ $SKIP_BUILD == 1 && -f $dll ]] && return 0
+    rm -f "$dll"
+    if ! timeout 600 dotnet build -c Release -nologo -v quiet "$proj" >"$BIN/build-$(basename "$proj").log" 2>&1; then
+        log "build of $proj failed (see $BIN/build-$(basename "$proj").log)"
+        return 1
+    fi
+    [[ -f $dll ]]
+}
+
+KEVENTS_PROJ=$ROOT/samples/HttpServer/HttpServer.csproj
+KEVENTS_DLL=$ROOT/samples/HttpServer/bin/Release/net10.0/HttpServer.dll
+KESTREL_DLL=$ROOT/bench/peers/KestrelPlaintext/bin/Release/net10.0/KestrelPlaintext.dll
+LOADGEN_DLL=$ROOT/samples/LoadGen/bin/Release/net10.0/LoadGen.dll
+log "building"
+build_dotnet "$ROOT/samples/LoadGen/LoadGen.csproj" "$LOADGEN_DLL" || exit 2
+HAVE_KEVENTS=0
+if [[ -f $KEVENTS_PROJ ]]; then
+    build_dotnet "$KEVENTS_PROJ" "$KEVENTS_DLL" && HAVE_KEVENTS=1
+else
+    log "samples/HttpServer does not exist in this tree: its row is skipped (n/a)"
+fi
+HAVE_KESTREL=0; build_dotnet "$ROOT/bench/peers/KestrelPlaintext/KestrelPlaintext.csproj" "$KESTREL_DLL" && HAVE_KESTREL=1
+
+# nginx: one process (no master), one worker's worth of work, the same body and the same headers as the others
+# (Content-Type text/plain, Content-Length, Date, Server), keep-alive without a request cap.
+write_nginx_conf() {   # $1 port
+    mkdir -p "$TMP/nginx"
+    cat >"$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 4096; multi_accept on; }
+http {
+    access_log off;
+    keepalive_requests 1000000000;
+    keepalive_timeout 300s;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    server {
+        listen 127.0.0.1:$1 backlog=4096;
+        location = /plaintext {
+            default_type text/plain;
+            return 200 "Hello, World!";
+        }
+    }
+}
+EOF
+}
+
+# ---------------------------------------------------------------- servers
+# Loopback only: the sample takes --bind if it offers it (asked through its --help, as the flag set may grow).
+KEVENTS_BIND=
+if [[ $HAVE_KEVENTS == 1 ]] && timeout 60 dotnet "$KEVENTS_DLL" --help 2>&1 | grep -q -- "--bind"; then KEVENTS_BIND=" --bind 127.0.0.1"; fi
+
+SERVERS=(kevents nginx kestrel)
+declare -A LABEL=([kevents]="Kevents HttpServer (1 loop)" [nginx]="nginx (1 worker)" [kestrel]="Kestrel minimal API")
+declare -A AVAIL=([kevents]=$HAVE_KEVENTS [nginx]=1 [kestrel]=$HAVE_KESTREL)
+if [[ -n $ONLY ]]; then
+    for id in "${SERVERS[@]}"; do [[ " $ONLY " == *" $id "* ]] || AVAIL[$id]=0; done
+fi
+server_argv() {   # $1 id, $2 port
+    case $1 in
+        kevents) echo "dotnet $KEVENTS_DLL --port $2 --loops 1$KEVENTS_BIND" ;;
+        nginx)   write_nginx_conf "$2"; echo "$NGINX -p $TMP/nginx -c $TMP/nginx/nginx.conf" ;;
+        kestrel) echo "dotnet $KESTREL_DLL $2" ;;
+    esac
+}
+
+SERVER_PID=
+start_server() {   # $1 id, $2 port
+    local id=$1 port=$2 argv
+    argv=$(server_argv "$id" "$port")
+    # shellcheck disable=SC2086
+    $argv >"$BIN/http-server-$id.log" 2>&1 &
+    SERVER_PID=$!
+    CHILDREN+=("$SERVER_PID")
+    for _ in $(seq 300); do
+        kill -0 "$SERVER_PID" 2>/dev/null || { log "$id exited early (see $BIN/http-server-$id.log)"; return 1; }
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    log "$id did not accept on port $port within 30 s"
+    return 1
+}
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+
+# ---------------------------------------------------------------- load shapes
+SHAPES=(c64 c256 c64p16 c256p16)
+declare -A SHAPE_ARGS=([c64]="-c 64" [c256]="-c 256" [c64p16]="-c 64 -s $ROOT/bench/wrk-pipeline.lua" [c256p16]="-c 256 -s $ROOT/bench/wrk-pipeline.lua")
+declare -A SHAPE_TAIL=([c64]="" [c256]="" [c64p16]="-- 16" [c256p16]="-- 16")
+declare -A SHAPE_TITLE=([c64]="-c64" [c256]="-c256" [c64p16]="-c64 pipelined 16" [c256p16]="-c256 pipelined 16")
+
+declare -A RPS CPU P99 STATUS VERIFY
+FAILED=0
+
+run_wrk() {   # $1 port, $2 shape, $3 seconds; prints wrk's output
+    local port=$1 shape=$2 secs=$3
+    # shellcheck disable=SC2086
+    timeout $((secs + 30)) wrk -t1 ${SHAPE_ARGS[$shape]} -d "${secs}s" --latency "http://127.0.0.1:$port/plaintext" ${SHAPE_TAIL[$shape]}
+}
+
+run_shape() {   # $1 id, $2 shape, $3 port, $4 pid
+    local id=$1 shape=$2 port=$3 pid=$4 out before after requests
+    run_wrk "$port" "$shape" "$WARMUP" >/dev/null 2>&1
+    before=$(cpu_ticks "$pid")
+    out=$(run_wrk "$port" "$shape" "$DURATION" 2>&1)
+    after=$(cpu_ticks "$pid")
+    { echo "=== $id $shape"; echo "$out"; } >>"$RAW"
+    requests=$(awk '/requests in/ { print $1 }' <<<"$out")
+    RPS[$id,$shape]=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    P99[$id,$shape]=$(awk '$1 == "99%" { print $2 }' <<<"$out")
+    # wrk 4.1 sometimes prints 0.00us for the 99th percentile of pipelined runs (its histogram, not the server).
+    [[ ${P99[$id,$shape]} == 0.00us ]] && P99[$id,$shape]="n/a (wrk)"
+    if [[ -n $requests && $requests -gt 0 && -n $before && -n $after ]]; then
+        CPU[$id,$shape]=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+    fi
+    if [[ -z ${RPS[$id,$shape]} ]] || grep -qE "Socket errors|Non-2xx" <<<"$out"; then
+        STATUS[$id,$shape]="FAIL($(grep -E "Socket errors|Non-2xx" <<<"$out" | tr -s ' ' | head -1))"
+        FAILED=1
+    else
+        STATUS[$id,$shape]=ok
+    fi
+    log "$id/$shape: ${RPS[$id,$shape]:-?} req/s, ${CPU[$id,$shape]:-?} us CPU/req, p99 ${P99[$id,$shape]:-?} ${STATUS[$id,$shape]}"
+}
+
+verify() {   # $1 id, $2 port: LoadGen checks status, framing and every body byte, pipelined 16 deep
+    local id=$1 port=$2 line
+    line=$(timeout 60 dotnet "$LOADGEN_DLL" --port "$port" --scenario http --path /plaintext --expect-body "Hello, World!" \
+        -c 8 --depth 16 --duration 1 --warmup 0.5 --quiet 2>&1 | tail -1)
+    echo "=== $id verify: $line" >>"$RAW"
+    if [[ $line == *"errors=0 mismatches=0"* ]]; then VERIFY[$id]="ok"; else VERIFY[$id]="FAIL"; FAILED=1; fi
+    log "$id: LoadGen check: $line"
+}
+
+# ---------------------------------------------------------------- run
+# All servers start up front; each shape visits them one after another, so drifts in background load hit all alike.
+: >"$RAW"
+declare -A PORT PID
+port=$BASE_PORT
+for id in "${SERVERS[@]}"; do
+    PORT[$id]=$port; port=$((port + 1))
+    [[ ${AVAIL[$id]} == 1 ]] || { log "$id: not available, row will be n/a"; continue; }
+    log "$id: starting on port ${PORT[$id]}"
+    if start_server "$id" "${PORT[$id]}"; then PID[$id]=$SERVER_PID; verify "$id" "${PORT[$id]}"
+    else AVAIL[$id]=0; FAILED=1; stop_pid "$SERVER_PID"; fi
+done
+for shape in "${SHAPES[@]}"; do
+    for id in "${SERVERS[@]}"; do
+        [[ ${AVAIL[$id]} == 1 ]] || continue
+        if ! kill -0 "${PID[$id]}" 2>/dev/null; then
+            log "$id: server died (see $BIN/http-server-$id.log)"; AVAIL[$id]=0; FAILED=1; continue
+        fi
+        run_shape "$id" "$shape" "${PORT[$id]}" "${PID[$id]}"
+    done
+done
+for id in "${SERVERS[@]}"; do [[ -n ${PID[$id]:-} ]] && stop_pid "${PID[$id]}"; done
+
+# ---------------------------------------------------------------- report
+fmt_rate() { awk -v v="$1" 'BEGIN { if (v == "") { print "n/a"; exit }
+    if (v >= 1e6) printf "%.2fM", v / 1e6; else if (v >= 1e3) printf "%.0fK", v / 1e3; else printf "%.0f", v }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'; }
+cell() {   # $1 id, $2 shape
+    local id=$1 shape=$2
+    [[ -n ${STATUS[$id,$shape]:-} ]] || { echo "n/a"; return; }
+    [[ ${STATUS[$id,$shape]} == ok ]] || { echo "${STATUS[$id,$shape]}"; return; }
+    echo "$(fmt_rate "${RPS[$id,$shape]}") / ${CPU[$id,$shape]:-?} us"
+}
+{
+    echo "## HTTP /plaintext comparison, $(date '+%Y-%m-%d %H:%M')"
+    echo
+    echo "$(nproc) CPUs, $(uname -r); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') -t1, ${DURATION}s per shape after a ${WARMUP}s warm-up;" \
+         "servers and client share the machine. Cells: requests/s / server CPU time per request (utime+stime from /proc)."
+    echo "Every server's /plaintext body was first checked byte for byte by LoadGen, pipelined 16 deep."
+    echo
+    header="| server | check |"; rule="|---|---|"
+    for shape in "${SHAPES[@]}"; do header+=" ${SHAPE_TITLE[$shape]} |"; rule+="---|"; done
+    echo "$header"; echo "$rule"
+    for id in "${SERVERS[@]}"; do
+        row="| ${LABEL[$id]} | ${VERIFY[$id]:-n/a} |"
+        for shape in "${SHAPES[@]}"; do row+=" $(cell "$id" "$shape") |"; done
+        echo "$row"
+    done
+    echo
+    echo "Throughput ratios (same run):"
+    echo
+    header="| ratio |"; rule="|---|"
+    for shape in "${SHAPES[@]}"; do header+=" ${SHAPE_TITLE[$shape]} |"; rule+="---|"; done
+    echo "$header"; echo "$rule"
+    for pair in "kevents nginx" "kevents kestrel" "kestrel nginx"; do
+        read -r a b <<<"$pair"
+        row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
+        for shape in "${SHAPES[@]}"; do row+=" $(ratio "${RPS[$a,$shape]:-}" "${RPS[$b,$shape]:-}") |"; done
+        echo "$row"
+    done
+    echo
+    echo "p99 latency (wrk):"
+    echo
+    echo "| server |$(for s in "${SHAPES[@]}"; do printf ' %s |' "${SHAPE_TITLE[$s]}"; done)"
+    echo "|---|$(for _ in "${SHAPES[@]}"; do printf -- '---|'; done)"
+    for id in "${SERVERS[@]}"; do
+        row="| ${LABEL[$id]} |"
+        for shape in "${SHAPES[@]}"; do row+=" ${P99[$id,$shape]:-n/a} |"; done
+        echo "$row"
+    done
+} | tee "$OUT"
+log "written to $OUT (raw wrk output in $RAW)"
+exit $FAILED
