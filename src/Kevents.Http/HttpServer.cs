@@ -63,6 +63,12 @@ public sealed class HttpServer : IDisposable
     /// <summary>Unparsed input bytes moved to the front of a buffer to make room (linear in the input, never per request).</summary>
     public long InputBytesMoved { get; internal set; }
 
+    /// <summary>Reads handed to the layer (OnData calls), for tests of the one-send-per-read rule.</summary>
+    internal long Reads { get; set; }
+
+    /// <summary>Sends of buffered responses (SendDirect calls), for the same tests.</summary>
+    internal long Sends { get; set; }
+
     internal HttpHandler Handler { get; }
 
     internal ILogger Logger { get; }

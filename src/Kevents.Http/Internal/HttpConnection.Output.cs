@@ -45,6 +45,7 @@ internal sealed partial class HttpConnection
             long sent;
             if (_outputCount > _outputStart)
             {
+                _server.Sends++;
                 sent = _connection.SendDirect(_output.AsSpan(_outputStart, _outputCount - _outputStart), more: _fileRemaining > 0);
                 if (sent > 0)
                 {

@@ -100,6 +100,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
 
     public void OnData(ReadOnlySpan<byte> data)
     {
+        _server.Reads++;
         if (_state is State.Lingering or State.Closed)
         {
             return; // Closing: what the peer still sends is read and dropped, so our last response is not reset.
