@@ -41,7 +41,7 @@ done
 ls "$feed"
 version=$(sed -n 's:.*<VersionPrefix>\(.*\)</VersionPrefix>.*:\1:p' "$repo/Directory.Build.props")
 [ -n "$version" ] || fail "no VersionPrefix in Directory.Build.props"
-for id in Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File; do
+for id in Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File Kevents.Http; do
   nupkg="$feed/$id.$version.nupkg"
   [ -f "$nupkg" ] || fail "$id.$version.nupkg was not produced"
   contents=$(zip_list "$nupkg")
@@ -57,7 +57,7 @@ grep -qxF buildTransitive/Kevents.Core.props <<<"$(zip_list "$feed/Kevents.Core.
   || fail "Kevents.Core: buildTransitive/Kevents.Core.props missing"
 for nupkg in "$feed"/*.nupkg; do
   case "$(basename "$nupkg")" in
-    Kevents.Native.*|Kevents.Core.*|Kevents.Hybrid.*|Kevents.Net.*|Kevents.File.*) ;;
+    Kevents.Native.*|Kevents.Core.*|Kevents.Hybrid.*|Kevents.Net.*|Kevents.File.*|Kevents.Http.*) ;;
     *) fail "unexpected package $(basename "$nupkg"): tests, samples and benchmarks must stay IsPackable=false" ;;
   esac
 done
@@ -76,7 +76,7 @@ cat > "$app/nuget.config" <<XML
 </configuration>
 XML
 export NUGET_PACKAGES="$work/packages"
-for id in Kevents.Net Kevents.File; do
+for id in Kevents.Net Kevents.File Kevents.Http; do
   dotnet add "$app/SmokeApp.csproj" package "$id" --version "$version" --no-restore >/dev/null || fail "dotnet add package $id"
 done
 grep -n 'PackageReference' "$app/SmokeApp.csproj"
