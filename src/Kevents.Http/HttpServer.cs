@@ -48,7 +48,7 @@ public sealed class HttpServer : IDisposable
     /// <summary>Responses sent with a status below 400.</summary>
     public long SuccessResponses { get; private set; }
 
-    /// <summary>Responses sent with a status from 400 to 499.</summary>
+    /// <summary>Responses sent with a status from 400 to 499, and the layer's refusals of malformed requests whatever their status (501, 505).</summary>
     public long ClientErrorResponses { get; private set; }
 
     /// <summary>Responses sent with a status of 500 or more.</summary>
@@ -59,6 +59,9 @@ public sealed class HttpServer : IDisposable
 
     /// <summary>File bodies cut short because the peer went away, a send failed, or the file shrank.</summary>
     public long AbortedResponses { get; internal set; }
+
+    /// <summary>The most requests one connection had handled in one go (bounded by <see cref="HttpServerOptions.MaxRequestsPerTurn"/>).</summary>
+    public int MostRequestsInOneTurn { get; private set; }
 
     /// <summary>Unparsed input bytes moved to the front of a buffer to make room (linear in the input, never per request).</summary>
     public long InputBytesMoved { get; internal set; }
@@ -81,13 +84,23 @@ public sealed class HttpServer : IDisposable
 
     internal void Attach(SocketServer socketServer) => _socketServer = socketServer;
 
-    internal void CountResponse(int status)
+    internal void NoteRequestsInOneTurn(int handled)
+    {
+        if (handled > MostRequestsInOneTurn)
+        {
+            MostRequestsInOneTurn = handled;
+        }
+    }
+
+    /// <param name="status">The status sent.</param>
+    /// <param name="clientFault">The layer refused the request (a 501 or 505 for a malformed one is the client's fault too).</param>
+    internal void CountResponse(int status, bool clientFault)
     {
         if (status < 400)
         {
             SuccessResponses++;
         }
-        else if (status < 500)
+        else if (status < 500 || clientFault)
         {
             ClientErrorResponses++;
         }

@@ -26,6 +26,12 @@ public sealed class HttpServerOptions
     /// <summary>How long a connection closing after an error may keep sending before it is cut. Default 2 s.</summary>
     public TimeSpan LingerTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Pipelined requests one connection may have handled in one go before the other connections get their turn.
+    /// Default 32: a deep pipeline of small answers cannot hold the loop, and each turn still answers many requests.
+    /// </summary>
+    public int MaxRequestsPerTurn { get; set; } = 32;
+
     /// <summary>Bytes of a file body sent to one connection per loop turn before others get theirs. Default 512 KiB.</summary>
     public int MaxSendPerTurn { get; set; } = 512 * 1024;
 
@@ -42,6 +48,7 @@ public sealed class HttpServerOptions
         ArgumentOutOfRangeException.ThrowIfNegative(MaxHeaderCount, nameof(MaxHeaderCount));
         ArgumentOutOfRangeException.ThrowIfNegative(MaxRequestBodySize, nameof(MaxRequestBodySize));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxSendPerTurn, 1, nameof(MaxSendPerTurn));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxRequestsPerTurn, 1, nameof(MaxRequestsPerTurn));
         CheckDuration(HeaderTimeout, nameof(HeaderTimeout));
         CheckDuration(LingerTimeout, nameof(LingerTimeout));
         ArgumentNullException.ThrowIfNull(Socket, nameof(Socket));

@@ -185,10 +185,26 @@ public sealed class RawSocketTests : HttpTest
             tail.Clear().Append(text.AsSpan(Math.Max(at, text.Length - 20)));
         }
         await sending;
-        long moved = await OnLoop(() => Server.InputBytesMoved);
+        (long moved, int most) = await OnLoop(() => (Server.InputBytesMoved, Server.MostRequestsInOneTurn));
         // Moving the rest of the buffer for each request would move far more than was sent (quadratic); in place,
         // only a partial request at the end of a read is ever copied.
         Assert.True(moved <= pipeline.Length, $"{moved} input bytes moved for {pipeline.Length} received");
+        // And the pipeline was answered in turns of at most MaxRequestsPerTurn, so it could not hold the loop.
+        Assert.InRange(most, 1, 32);
+    }
+
+    [Fact]
+    public async Task HalfClosedDeepPipelineIsStillAnsweredInFull()
+    {
+        // More requests than one turn's share, then the client's FIN at once: the requests waiting for the next
+        // turn must still be answered before the server closes.
+        const int count = 200;
+        string pipeline = string.Concat(Enumerable.Repeat("GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n", count));
+        using Socket socket = await ConnectAsync();
+        await socket.SendAsync(Encoding.ASCII.GetBytes(pipeline));
+        socket.Shutdown(SocketShutdown.Send);
+        string response = Encoding.Latin1.GetString(await ReceiveToEndAsync(socket));
+        Assert.Equal(count, CountOf(response, "Hello, World!"));
     }
 
     [Fact]

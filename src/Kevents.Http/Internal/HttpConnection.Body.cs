@@ -40,6 +40,7 @@ internal sealed partial class HttpConnection
             {
                 _server.ProtocolErrors++;
                 HttpLog.BadRequest(_server.Logger, Id, 400, _chunked.ErrorReason);
+                _clientFault = true;
                 BodyBroken(400, _chunked.ErrorReason);
                 return data.Length;
             }
@@ -57,6 +58,7 @@ internal sealed partial class HttpConnection
         {
             _server.ProtocolErrors++;
             HttpLog.BadRequest(_server.Logger, Id, 413, "chunked body larger than the limit");
+            _clientFault = true;
             BodyBroken(413, "body larger than the limit");
             return data.Length;
         }

@@ -63,7 +63,6 @@ internal sealed partial class HttpConnection
                 if (sent == 0)
                 {
                     HttpLog.FileEnded(_server.Logger, Id);
-                    _server.AbortedResponses++;
                     _connection.Abort("the file ended before its Content-Length");
                     return false;
                 }
@@ -91,10 +90,6 @@ internal sealed partial class HttpConnection
             if (sent < 0)
             {
                 HttpLog.SendFailed(_server.Logger, Id, (int)-sent);
-                if (_fileRemaining > 0)
-                {
-                    _server.AbortedResponses++;
-                }
                 _connection.Abort($"send failed with errno {-sent}");
                 return false;
             }
@@ -110,7 +105,7 @@ internal sealed partial class HttpConnection
 
     private void WaitWritable()
     {
-        if (_connection.NotifyWritable(_onWritable))
+        if (!_waitingWritable && _connection.NotifyWritable(_onWritable))
         {
             _waitingWritable = true;
         }
@@ -119,6 +114,8 @@ internal sealed partial class HttpConnection
     private void OnWritable(Connection connection)
     {
         _waitingWritable = false;
+        _yielded = false;
+        _handledThisTurn = 0;
         if (_state == State.Closed)
         {
             return;
@@ -127,6 +124,19 @@ internal sealed partial class HttpConnection
         {
             RunBuffered();
             Flush();
+        }
+        YieldIfAsked();
+    }
+
+    /// <summary>
+    /// After a turn's share of pipelined requests: go on at the next turn. The wait for writability ends at once
+    /// unless the client is not reading its responses, and then it should wait anyway.
+    /// </summary>
+    private void YieldIfAsked()
+    {
+        if (_yielded && _state != State.Closed && !_waitingWritable)
+        {
+            WaitWritable();
         }
     }
 

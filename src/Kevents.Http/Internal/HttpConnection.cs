@@ -67,6 +67,10 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
     private bool _waitingWritable;
     private bool _closeAfterOutput;
 
+    private int _handledThisTurn;
+    private bool _yielded;
+    private bool _incompleteHead; // what is buffered is the start of a head, not requests waiting for their turn
+    private bool _clientFault;
     private LoopTimer _timer;
     private long _deadlineNs;
 
@@ -101,6 +105,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
     public void OnData(ReadOnlySpan<byte> data)
     {
         _server.Reads++;
+        _handledThisTurn = 0;
         if (_state is State.Lingering or State.Closed)
         {
             return; // Closing: what the peer still sends is read and dropped, so our last response is not reset.
@@ -120,6 +125,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
             }
         }
         Flush();
+        YieldIfAsked();
     }
 
     public void OnEndOfStream()
@@ -140,6 +146,10 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
 
     public void OnClosed()
     {
+        if (_fileRemaining > 0)
+        {
+            _server.AbortedResponses++;
+        }
         _state = State.Closed;
         StopDeadline();
         CloseFile();
@@ -177,6 +187,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
             HttpLog.HeaderTimeout(_server.Logger, Id, _server.HeaderTimeoutNs / 1_000_000);
             if (Buffered > 0)
             {
+                _clientFault = true;
                 SendError(408, "request head not received in time");
                 Flush();
             }
@@ -222,7 +233,15 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
                         // Pipelined requests wait while the previous response waits for the socket.
                         return pos;
                     }
+                    if (_handledThisTurn >= _server.Options.MaxRequestsPerTurn)
+                    {
+                        // A deep pipeline of quick answers would hold the loop for as long as it lasts: the rest
+                        // waits for the next turn (Yield), other connections go first.
+                        _yielded = true;
+                        return pos;
+                    }
                     HttpParseStatus status = _parser.Parse(data[pos..], out int consumed);
+                    _incompleteHead = status == HttpParseStatus.Incomplete;
                     if (status == HttpParseStatus.Incomplete)
                     {
                         if (_deadlineNs == 0)
@@ -236,12 +255,14 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
                     {
                         _server.ProtocolErrors++;
                         HttpLog.BadRequest(_server.Logger, Id, _parser.ErrorStatus, _parser.ErrorReason);
+                        _clientFault = true;
                         SendError(_parser.ErrorStatus, _parser.ErrorReason);
                         return data.Length;
                     }
                     pos += consumed;
                     _parser.Reset();
                     StopDeadline();
+                    _server.NoteRequestsInOneTurn(++_handledThisTurn);
                     StartRequest();
                     continue;
                 case State.Active:
@@ -289,6 +310,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
         {
             _server.ProtocolErrors++;
             HttpLog.BadRequest(_server.Logger, Id, 413, "declared body larger than the limit");
+            _clientFault = true;
             SendError(413, "declared body larger than the limit");
             return;
         }
@@ -338,8 +360,10 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
             return; // closed meanwhile
         }
         HandlerDone();
+        _handledThisTurn = 0;
         RunBuffered();
         Flush();
+        YieldIfAsked();
     }
 
     private void HandlerFailed(Exception ex)
@@ -415,7 +439,8 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
             writer.Append(response.Body);
         }
         _outputCount += writer.Length;
-        _server.CountResponse(status);
+        _server.CountResponse(status, _clientFault);
+        _clientFault = false;
         if (file is not null)
         {
             if (!isHead && !noBody && response.FileCount > 0)
@@ -472,7 +497,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
         {
             _connection.Close();
         }
-        else if (_state == State.Head && _peerDone && !_waitingWritable && _outputCount == 0 && _fileRemaining == 0)
+        else if (_state == State.Head && _peerDone && _incompleteHead && !_waitingWritable && _outputCount == 0 && _fileRemaining == 0)
         {
             // What is buffered is an incomplete head (complete ones were handled): it can never complete now.
             _connection.Close();
