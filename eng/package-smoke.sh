@@ -41,7 +41,7 @@ done
 ls "$feed"
 version=$(sed -n 's:.*<VersionPrefix>\(.*\)</VersionPrefix>.*:\1:p' "$repo/Directory.Build.props")
 [ -n "$version" ] || fail "no VersionPrefix in Directory.Build.props"
-for id in Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File Kevents.Http; do
+for id in Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File Kevents.Hosting Kevents.Http; do
   nupkg="$feed/$id.$version.nupkg"
   [ -f "$nupkg" ] || fail "$id.$version.nupkg was not produced"
   contents=$(zip_list "$nupkg")
@@ -57,7 +57,7 @@ grep -qxF buildTransitive/Kevents.Core.props <<<"$(zip_list "$feed/Kevents.Core.
   || fail "Kevents.Core: buildTransitive/Kevents.Core.props missing"
 for nupkg in "$feed"/*.nupkg; do
   case "$(basename "$nupkg")" in
-    Kevents.Native.*|Kevents.Core.*|Kevents.Hybrid.*|Kevents.Net.*|Kevents.File.*|Kevents.Http.*) ;;
+    Kevents.Native.*|Kevents.Core.*|Kevents.Hybrid.*|Kevents.Net.*|Kevents.File.*|Kevents.Hosting.*|Kevents.Http.*) ;;
     *) fail "unexpected package $(basename "$nupkg"): tests, samples and benchmarks must stay IsPackable=false" ;;
   esac
 done
