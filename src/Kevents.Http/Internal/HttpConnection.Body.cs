@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Threading.Tasks.Sources;
+using Kevents.Net.Internal;
 
 namespace Kevents.Http;
 
@@ -18,13 +19,13 @@ internal sealed partial class HttpConnection
         if (_handlerDone)
         {
             // Dropping what nobody will read: decode into the scratch window and forget it.
-            _body ??= ArrayPool<byte>.Shared.Rent(BodyWindow);
+            _body ??= NetBuffers.Arrays.Rent(BodyWindow);
             _bodyCount = 0;
             room = _body.AsSpan(0, BodyWindow);
         }
         else
         {
-            _body ??= ArrayPool<byte>.Shared.Rent(BodyWindow);
+            _body ??= NetBuffers.Arrays.Rent(BodyWindow);
             room = _body.AsSpan(_bodyCount, BodyWindow - _bodyCount);
             if (room.IsEmpty)
             {
@@ -188,7 +189,7 @@ internal sealed partial class HttpConnection
         ReadOnlyMemory<byte> piece = _body.AsMemory(0, _bodyCount);
         if (_handedOut is not null)
         {
-            ArrayPool<byte>.Shared.Return(_handedOut);
+            NetBuffers.Arrays.Return(_handedOut);
         }
         _handedOut = _body;
         _body = null;
@@ -207,12 +208,12 @@ internal sealed partial class HttpConnection
     {
         if (_body is not null)
         {
-            ArrayPool<byte>.Shared.Return(_body);
+            NetBuffers.Arrays.Return(_body);
             _body = null;
         }
         if (_handedOut is not null)
         {
-            ArrayPool<byte>.Shared.Return(_handedOut);
+            NetBuffers.Arrays.Return(_handedOut);
             _handedOut = null;
         }
         _bodyCount = 0;

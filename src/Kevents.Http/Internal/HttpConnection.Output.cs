@@ -1,5 +1,6 @@
 using System.Buffers;
 using Kevents.Net;
+using Kevents.Net.Internal;
 
 namespace Kevents.Http;
 
@@ -13,17 +14,17 @@ internal sealed partial class HttpConnection
     {
         if (_output is null)
         {
-            _output = ArrayPool<byte>.Shared.Rent(Math.Max(length, 4096));
+            _output = NetBuffers.Arrays.Rent(Math.Max(length, 4096));
             _outputStart = _outputCount = 0;
         }
         else if (_outputCount + length > _output.Length)
         {
             int pending = _outputCount - _outputStart;
-            byte[] target = pending + length <= _output.Length ? _output : ArrayPool<byte>.Shared.Rent(Math.Max(pending + length, _output.Length * 2));
+            byte[] target = pending + length <= _output.Length ? _output : NetBuffers.Arrays.Rent(Math.Max(pending + length, _output.Length * 2));
             Buffer.BlockCopy(_output, _outputStart, target, 0, pending);
             if (target != _output)
             {
-                ArrayPool<byte>.Shared.Return(_output);
+                NetBuffers.Arrays.Return(_output);
             }
             _output = target;
             _outputStart = 0;
@@ -177,7 +178,7 @@ internal sealed partial class HttpConnection
     {
         if (_output is not null)
         {
-            ArrayPool<byte>.Shared.Return(_output);
+            NetBuffers.Arrays.Return(_output);
             _output = null;
         }
         _outputStart = 0;

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Threading.Tasks.Sources;
 using Kevents.Net;
+using Kevents.Net.Internal;
 
 namespace Kevents.Http;
 
@@ -513,7 +514,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
             int buffered = Buffered;
             byte[] target = _input is not null && buffered + data.Length <= _input.Length
                 ? _input
-                : ArrayPool<byte>.Shared.Rent(Math.Max(buffered + data.Length, 4096));
+                : NetBuffers.Arrays.Rent(Math.Max(buffered + data.Length, 4096));
             if (buffered > 0)
             {
                 Buffer.BlockCopy(_input!, _inputStart, target, 0, buffered);
@@ -521,7 +522,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
             }
             if (_input is not null && target != _input)
             {
-                ArrayPool<byte>.Shared.Return(_input);
+                NetBuffers.Arrays.Return(_input);
             }
             _input = target;
             _inputStart = 0;
@@ -549,7 +550,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
     {
         if (_input is not null)
         {
-            ArrayPool<byte>.Shared.Return(_input);
+            NetBuffers.Arrays.Return(_input);
             _input = null;
         }
         _inputStart = _inputCount = 0;
