@@ -41,7 +41,7 @@ done
 ls "$feed"
 version=$(sed -n 's:.*<VersionPrefix>\(.*\)</VersionPrefix>.*:\1:p' "$repo/Directory.Build.props")
 [ -n "$version" ] || fail "no VersionPrefix in Directory.Build.props"
-for id in Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File Kevents.Hosting; do
+for id in Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File Kevents.Hosting Kevents.Http; do
   nupkg="$feed/$id.$version.nupkg"
   [ -f "$nupkg" ] || fail "$id.$version.nupkg was not produced"
   contents=$(zip_list "$nupkg")
@@ -57,13 +57,13 @@ grep -qxF buildTransitive/Kevents.Core.props <<<"$(zip_list "$feed/Kevents.Core.
   || fail "Kevents.Core: buildTransitive/Kevents.Core.props missing"
 for nupkg in "$feed"/*.nupkg; do
   case "$(basename "$nupkg")" in
-    Kevents.Native.*|Kevents.Core.*|Kevents.Hybrid.*|Kevents.Net.*|Kevents.File.*|Kevents.Hosting.*) ;;
+    Kevents.Native.*|Kevents.Core.*|Kevents.Hybrid.*|Kevents.Net.*|Kevents.File.*|Kevents.Hosting.*|Kevents.Http.*) ;;
     *) fail "unexpected package $(basename "$nupkg"): tests, samples and benchmarks must stay IsPackable=false" ;;
   esac
 done
 
 # 2. A fresh console application outside the repository (no Directory.Build.props, global.json or nuget.config of
-#    ours above it). It references the three top packages only: Kevents.Core, Kevents.Hybrid and Kevents.Native come
+#    ours above it). It references the four top packages only: Kevents.Core, Kevents.Hybrid and Kevents.Native come
 #    transitively, and so does Kevents.Core's buildTransitive declaration that keeps CA1416 away.
 step "new console app in $app"
 dotnet new console -o "$app" -n SmokeApp --no-restore >/dev/null || fail "dotnet new console"
@@ -76,7 +76,7 @@ cat > "$app/nuget.config" <<XML
 </configuration>
 XML
 export NUGET_PACKAGES="$work/packages"
-for id in Kevents.Net Kevents.File Kevents.Hosting; do
+for id in Kevents.Net Kevents.File Kevents.Http Kevents.Hosting; do
   dotnet add "$app/SmokeApp.csproj" package "$id" --version "$version" --no-restore >/dev/null || fail "dotnet add package $id"
 done
 # The generic-host examples also need the host itself (Host.CreateApplicationBuilder), as any host application does.

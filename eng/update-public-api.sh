@@ -24,7 +24,7 @@ esac
 
 header='#nullable enable'
 # Dependency order, so each project's references already build when its turn comes.
-projects=(Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File Kevents.Hosting)
+projects=(Kevents.Native Kevents.Core Kevents.Hybrid Kevents.Net Kevents.File Kevents.Hosting Kevents.Http)
 
 for name in "${projects[@]}"; do
   dir="src/$name"
@@ -55,4 +55,5 @@ done
 # Prove the files now match: a build of the libraries with warnings as errors.
 dotnet build src/Kevents.File/Kevents.File.csproj -c Release -nologo -v quiet >/dev/null
 dotnet build src/Kevents.Net/Kevents.Net.csproj -c Release -nologo -v quiet >/dev/null
+dotnet build src/Kevents.Http/Kevents.Http.csproj -c Release -nologo -v quiet >/dev/null
 echo "public API files are up to date"

@@ -1,11 +1,11 @@
 using System.Reflection;
-using FileServer.Http;
+using Kevents.Http;
 
 namespace Kevents.Fuzz;
 
 /// <summary>
-/// The HTTP/1.1 request-head parser: today FileServer's <see cref="HttpRequestParser"/>. When the parser moves to
-/// src/Kevents.Http, replace the parser type here (and <see cref="Instrumented"/> with its assembly); the checks stay.
+/// The HTTP/1.1 request-head parser, Kevents.Http's <see cref="HttpRequestParser"/> (the one HttpServer and FileServer
+/// run).
 /// The input is parsed as a pipelined stream (a head, then the next head from where it ended, up to 16), once whole
 /// and once grown one byte at a time the way a connection feeds it; both must give the same heads and the same
 /// error, since the answer may not depend on how the bytes were split.
@@ -43,11 +43,11 @@ internal sealed class HttpRequestTarget : IFuzzTarget
         while (outcomes.Count < MaxRequests)
         {
             ReadOnlySpan<byte> rest = input[start..];
-            ParseStatus status = ParseStatus.Incomplete;
+            HttpParseStatus status = HttpParseStatus.Incomplete;
             int consumed = 0;
             if (incremental)
             {
-                for (int length = 1; length <= rest.Length && status == ParseStatus.Incomplete; length++)
+                for (int length = 1; length <= rest.Length && status == HttpParseStatus.Incomplete; length++)
                 {
                     status = parser.Parse(rest[..length], out consumed);
                 }
@@ -58,16 +58,16 @@ internal sealed class HttpRequestTarget : IFuzzTarget
             }
             switch (status)
             {
-                case ParseStatus.Complete:
+                case HttpParseStatus.Complete:
                     if (consumed <= 0 || consumed > rest.Length)
                     {
                         throw new FuzzInvariantException($"Complete with consumed={consumed} of {rest.Length} bytes");
                     }
-                    outcomes.Add($"{consumed}:{parser.Head}");
+                    outcomes.Add($"{consumed}:{parser.Request}");
                     start += consumed;
                     parser.Reset();
                     break;
-                case ParseStatus.Error:
+                case HttpParseStatus.Error:
                     if (parser.ErrorStatus is < 400 or > 599 || parser.ErrorReason.Length == 0)
                     {
                         throw new FuzzInvariantException($"Error with status {parser.ErrorStatus} and reason '{parser.ErrorReason}'");

@@ -1,12 +1,11 @@
 using System.Reflection;
 using System.Text;
-using FileServer.Http;
+using Kevents.Http;
 
 namespace Kevents.Fuzz;
 
 /// <summary>
-/// The request-path normaliser (FileServer's <see cref="RequestPath"/>; once the HTTP layer moves to Kevents.Http,
-/// point this at its copy). Inputs the request parser would already have refused (bytes outside visible ASCII, a
+/// The request-path normaliser, Kevents.Http's <see cref="HttpRequestPath"/> (FileServer maps targets to files with it). Inputs the request parser would already have refused (bytes outside visible ASCII, a
 /// target that is neither origin-form nor absolute-form) are skipped: the normaliser is only ever handed the rest.
 /// A resolved path must be relative, without empty, "." or ".." segments, backslashes or control characters.
 /// </summary>
@@ -14,7 +13,7 @@ internal sealed class PathTarget : IFuzzTarget
 {
     public string Name => "path";
 
-    public IReadOnlyList<Assembly> Instrumented { get; } = [typeof(RequestPath).Assembly];
+    public IReadOnlyList<Assembly> Instrumented { get; } = [typeof(HttpRequestPath).Assembly];
 
     public void Run(ReadOnlySpan<byte> input)
     {
@@ -30,7 +29,7 @@ internal sealed class PathTarget : IFuzzTarget
             return;
         }
         string target = Encoding.ASCII.GetString(input);
-        string? path = RequestPath.Resolve(target, out string reason);
+        string? path = HttpRequestPath.Resolve(target, out string reason);
         if (path is null)
         {
             if (reason.Length == 0)

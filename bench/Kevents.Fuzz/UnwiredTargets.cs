@@ -3,21 +3,6 @@ using System.Reflection;
 namespace Kevents.Fuzz;
 
 /// <summary>
-/// The chunked request-body decoder. Not on this branch yet: when Kevents.Http's decoder exists, feed the input to
-/// it here as a body (whole, and in one-byte pieces, comparing the decoded bytes and the error), list its assembly in
-/// <see cref="Instrumented"/>, and the corpus in bench/fuzz-corpus/http-chunked starts being replayed by the tests.
-/// </summary>
-internal sealed class HttpChunkedTarget : IFuzzTarget
-{
-    public string Name => "http-chunked";
-
-    public IReadOnlyList<Assembly> Instrumented { get; } = [];
-
-    public void Run(ReadOnlySpan<byte> input) =>
-        throw new FuzzTargetNotWiredException(Name, "HttpChunkedTarget.Run in bench/Kevents.Fuzz/UnwiredTargets.cs awaits the chunked decoder of src/Kevents.Http");
-}
-
-/// <summary>
 /// The RESP request parser. Not on this branch yet: when RespServer's parser exists, feed the input to it here
 /// (multibulk and inline commands, pipelined; whole and in one-byte pieces, comparing the commands and the protocol
 /// error), list its assembly in <see cref="Instrumented"/>, and bench/fuzz-corpus/resp starts being replayed.

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using FileServer;
 using Kevents;
+using Kevents.Http;
 using Kevents.Net;
 using Kevents.Samples;
 using Microsoft.Extensions.Logging;
@@ -93,12 +94,12 @@ int RunGroup()
         LoggerFactory = loggerFactory,
     });
     var handlers = new StaticFileServer?[loopCount];
-    SocketServerGroup servers;
+    HttpServerGroup servers;
     try
     {
-        servers = group.ListenTcp(new IPEndPoint(bind, port),
-            loop => handlers[group.IndexOf(loop)] = StaticFileServer.ForLoop(loop, options, logger),
-            StaticFileServer.ServerOptionsFor(options, loopCount), distribution);
+        servers = group.ListenHttp(new IPEndPoint(bind, port),
+            loop => (handlers[group.IndexOf(loop)] = StaticFileServer.ForLoop(loop, options, logger)).Handle,
+            StaticFileServer.HttpOptionsFor(options, loopCount), distribution);
     }
     catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or PlatformNotSupportedException or ArgumentException)
     {
@@ -112,7 +113,7 @@ int RunGroup()
     var endPoint = (IPEndPoint)servers.LocalEndPoint;
     for (int i = 0; i < loopCount; i++)
     {
-        handlers[i]!.Attach(servers.Servers[i], endPoint);
+        handlers[i]!.Attach(servers.Servers[i]);
     }
     StopSignals.Register(group.Loops[0], signal =>
     {
@@ -120,8 +121,7 @@ int RunGroup()
         // Off the loop thread: StopAccepting waits for every loop, and a loop must not wait for another.
         Task.Run(async () =>
         {
-            servers.StopAccepting();
-            await Task.WhenAll(handlers.Select(h => h!.ShutdownAsync(TimeSpan.FromSeconds(10))));
+            await servers.ShutdownAsync(TimeSpan.FromSeconds(10));
             group.Stop();
         });
     });

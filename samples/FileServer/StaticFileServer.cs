@@ -1,6 +1,7 @@
 using System.Net;
 using FileServer.Http;
 using Kevents;
+using Kevents.Http;
 using Kevents.Hybrid;
 using Kevents.Net;
 using Microsoft.Extensions.Logging;
@@ -8,125 +9,90 @@ using Microsoft.Extensions.Logging;
 namespace FileServer;
 
 /// <summary>
-/// An HTTP/1.1 static file server on one event loop. Connections use Kevents.Net's low-level stream API; every
-/// response is sent on the socket directly (headers with MSG_MORE, bodies by sendfile, or headers plus a small body
-/// in one send), waiting for writability with <see cref="Connection.NotifyWritable"/> when the socket is full.
-/// Loop thread only, except <see cref="ShutdownAsync"/>, which posts itself.
+/// An HTTP/1.1 static file server on one event loop: a handler on Kevents.Http, which parses, keeps connections
+/// alive, enforces the limits and sends the responses (bodies by sendfile, small cached ones read in with the head).
+/// This class resolves the path, opens the file beneath the root (a threadlet: inline when the dentry cache answers,
+/// on a cache-miss thread otherwise) and picks the status. Loop thread only, except <see cref="ShutdownAsync"/>.
 /// </summary>
-internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
+internal sealed partial class StaticFileServer : IDisposable
 {
+    private static readonly byte[] s_errorType = "text/plain; charset=utf-8"u8.ToArray();
+
     private readonly EventLoop _loop;
     private readonly ILogger _logger;
     private readonly FileDescriptor _root;
-    private SocketServer? _server;
-    private readonly KeventHandler _onSweep;
-    private readonly Registration _sweep;
-    private readonly long _headerTimeoutNs;
-    private readonly long _lingerTimeoutNs;
-    private HttpConnection? _firstLive;
-    private long _dateSecond = -1;
-    private byte[] _dateHeader = [];
+    private HttpServer? _server;
 
-    private StaticFileServer(EventLoop loop, IPEndPoint? endPoint, FileServerOptions options, ILogger logger, FileDescriptor root, string rootPath)
+    private StaticFileServer(EventLoop loop, FileServerOptions options, ILogger logger, FileDescriptor root, string rootPath)
     {
         _loop = loop;
         Options = options;
         _logger = logger;
         _root = root;
         RootPath = rootPath;
-        _headerTimeoutNs = options.HeaderTimeout.Ticks * 100;
-        _lingerTimeoutNs = options.LingerTimeout.Ticks * 100;
-        Scratch = new byte[64 * 1024];
-        if (endPoint is not null)
-        {
-            _server = loop.ListenTcp(endPoint, this, ServerOptionsFor(options, loops: 1));
-            LocalEndPoint = (IPEndPoint)_server.LocalEndPoint;
-        }
-
-        // One periodic sweep checks every connection's absolute deadlines (header timeout, linger, shutdown), so a
-        // request costs one store to arm its deadline instead of a timer registration. Never early: a deadline is
-        // acted on only once the loop's clock has passed it; at most one sweep interval late.
-        long intervalMs = Math.Clamp((long)Options.HeaderTimeout.TotalMilliseconds / 8, 10, 250);
-        // The loop hands out the ident, so the timer cannot collide with anyone else's on the same loop.
-        _onSweep = Sweep;
-        _sweep = loop.Register(Kevent.PeriodicTimer(loop.AllocateIdent(), TimeSpan.FromMilliseconds(intervalMs)), _onSweep);
-        if (_server is not null)
-        {
-            Log.Listening(_logger, rootPath, LocalEndPoint.ToString());
-        }
+        Stats = new FileServerStats(this);
     }
 
-    /// <summary>
-    /// The listener settings for <paramref name="loops"/> loops sharing the process. Every descriptor counts towards
-    /// RLIMIT_NOFILE, and a connection sending a file holds two: its socket and the file. Kevents.Net keeps a reserve
-    /// of free descriptors for the runtime and sheds connections that would eat into it; half of what is left is the
-    /// most connections that can all be downloading at once, shared out over the loops (the limit is per loop).
-    /// </summary>
-    public static ServerOptions ServerOptionsFor(FileServerOptions options, int loops)
+    /// <summary>The Kevents.Http settings for these options; <paramref name="loops"/> divides the connection limit.</summary>
+    public static HttpServerOptions HttpOptionsFor(FileServerOptions options, int loops)
     {
         long fdLimit = FileDescriptor.ProcessLimit;
         int reserve = (int)Math.Clamp(fdLimit / 20, 16, 256);
-        return new ServerOptions
+        return new HttpServerOptions
         {
-            MaxConnections = (int)Math.Clamp((fdLimit - reserve) / 2 / loops, 1, Math.Max(1, options.MaxConnections / loops)),
-            DescriptorReserve = reserve,
-            Connection = new ConnectionOptions { IdleTimeout = options.IdleTimeout },
+            MaxRequestLine = options.MaxRequestLine,
+            MaxHeaderBytes = options.MaxHeaderBytes,
+            MaxHeaderCount = options.MaxHeaderCount,
+            HeaderTimeout = options.HeaderTimeout,
+            LingerTimeout = options.LingerTimeout,
+            MaxSendPerTurn = options.MaxSendPerTurn,
+            MaxRequestsPerTurn = Math.Max(1, options.MaxRequestsPerTurn),
+            Socket = new ServerOptions
+            {
+                MaxConnections = (int)Math.Clamp((fdLimit - reserve) / 2 / loops, 1, Math.Max(1, options.MaxConnections / loops)),
+                DescriptorReserve = reserve,
+                Connection = new ConnectionOptions { IdleTimeout = options.IdleTimeout },
+            },
         };
     }
 
     public FileServerOptions Options { get; }
 
-    /// <summary>The served directory, as given.</summary>
     public string RootPath { get; }
 
-    /// <summary>Where the server listens (for a group's per-loop handler: 0.0.0.0:0 until <see cref="Attach"/>).</summary>
-    public IPEndPoint LocalEndPoint { get; private set; } = new(IPAddress.Any, 0);
+    public IPEndPoint LocalEndPoint => _server?.LocalEndPoint as IPEndPoint ?? new IPEndPoint(IPAddress.Any, 0);
 
-    public FileServerStats Stats { get; } = new();
+    public FileServerStats Stats { get; }
 
-    /// <summary>Live connections.</summary>
-    public int ConnectionCount { get; private set; }
+    public int ConnectionCount => _server?.ConnectionCount ?? 0;
 
-    /// <summary>Connections accepted since start.</summary>
     public long TotalAccepted => _server?.TotalAccepted ?? 0;
+
+    internal HttpServer? Http => _server;
 
     internal ILogger Logger => _logger;
 
     internal EventLoop Loop => _loop;
 
-    /// <summary>The loop's shared buffer for a response head plus a small body; used and released within one call.</summary>
-    internal byte[] Scratch { get; }
-
-    internal long HeaderTimeoutNs => _headerTimeoutNs;
-
-    internal long LingerTimeoutNs => _lingerTimeoutNs;
-
-    internal bool ShuttingDown => _drained is not null;
-
-    /// <summary>
-    /// Opens the root directory and starts listening. Loop thread (or before the loop runs).
-    /// </summary>
-    /// <exception cref="DirectoryNotFoundException">The root does not exist or is not a directory.</exception>
-    /// <exception cref="PlatformNotSupportedException">The kernel has no openat2 (Linux 5.6), which the root fence needs.</exception>
-    public static StaticFileServer Start(EventLoop loop, IPEndPoint endPoint, FileServerOptions options, ILogger logger) =>
-        Create(loop, endPoint, options, logger);
-
-    /// <summary>
-    /// The handler of one loop of a group (--loops above 1): serves the connections a group listener lands on
-    /// <paramref name="loop"/>, with its own root descriptor, scratch buffer, timers and counters. Call
-    /// <see cref="Attach"/> with the loop's server once the listener exists.
-    /// </summary>
-    public static StaticFileServer ForLoop(EventLoop loop, FileServerOptions options, ILogger logger) =>
-        Create(loop, null, options, logger);
-
-    /// <summary>Gives a group's per-loop handler the server its connections come from (for shutdown and counts).</summary>
-    public void Attach(SocketServer server, IPEndPoint localEndPoint)
+    /// <summary>Starts a server listening on <paramref name="endPoint"/> on <paramref name="loop"/> (its thread, or before it runs).</summary>
+    public static StaticFileServer Start(EventLoop loop, IPEndPoint endPoint, FileServerOptions options, ILogger logger)
     {
-        _server = server;
-        LocalEndPoint = localEndPoint;
+        StaticFileServer server = ForLoop(loop, options, logger);
+        try
+        {
+            server.Attach(loop.ListenHttp(endPoint, server.Handle, HttpOptionsFor(options, loops: 1)));
+        }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
+        Log.Listening(logger, server.RootPath, server.LocalEndPoint.ToString());
+        return server;
     }
 
-    private static StaticFileServer Create(EventLoop loop, IPEndPoint? endPoint, FileServerOptions options, ILogger logger)
+    /// <summary>A server for one loop of a group: its handler is <see cref="Handle"/>; <see cref="Attach"/> follows.</summary>
+    public static StaticFileServer ForLoop(EventLoop loop, FileServerOptions options, ILogger logger)
     {
         string rootPath = Path.GetFullPath(options.Root);
         int rc = FileDescriptor.Open(rootPath, FileOpenFlags.Directory, out FileDescriptor? root);
@@ -142,84 +108,164 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
             throw new PlatformNotSupportedException(
                 $"openat2 with RESOLVE_BENEATH failed (errno {-rc}); the file server needs Linux 5.6 or later to keep requests inside the root.");
         }
+        return new StaticFileServer(loop, options, logger, root, rootPath);
+    }
+
+    public void Attach(HttpServer server) => _server = server;
+
+    /// <summary>Answers one request (Kevents.Http's handler).</summary>
+    public ValueTask Handle(HttpRequest request, HttpResponse response)
+    {
+        bool isGet = ReferenceEquals(request.Method, "GET");
+        bool isHead = ReferenceEquals(request.Method, "HEAD");
+        if (!isGet && !isHead)
+        {
+            // A body that follows is read and dropped by the layer, so the connection stays in step.
+            Error(response, 405, request.Target, "method not allowed");
+            response.AddHeader("Allow"u8, "GET, HEAD"u8);
+            return default;
+        }
+        if (request.HasBody)
+        {
+            // A static server accepts no request bodies; reading and discarding one only invites slow-body abuse.
+            Error(response, 413, request.Target, "request body on GET/HEAD");
+            response.CloseConnection = true;
+            return default;
+        }
+        string? relative = HttpRequestPath.Resolve(request.Target, out string reason);
+        if (relative is null)
+        {
+            Error(response, 400, request.Target, reason);
+            response.CloseConnection = true;
+            return default;
+        }
+        // Two Range fields are ambiguous; RFC 9110 lets a server ignore Range, so it does.
+        string? range = request.CountHeader("Range") == 1 ? request.GetHeader("Range") : null;
+        ValueTask<OpenedFile> open;
         try
         {
-            return new StaticFileServer(loop, endPoint, options, logger, root, rootPath);
+            open = OpenAsync(relative);
         }
-        catch
+        catch (ThreadletQueueFullException)
         {
-            root.Dispose();
-            throw;
+            Error(response, 503, request.Target, "cache-miss queue full");
+            response.CloseConnection = true;
+            return default;
         }
+        if (open.IsCompletedSuccessfully)
+        {
+            Respond(request.Target, range, response, open.Result);
+            return default;
+        }
+        return AwaitOpenAsync(request.Target, range, response, open);
     }
 
-    /// <summary>"Date: ..." for the current second, refreshed at most once a second.</summary>
-    internal ReadOnlySpan<byte> DateHeader()
+    private async ValueTask AwaitOpenAsync(string target, string? range, HttpResponse response, ValueTask<OpenedFile> open)
     {
-        DateTime now = DateTime.UtcNow;
-        long second = now.Ticks / TimeSpan.TicksPerSecond;
-        if (second != _dateSecond)
+        OpenedFile opened;
+        try
         {
-            _dateSecond = second;
-            _dateHeader = System.Text.Encoding.ASCII.GetBytes($"Date: {now:R}\r\n");
+            opened = await open;
         }
-        return _dateHeader;
-    }
-
-    void IStreamHandler.OnConnected(StreamConnection connection)
-    {
-        var http = new HttpConnection(this, connection);
-        connection.State = http;
-        http.NextLive = _firstLive;
-        if (_firstLive is not null)
+        catch (Exception ex) when (ex is ThreadletQueueFullException or ObjectDisposedException or OperationCanceledException)
         {
-            _firstLive.PreviousLive = http;
-        }
-        _firstLive = http;
-        ConnectionCount++;
-        if (ShuttingDown)
-        {
-            connection.Close();
+            // Queue full or the loop shutting down: nothing was opened.
+            Error(response, 503, target, ex.Message);
+            response.CloseConnection = true;
             return;
         }
-        http.Start();
+        Respond(target, range, response, opened);
     }
 
-    void IStreamHandler.OnData(StreamConnection connection, ReadOnlySpan<byte> data) => ((HttpConnection)connection.State!).OnData(data);
-
-    void IStreamHandler.OnEndOfStream(StreamConnection connection) => ((HttpConnection)connection.State!).OnEndOfStream();
-
-    void IStreamHandler.OnClosed(StreamConnection connection, Exception? error)
+    private void Respond(string target, string? rangeHeader, HttpResponse response, OpenedFile opened)
     {
-        var http = (HttpConnection)connection.State!;
-        http.OnClosed();
-        if (http.PreviousLive is null)
+        if (opened.Errno < 0)
         {
-            _firstLive = http.NextLive;
+            int errno = -opened.Errno;
+            int status = errno switch
+            {
+                Errno.ENOENT or Errno.ENOTDIR or Errno.ENAMETOOLONG => 404,
+                Errno.EACCES or Errno.EPERM or Errno.EXDEV or Errno.ELOOP or Errno.ENXIO => 403,
+                Errno.EMFILE or Errno.ENFILE or Errno.ENOMEM => 503,
+                _ => 500,
+            };
+            if (status >= 500)
+            {
+                Log.OpenFailed(_logger, opened.Path, errno);
+                response.CloseConnection = true;
+            }
+            Error(response, status, target, $"open: errno {errno}");
+            return;
         }
-        else
+        FileDescriptor file = opened.File!;
+        if (!opened.Status.IsRegularFile)
         {
-            http.PreviousLive.NextLive = http.NextLive;
+            file.Dispose();
+            Error(response, 403, target, "not a regular file");
+            return;
         }
-        if (http.NextLive is not null)
+
+        long length = opened.Status.Length;
+        RangeOutcome range = ByteRange.Apply(rangeHeader, length, out long start, out long count);
+        if (range == RangeOutcome.Unsatisfiable)
         {
-            http.NextLive.PreviousLive = http.PreviousLive;
+            file.Dispose();
+            Error(response, 416, target, "range not satisfiable");
+            Span<byte> unsatisfied = stackalloc byte[64];
+            var writer = new HttpHeadWriter(unsatisfied);
+            writer.Append("bytes */"u8);
+            writer.Number(length);
+            response.AddHeader("Content-Range"u8, unsatisfied[..writer.Length]);
+            return;
         }
-        http.PreviousLive = http.NextLive = null;
-        ConnectionCount--;
-        if (ConnectionCount == 0)
+
+        response.StatusCode = range == RangeOutcome.Partial ? 206 : 200;
+        response.AddHeader("Content-Type"u8, ContentTypes.For(opened.Path));
+        Span<byte> text = stackalloc byte[96];
+        opened.Status.LastWriteTime.UtcDateTime.TryFormat(text, out int written, "R");
+        response.AddHeader("Last-Modified"u8, text[..written]);
+        response.AddHeader("Accept-Ranges"u8, "bytes"u8);
+        if (range == RangeOutcome.Partial)
         {
-            _drained?.TrySetResult();
+            var writer = new HttpHeadWriter(text);
+            writer.Append("bytes "u8);
+            writer.Number(start);
+            writer.Append("-"u8);
+            writer.Number(start + count - 1);
+            writer.Append("/"u8);
+            writer.Number(length);
+            response.AddHeader("Content-Range"u8, text[..writer.Length]);
         }
+        Stats.BodyBytes += count;
+        if (count > 0 && count <= Options.SmallFileLimit)
+        {
+            // Small and cached (RWF_NOWAIT answers from the page cache or says EAGAIN): the body goes out in the same
+            // send as the head.
+            Span<byte> body = response.GetSpan((int)count)[..(int)count];
+            long read = file.Read(body, start, noWait: true);
+            if (read == count)
+            {
+                response.Advance((int)count);
+                file.Dispose();
+                return;
+            }
+        }
+        response.SendFile(file, start, count); // the layer closes the file once sent, or when the connection ends
     }
 
-    /// <summary>Test hook: every open goes to a cache-miss thread, as if the dentry cache never answered.</summary>
+    private void Error(HttpResponse response, int status, string target, string reason)
+    {
+        Log.ClientError(_logger, status, target, reason);
+        response.StatusCode = status;
+        response.AddHeader("Content-Type"u8, s_errorType);
+        response.Write(HttpHeadWriter.Reason(status));
+        response.Write("\n"u8);
+    }
+
     internal bool ForceCacheMiss { get; set; }
 
-    /// <summary>Test hook: runs on the cache-miss thread before the open.</summary>
     internal Action? BeforeBlockingOpen { get; set; }
 
-    /// <summary>Opens <paramref name="relative"/> under the root in a threadlet: inline when the dentry cache answers.</summary>
     internal ValueTask<OpenedFile> OpenAsync(string relative)
     {
         // The root goes along as its SafeHandle, never as a bare number: a cache-miss thread may still be opening
@@ -288,48 +334,14 @@ internal sealed partial class StaticFileServer : IStreamHandler, IDisposable
         return (rc, file);
     }
 
-    /// <summary>
-    /// openat2 under the root: the kernel keeps the path inside it. OpenBeneath holds a reference on the root's handle
-    /// for the call, so disposing the server cannot free the root's number while an open uses it, and an open that
-    /// starts after the dispose gets -EBADF instead of resolving against whatever directory got the number since.
-    /// </summary>
     private static int OpenBeneathRoot(FileDescriptor root, string path, bool cachedOnly, out FileDescriptor? file) =>
         root.OpenBeneath(path, FileOpenFlags.ReadOnly, cachedOnly, out file);
 
-    private void Sweep(in Kevent ev)
-    {
-        long now = _loop.NowNanoseconds;
-        bool deadlinePassed = _shutdownDeadlineNs != 0 && now >= _shutdownDeadlineNs;
-        if (deadlinePassed && ConnectionCount > 0)
-        {
-            Log.ShutdownDeadline(_logger, ConnectionCount);
-        }
-        for (HttpConnection? c = _firstLive; c is not null;)
-        {
-            HttpConnection? next = c.NextLive;
-            if (deadlinePassed)
-            {
-                c.Abort("the shutdown deadline passed");
-            }
-            else
-            {
-                c.CheckDeadlines(now);
-            }
-            c = next;
-        }
-        if (deadlinePassed)
-        {
-            _shutdownDeadlineNs = 0;
-        }
-    }
-
     public void Dispose()
     {
-        _sweep.Delete();
         _server?.Dispose();
         _root.Dispose();
     }
 }
 
-/// <summary>The result of opening a request's file: a descriptor and its status, or -errno.</summary>
 internal readonly record struct OpenedFile(int Errno, FileDescriptor? File, FileStatus Status, string Path);

@@ -19,9 +19,11 @@ public sealed partial class ConsistencyTests
         ("Kevents.File", 300, 399, true),
         ("Kevents.Native", 400, 499, true),
         ("Kevents.Hosting", 500, 599, true),
+        ("Kevents.Http", 600, 699, true),
         ("FileServer", 1000, 1099, false),
         ("EchoServer", 1100, 1199, false),
         ("LoadGen", 1200, 1299, false),
+        ("HttpServer", 1400, 1499, false),
     ];
 
     private static IEnumerable<Assembly> Assemblies() => s_ranges.Select(r => Assembly.Load(r.Assembly));

@@ -1,67 +1,89 @@
 using System.Text;
 
-namespace FileServer.Http;
+namespace Kevents.Http;
 
 /// <summary>
-/// A small, strict HTTP/1.1 request-head parser (RFC 9112). It is incremental: the caller keeps the bytes of the
-/// current request in one buffer starting at the request's first byte and calls <see cref="Parse"/> again as the
-/// buffer grows; the parser remembers which lines it has already parsed and where its search for the next line
-/// feed stopped, so a head trickled one byte at a time costs linear, not quadratic, work.
+/// A small, strict HTTP/1.1 request-head parser (RFC 9112) that works on bytes in memory, with no socket. It is
+/// incremental: the caller keeps the bytes of the current request in one buffer starting at the request's first byte
+/// and calls <see cref="Parse"/> again as the buffer grows; the parser remembers which lines it has already parsed and
+/// where its search for the next line feed stopped, so a head trickled one byte at a time costs linear, not quadratic,
+/// work. After <see cref="HttpParseStatus.Complete"/> the request's bytes are copied into <see cref="Request"/>, so the
+/// caller's buffer may be reused at once.
 /// </summary>
 /// <remarks>
 /// <para>Strictness, each answered with 400 unless noted: CRLF line endings only (no bare LF or CR; a bare CR is
-/// refused as soon as the byte after it arrives, not when the line ends); single spaces in
-/// the request line; a method of token characters; a target of visible ASCII starting with "/" (or absolute-form);
-/// "HTTP/1.0" or "HTTP/1.1" (other versions 505); header names of token characters with the colon right after them
-/// (so CR, NUL and spaces in names are refused); no obs-fold (a line starting with SP or HTAB); no control characters
-/// in values; HTTP/1.1 requires exactly one Host; Content-Length is digits only and appears once; Content-Length
-/// together with Transfer-Encoding is refused (request smuggling), a Transfer-Encoding other than "chunked" is 501.</para>
+/// refused as soon as the byte after it arrives, not when the line ends); single spaces in the request line; a method
+/// of token characters; a target of visible ASCII starting with "/" (or absolute-form); "HTTP/1.0" or "HTTP/1.1"
+/// (other versions 505); header names of token characters with the colon right after them (so CR, NUL and spaces in
+/// names are refused); no obs-fold (a line starting with SP or HTAB); no control characters in values; HTTP/1.1
+/// requires exactly one Host; Content-Length is digits only and appears once; Content-Length together with
+/// Transfer-Encoding is refused (request smuggling); a Transfer-Encoding other than exactly "chunked" is 501.</para>
 /// <para>Limits: a request line longer than <see cref="MaxRequestLine"/> is 414; header lines totalling more than
 /// <see cref="MaxHeaderBytes"/> or more than <see cref="MaxHeaderCount"/> fields are 431. Limits are checked before a
 /// line's content, and on incomplete input too, so the answer never depends on how the bytes were split. Nothing is
-/// ever allocated from a length the client declares.</para>
+/// ever allocated from a length the client declares, and a parse of a common request allocates nothing.</para>
 /// </remarks>
-internal sealed class HttpRequestParser
+public sealed class HttpRequestParser
 {
     // RFC 9112 2.2: a server should ignore at least one empty line before the request line; a few are plenty.
     private const int MaxLeadingEmptyLines = 4;
     // 18 digits always fit in a long.
     private const int MaxContentLengthDigits = 18;
 
+    private readonly HttpRequest _request;
     private int _lineStart;
     private int _scanFrom;
     private int _crScanFrom;
     private int _headerStart = -1;
     private int _leadingEmptyLines;
     private int _hostCount;
-    private bool _rangeSeen;
+    private int _transferEncodingLines;
     private bool _connectionClose;
     private bool _connectionKeepAlive;
-    private HttpRequestHead _head = new();
+    private bool _fresh = true;
 
+    /// <summary>Creates a parser with the given limits (defaults: 8 KiB request line, 32 KiB and 100 header fields).</summary>
+    /// <param name="maxRequestLine">Longest request line in bytes, without its CRLF (414 above it).</param>
+    /// <param name="maxHeaderBytes">Largest header section in bytes, CRLFs included (431 above it).</param>
+    /// <param name="maxHeaderCount">Most header fields (431 above it).</param>
     public HttpRequestParser(int maxRequestLine = 8 * 1024, int maxHeaderBytes = 32 * 1024, int maxHeaderCount = 100)
+        : this(maxRequestLine, maxHeaderBytes, maxHeaderCount, new HttpRequest())
     {
+    }
+
+    internal HttpRequestParser(int maxRequestLine, int maxHeaderBytes, int maxHeaderCount, HttpRequest request)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRequestLine, 16);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxHeaderBytes, 2);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxHeaderCount);
         MaxRequestLine = maxRequestLine;
         MaxHeaderBytes = maxHeaderBytes;
         MaxHeaderCount = maxHeaderCount;
+        _request = request;
     }
 
+    /// <summary>Longest request line (414 above it).</summary>
     public int MaxRequestLine { get; }
 
+    /// <summary>Largest header section (431 above it).</summary>
     public int MaxHeaderBytes { get; }
 
+    /// <summary>Most header fields (431 above it).</summary>
     public int MaxHeaderCount { get; }
 
-    /// <summary>After <see cref="ParseStatus.Error"/>: the status code to answer (400, 414, 431, 501, 505).</summary>
+    /// <summary>After <see cref="HttpParseStatus.Error"/>: the status code to answer (400, 414, 431, 501, 505).</summary>
     public int ErrorStatus { get; private set; }
 
-    /// <summary>After <see cref="ParseStatus.Error"/>: why, for a Debug log line.</summary>
+    /// <summary>After <see cref="HttpParseStatus.Error"/>: why, for a Debug log line.</summary>
     public string ErrorReason { get; private set; } = "";
 
-    /// <summary>After <see cref="ParseStatus.Complete"/>: the parsed head (a new object for each request).</summary>
-    public HttpRequestHead Head => _head;
+    /// <summary>
+    /// After <see cref="HttpParseStatus.Complete"/>: the parsed request. The same object is reused: its fields are
+    /// cleared when the next request's parse starts.
+    /// </summary>
+    public HttpRequest Request => _request;
 
-    /// <summary>Forgets the current request: call after Complete (once the consumed bytes are removed) or Error.</summary>
+    /// <summary>Forgets the current request's parse state: call after Complete or Error, before the next request.</summary>
     public void Reset()
     {
         _lineStart = 0;
@@ -70,10 +92,10 @@ internal sealed class HttpRequestParser
         _headerStart = -1;
         _leadingEmptyLines = 0;
         _hostCount = 0;
-        _rangeSeen = false;
+        _transferEncodingLines = 0;
         _connectionClose = false;
         _connectionKeepAlive = false;
-        _head = new HttpRequestHead();
+        _fresh = true;
         ErrorStatus = 0;
         ErrorReason = "";
     }
@@ -81,14 +103,19 @@ internal sealed class HttpRequestParser
     /// <summary>
     /// Parses what is in <paramref name="buffer"/>, which must start at the request's first byte and hold, at its
     /// start, the same bytes as on earlier calls since <see cref="Reset"/>. On Complete, <paramref name="consumed"/>
-    /// is the length of the head; bytes after it belong to the next request.
+    /// is the length of the head; bytes after it belong to the body or the next request.
     /// </summary>
-    public ParseStatus Parse(ReadOnlySpan<byte> buffer, out int consumed)
+    public HttpParseStatus Parse(ReadOnlySpan<byte> buffer, out int consumed)
     {
         consumed = 0;
         if (ErrorStatus != 0)
         {
-            return ParseStatus.Error;
+            return HttpParseStatus.Error;
+        }
+        if (_fresh)
+        {
+            _fresh = false;
+            _request.Clear();
         }
         while (true)
         {
@@ -108,13 +135,15 @@ internal sealed class HttpRequestParser
             }
             int lineFeed = _scanFrom + found;
             int lineEnd = lineFeed + 1;
-            // Every CR before the line's last byte is bare. Checked first, so the answer does not depend on how the
-            // bytes were split (the same check runs on incomplete input).
+            // A CR anywhere but right before the line feed is a bare CR. Checked before the length limits when it
+            // lies within them, so the answer is the same as when the line was incomplete (the result never depends
+            // on how the bytes were split; the same check runs on incomplete input).
             if (lineFeed - 1 > _lineStart && HasBareCr(buffer[_lineStart..(lineFeed - 1)], _lineStart))
             {
                 return Fail(400, "bare CR");
             }
             ReadOnlySpan<byte> line = buffer[_lineStart..lineFeed];
+            int lineStart = _lineStart;
             _lineStart = _scanFrom = _crScanFrom = lineEnd;
 
             if (_headerStart < 0)
@@ -141,9 +170,9 @@ internal sealed class HttpRequestParser
                     }
                     continue;
                 }
-                if (!ParseRequestLine(line))
+                if (!ParseRequestLine(line, lineStart))
                 {
-                    return ParseStatus.Error;
+                    return HttpParseStatus.Error;
                 }
                 _headerStart = lineEnd;
                 continue;
@@ -162,18 +191,19 @@ internal sealed class HttpRequestParser
             {
                 if (!Finish())
                 {
-                    return ParseStatus.Error;
+                    return HttpParseStatus.Error;
                 }
                 consumed = lineEnd;
-                return ParseStatus.Complete;
+                _request.SetHeadBytes(buffer[..lineEnd]);
+                return HttpParseStatus.Complete;
             }
-            if (++_head.HeaderCount > MaxHeaderCount)
+            if (_request.HeaderCount >= MaxHeaderCount)
             {
                 return Fail(431, "too many header fields");
             }
-            if (!ParseHeader(line))
+            if (!ParseHeader(line, lineStart))
             {
-                return ParseStatus.Error;
+                return HttpParseStatus.Error;
             }
         }
     }
@@ -194,7 +224,7 @@ internal sealed class HttpRequestParser
         return offset + cr < limit;
     }
 
-    private ParseStatus CheckIncompleteLimits(int length)
+    private HttpParseStatus CheckIncompleteLimits(int length)
     {
         int pending = length - _lineStart;
         if (_headerStart < 0)
@@ -209,10 +239,10 @@ internal sealed class HttpRequestParser
         {
             return Fail(431, "header section too large");
         }
-        return ParseStatus.Incomplete;
+        return HttpParseStatus.Incomplete;
     }
 
-    private bool ParseRequestLine(ReadOnlySpan<byte> line)
+    private bool ParseRequestLine(ReadOnlySpan<byte> line, int lineStart)
     {
         int space = line.IndexOf((byte)' ');
         if (space <= 0 || !IsToken(line[..space]))
@@ -220,8 +250,8 @@ internal sealed class HttpRequestParser
             return FailBool(400, "bad method");
         }
         ReadOnlySpan<byte> method = line[..space];
-        _head.Method = method.SequenceEqual("GET"u8) ? "GET" : method.SequenceEqual("HEAD"u8) ? "HEAD" : Encoding.ASCII.GetString(method);
         ReadOnlySpan<byte> rest = line[(space + 1)..];
+        int targetStart = lineStart + space + 1;
         space = rest.IndexOf((byte)' ');
         if (space <= 0)
         {
@@ -249,12 +279,25 @@ internal sealed class HttpRequestParser
         {
             return FailBool(505, "HTTP version not supported");
         }
-        _head.Version = version[7] == (byte)'1' ? 11 : 10;
-        _head.Target = Encoding.ASCII.GetString(target);
+        _request.Method = InternMethod(method);
+        _request.Version = version[7] == (byte)'1' ? 11 : 10;
+        _request.SetTarget(targetStart, target.Length);
         return true;
     }
 
-    private bool ParseHeader(ReadOnlySpan<byte> line)
+    private static string InternMethod(ReadOnlySpan<byte> method) => method switch
+    {
+        _ when method.SequenceEqual("GET"u8) => "GET",
+        _ when method.SequenceEqual("HEAD"u8) => "HEAD",
+        _ when method.SequenceEqual("POST"u8) => "POST",
+        _ when method.SequenceEqual("PUT"u8) => "PUT",
+        _ when method.SequenceEqual("DELETE"u8) => "DELETE",
+        _ when method.SequenceEqual("OPTIONS"u8) => "OPTIONS",
+        _ when method.SequenceEqual("PATCH"u8) => "PATCH",
+        _ => Encoding.ASCII.GetString(method),
+    };
+
+    private bool ParseHeader(ReadOnlySpan<byte> line, int lineStart)
     {
         if (line[0] is (byte)' ' or (byte)'\t')
         {
@@ -266,7 +309,9 @@ internal sealed class HttpRequestParser
             return FailBool(400, "bad header name");
         }
         ReadOnlySpan<byte> name = line[..colon];
-        ReadOnlySpan<byte> value = line[(colon + 1)..].Trim(" \t"u8);
+        ReadOnlySpan<byte> afterColon = line[(colon + 1)..];
+        int leading = afterColon.Length - afterColon.TrimStart(" \t"u8).Length;
+        ReadOnlySpan<byte> value = afterColon.Trim(" \t"u8);
         foreach (byte b in value)
         {
             if (b < 0x20 && b != (byte)'\t' || b == 0x7F)
@@ -274,6 +319,7 @@ internal sealed class HttpRequestParser
                 return FailBool(400, "control character in header value");
             }
         }
+        _request.AddHeader(lineStart, colon, lineStart + colon + 1 + leading, value.Length);
         if (Ascii.EqualsIgnoreCase(name, "host"u8))
         {
             if (++_hostCount > 1)
@@ -283,7 +329,7 @@ internal sealed class HttpRequestParser
         }
         else if (Ascii.EqualsIgnoreCase(name, "content-length"u8))
         {
-            if (_head.ContentLength >= 0)
+            if (_request.ContentLength >= 0)
             {
                 return FailBool(400, "more than one Content-Length");
             }
@@ -300,14 +346,13 @@ internal sealed class HttpRequestParser
                 }
                 length = length * 10 + (b - '0');
             }
-            _head.ContentLength = length;
+            _request.ContentLength = length;
         }
         else if (Ascii.EqualsIgnoreCase(name, "transfer-encoding"u8))
         {
-            // A second Transfer-Encoding line appends to the list; the result is refused either way below.
-            _head.TransferEncoding = _head.TransferEncoding is null
-                ? Encoding.Latin1.GetString(value)
-                : _head.TransferEncoding + ", " + Encoding.Latin1.GetString(value);
+            // Only one line saying exactly "chunked" is accepted (checked in Finish); anything else is refused.
+            _transferEncodingLines++;
+            _request.IsChunked = Ascii.EqualsIgnoreCase(value, "chunked"u8);
         }
         else if (Ascii.EqualsIgnoreCase(name, "connection"u8))
         {
@@ -324,33 +369,41 @@ internal sealed class HttpRequestParser
                 }
             }
         }
-        else if (Ascii.EqualsIgnoreCase(name, "range"u8))
+        else if (Ascii.EqualsIgnoreCase(name, "expect"u8))
         {
-            // Two Range fields are ambiguous; RFC 9110 lets a server ignore Range, so it does.
-            _head.Range = _rangeSeen ? null : Encoding.Latin1.GetString(value);
-            _rangeSeen = true;
+            _request.ExpectContinue = Ascii.EqualsIgnoreCase(value, "100-continue"u8);
         }
         return true;
     }
 
     private bool Finish()
     {
-        if (_head.Version == 11 && _hostCount == 0)
+        if (_request.Version == 11 && _hostCount == 0)
         {
             return FailBool(400, "HTTP/1.1 request without Host");
         }
-        if (_head.TransferEncoding is { } encoding)
+        if (_transferEncodingLines > 0)
         {
-            if (_head.ContentLength >= 0)
+            if (_request.ContentLength >= 0)
             {
                 return FailBool(400, "both Content-Length and Transfer-Encoding");
             }
-            if (!encoding.Equals("chunked", StringComparison.OrdinalIgnoreCase))
+            if (_transferEncodingLines > 1 || !_request.IsChunked)
             {
+                _request.IsChunked = false;
                 return FailBool(501, "unsupported Transfer-Encoding");
             }
+            if (_request.Version == 10)
+            {
+                // RFC 9112 6.1: chunked from an HTTP/1.0 client may be a smuggling attempt; the framing is faulty.
+                return FailBool(400, "Transfer-Encoding in an HTTP/1.0 request");
+            }
         }
-        _head.KeepAlive = !_connectionClose && (_head.Version == 11 || _connectionKeepAlive);
+        if (!_request.HasBody)
+        {
+            _request.ExpectContinue = false;
+        }
+        _request.KeepAlive = !_connectionClose && (_request.Version == 11 || _connectionKeepAlive);
         return true;
     }
 
@@ -371,11 +424,11 @@ internal sealed class HttpRequestParser
         char.IsAsciiLetterOrDigit((char)b) || b is (byte)'!' or (byte)'#' or (byte)'$' or (byte)'%' or (byte)'&' or (byte)'\''
             or (byte)'*' or (byte)'+' or (byte)'-' or (byte)'.' or (byte)'^' or (byte)'_' or (byte)'`' or (byte)'|' or (byte)'~';
 
-    private ParseStatus Fail(int status, string reason)
+    private HttpParseStatus Fail(int status, string reason)
     {
         ErrorStatus = status;
         ErrorReason = reason;
-        return ParseStatus.Error;
+        return HttpParseStatus.Error;
     }
 
     private bool FailBool(int status, string reason)

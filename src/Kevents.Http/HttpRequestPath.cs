@@ -1,14 +1,14 @@
 using System.Text;
 
-namespace FileServer.Http;
+namespace Kevents.Http;
 
 /// <summary>
-/// Turns a request target into a path relative to the served root, or refuses it. This is the first of two fences:
-/// it rejects anything that could name a file outside the root (after percent-decoding), and the open itself is done
-/// with <c>openat2(RESOLVE_BENEATH)</c> relative to the root's descriptor, so the kernel refuses what slips past here
-/// (symbolic links that lead out, for instance).
+/// Turns a request target into a path relative to a served root, or refuses it. For a static file server this is the
+/// first of two fences: it rejects anything that could name a file outside the root (after percent-decoding); the
+/// open itself should then be confined too (<see cref="FileDescriptor.OpenBeneath"/>, openat2 with RESOLVE_BENEATH),
+/// so the kernel refuses what slips past here (symbolic links that lead out, for instance).
 /// </summary>
-internal static class RequestPath
+public static class HttpRequestPath
 {
     private static readonly UTF8Encoding s_strictUtf8 = new(false, throwOnInvalidBytes: true);
 
