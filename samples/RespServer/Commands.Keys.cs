@@ -535,11 +535,11 @@ internal static partial class Commands
         if (matchArg >= 0 || !onlyStrings)
         {
             int kept = 0;
-            foreach (Entry entry in found)
+            for (int i = 0; i < found.Count; i++)
             {
-                if (onlyStrings && (matchArg < 0 || Glob.IsMatch(pattern, entry.Key)))
+                if (onlyStrings && (matchArg < 0 || Glob.IsMatch(pattern, found[i].Key)))
                 {
-                    found[kept++] = entry;
+                    found[kept++] = found[i];
                 }
             }
             found.RemoveRange(kept, found.Count - kept);

@@ -451,6 +451,11 @@ internal static partial class Commands
         w.ArrayHeader(0);
     }
 
+    // Clients probe for a cluster (StackExchange.Redis sends CLUSTER NODES and SLOTS); this is Redis' answer when
+    // cluster mode is off.
+    private static void Cluster(KeyValueServer server, RespSession session, RespArgs args) =>
+        server.Writer.Error("ERR This instance has cluster support disabled");
+
     private static void Time(KeyValueServer server, RespSession session, RespArgs args)
     {
         long micros = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;

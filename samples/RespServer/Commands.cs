@@ -83,9 +83,9 @@ internal static partial class Commands
 
     internal static void WrongArity(ReplyWriter w, string name) => w.Error($"ERR wrong number of arguments for '{name}' command");
 
-    private static void NotInteger(ReplyWriter w) => w.Raw("-ERR value is not an integer or out of range\r\n"u8);
+    private static void NotInteger(ReplyWriter w) => w.Error("ERR value is not an integer or out of range");
 
-    private static void SyntaxError(ReplyWriter w) => w.Raw("-ERR syntax error\r\n"u8);
+    private static void SyntaxError(ReplyWriter w) => w.Error("ERR syntax error");
 
     private static bool Is(ReadOnlySpan<byte> arg, ReadOnlySpan<byte> upperName) => Ascii.EqualsIgnoreCase(arg, upperName);
 
@@ -142,6 +142,7 @@ internal static partial class Commands
         Add("config", -2, "admin noscript loading stale", 0, 0, 0, "server", "A container for server configuration commands.", Config);
         Add("command", -1, "loading stale", 0, 0, 0, "server", "Returns detailed information about all commands.", Command);
         Add("role", 1, "noscript loading stale fast", 0, 0, 0, "server", "Returns the replication role.", Role);
+        Add("cluster", -2, "stale", 0, 0, 0, "cluster", "A container for Redis Cluster commands (cluster support is disabled).", Cluster);
         Add("time", 1, "loading stale fast", 0, 0, 0, "server", "Returns the server time.", Time);
         return table;
     }

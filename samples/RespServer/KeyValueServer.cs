@@ -332,7 +332,8 @@ internal sealed class KeyValueServer : IStreamHandler, ILoopTimerTarget, IDispos
             Field("expired_keys", Keys.ExpiredKeys);
             Field("keyspace_hits", Keys.Hits);
             Field("keyspace_misses", Keys.Misses);
-            Field("total_error_replies_protocol", ProtocolErrors);
+            Field("total_error_replies", Writer.ErrorReplies);
+            Field("total_protocol_errors", ProtocolErrors);
         }
         if (Wants("replication"))
         {

@@ -30,6 +30,9 @@ internal sealed class ReplyWriter
 
     public int Buffered => _count;
 
+    /// <summary>Error replies written so far (INFO's total_error_replies).</summary>
+    public long ErrorReplies { get; private set; }
+
     /// <summary>Reply bytes handed to sinks so far.</summary>
     public long BytesSent { get; private set; }
 
@@ -68,6 +71,7 @@ internal sealed class ReplyWriter
     /// <summary>An error reply; <paramref name="message"/> starts with its code (ERR, WRONGTYPE, ...). CR and LF become blanks.</summary>
     public void Error(string message)
     {
+        ErrorReplies++;
         Raw("-"u8);
         Span<byte> span = Reserve(Encoding.UTF8.GetMaxByteCount(message.Length));
         int n = Encoding.UTF8.GetBytes(message, span);
@@ -77,7 +81,11 @@ internal sealed class ReplyWriter
     }
 
     /// <summary>An error reply from parts; CR and LF in them become blanks, as Redis does so a reply stays one line.</summary>
-    public void ErrorStart() => Raw("-"u8);
+    public void ErrorStart()
+    {
+        ErrorReplies++;
+        Raw("-"u8);
+    }
 
     public void ErrorPart(ReadOnlySpan<byte> part, int maxLength = int.MaxValue)
     {
