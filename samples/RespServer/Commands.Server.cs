@@ -13,6 +13,13 @@ internal static partial class Commands
         {
             WrongArity(server.Writer, "ping");
         }
+        else if (session.SubscriptionCount > 0)
+        {
+            // In subscribed mode RESP2 answers PING as a push: ["pong", message or ""].
+            server.Writer.ArrayHeader(2);
+            server.Writer.Bulk("pong"u8);
+            server.Writer.Bulk(args.Count == 2 ? args[1] : default);
+        }
         else if (args.Count == 2)
         {
             server.Writer.Bulk(args[1]);

@@ -41,6 +41,11 @@ internal static partial class Commands
             WrongArity(w, spec.Name);
             return;
         }
+        if (session.SubscriptionCount > 0 && !AllowedWhileSubscribed(spec))
+        {
+            NotWhileSubscribed(w, spec);
+            return;
+        }
         session.LastCommand = spec.Name;
         session.LastCommandMs = server.Keys.NowMs;
         spec.Handler(server, session, args);
@@ -142,6 +147,11 @@ internal static partial class Commands
         Add("config", -2, "admin noscript loading stale", 0, 0, 0, "server", "A container for server configuration commands.", Config);
         Add("command", -1, "loading stale", 0, 0, 0, "server", "Returns detailed information about all commands.", Command);
         Add("role", 1, "noscript loading stale fast", 0, 0, 0, "server", "Returns the replication role.", Role);
+        Add("subscribe", -2, "pubsub noscript loading stale", 0, 0, 0, "pubsub", "Listens for messages published to channels.", Subscribe);
+        Add("unsubscribe", -1, "pubsub noscript loading stale", 0, 0, 0, "pubsub", "Stops listening to messages posted to channels.", Unsubscribe);
+        Add("psubscribe", -2, "pubsub noscript loading stale", 0, 0, 0, "pubsub", "Listens for messages published to channels that match one or more patterns.", PSubscribe);
+        Add("punsubscribe", -1, "pubsub noscript loading stale", 0, 0, 0, "pubsub", "Stops listening to messages published to channels that match one or more patterns.", PUnsubscribe);
+        Add("publish", 3, "pubsub loading stale fast", 0, 0, 0, "pubsub", "Posts a message to a channel.", Publish);
         Add("cluster", -2, "stale", 0, 0, 0, "cluster", "A container for Redis Cluster commands (cluster support is disabled).", Cluster);
         Add("time", 1, "loading stale fast", 0, 0, 0, "server", "Returns the server time.", Time);
         return table;

@@ -67,6 +67,8 @@ internal sealed class KeyValueServer : IStreamHandler, ILoopTimerTarget, IDispos
 
     public ReplyWriter Writer { get; } = new();
 
+    public PubSub PubSub { get; } = new();
+
     public EventLoop? Loop => _loop;
 
     /// <summary>Where the server listens, once <see cref="Listen"/> ran.</summary>
@@ -181,6 +183,7 @@ internal sealed class KeyValueServer : IStreamHandler, ILoopTimerTarget, IDispos
         }
         session.Previous = session.Next = null;
         ClientCount--;
+        PubSub.Forget(session);
         session.Dispose();
     }
 
@@ -330,6 +333,8 @@ internal sealed class KeyValueServer : IStreamHandler, ILoopTimerTarget, IDispos
             Field("total_net_output_bytes", OutputBytes);
             Field("rejected_connections", _server?.TotalRejected ?? 0);
             Field("expired_keys", Keys.ExpiredKeys);
+            Field("pubsub_channels", PubSub.ChannelCount);
+            Field("pubsub_patterns", PubSub.PatternCount);
             Field("keyspace_hits", Keys.Hits);
             Field("keyspace_misses", Keys.Misses);
             Field("total_error_replies", Writer.ErrorReplies);

@@ -50,6 +50,33 @@ internal sealed class RespSession : IReplySink, IDisposable
 
     public bool HasPendingInput => _pendingCount > 0;
 
+    private HashSet<byte[]>? _channels;
+    private HashSet<byte[]>? _patterns;
+
+    /// <summary>Channels plus patterns this client subscribed to; above 0 it is in subscribed mode.</summary>
+    public int SubscriptionCount => (_channels?.Count ?? 0) + (_patterns?.Count ?? 0);
+
+    /// <summary>Where pushed messages go for a session with no socket (tests).</summary>
+    public IReplySink? PushSink { get; set; }
+
+    /// <summary>The channels (or patterns) this client subscribed to.</summary>
+    public HashSet<byte[]> Subscriptions(bool pattern) => pattern
+        ? _patterns ??= new HashSet<byte[]>(ByteKeyComparer.Instance)
+        : _channels ??= new HashSet<byte[]>(ByteKeyComparer.Instance);
+
+    /// <summary>Sends a published message to this subscriber.</summary>
+    public void Push(byte[] message)
+    {
+        if (Connection is not null)
+        {
+            Connection.Write(message);
+        }
+        else
+        {
+            PushSink?.Send(message);
+        }
+    }
+
     // The server's list of live sessions (CLIENT LIST, shutdown).
     internal RespSession? Previous;
     internal RespSession? Next;

@@ -225,6 +225,25 @@ public sealed class RawSocketTests : RespServerTest
     }
 
     [Fact]
+    public async Task ASubscribedClientMayOnlySubscribePingAndQuit()
+    {
+        using Socket subscriber = await ConnectAsync();
+        await SendAsync(subscriber, "SUBSCRIBE a b\r\nGET k\r\nPING\r\n");
+        string expected = "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n" +
+            "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n" +
+            "*2\r\n$4\r\npong\r\n$0\r\n\r\n";
+        Assert.Equal(expected, await ReceiveAsync(subscriber, expected.Length));
+        using Socket publisher = await ConnectAsync();
+        await SendAsync(publisher, "PUBLISH b hi\r\n");
+        Assert.Equal(":1\r\n", await ReceiveAsync(publisher, 4));
+        string message = "*3\r\n$7\r\nmessage\r\n$1\r\nb\r\n$2\r\nhi\r\n";
+        Assert.Equal(message, await ReceiveAsync(subscriber, message.Length));
+        await SendAsync(subscriber, "UNSUBSCRIBE\r\nGET k\r\n");
+        expected = "*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:0\r\n$-1\r\n";
+        Assert.Equal(expected, await ReceiveAsync(subscriber, expected.Length));
+    }
+
+    [Fact]
     public async Task QuitAnswersOkThenCloses()
     {
         Assert.Equal("+PONG\r\n+OK\r\n", await ExchangeUntilCloseAsync("PING\r\nQUIT\r\nPING\r\n"));

@@ -212,6 +212,35 @@ public sealed class StackExchangeRedisTests : RespServerTest
     }
 
     [Fact]
+    public async Task PublishedMessagesReachChannelAndPatternSubscribers()
+    {
+        await using ConnectionMultiplexer subscriberClient = await ConnectAsync();
+        await using ConnectionMultiplexer publisherClient = await ConnectAsync();
+        ISubscriber subscriber = subscriberClient.GetSubscriber();
+        var received = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnMessage(RedisChannel channel, RedisValue message)
+        {
+            received.Enqueue($"{channel}={message}");
+            if (received.Count == 3)
+            {
+                all.TrySetResult();
+            }
+        }
+        await subscriber.SubscribeAsync(RedisChannel.Literal("news"), OnMessage);
+        await subscriber.SubscribeAsync(RedisChannel.Pattern("weather.*"), OnMessage);
+        ISubscriber publisher = publisherClient.GetSubscriber();
+        Assert.Equal(1, await publisher.PublishAsync(RedisChannel.Literal("news"), "one"));
+        Assert.Equal(1, await publisher.PublishAsync(RedisChannel.Literal("weather.oslo"), "rain"));
+        Assert.Equal(0, await publisher.PublishAsync(RedisChannel.Literal("sports"), "none"));
+        Assert.Equal(1, await publisher.PublishAsync(RedisChannel.Literal("news"), "two"));
+        await all.Task.WaitAsync(Limit);
+        Assert.Equal(new[] { "news=one", "news=two", "weather.oslo=rain" }, received.Order(StringComparer.Ordinal).ToArray());
+        await subscriber.UnsubscribeAsync(RedisChannel.Literal("news"));
+        Assert.Equal(0, await publisher.PublishAsync(RedisChannel.Literal("news"), "three"));
+    }
+
+    [Fact]
     public async Task ReconnectsAfterTheServerRestarts()
     {
         int port = EndPoint.Port;
