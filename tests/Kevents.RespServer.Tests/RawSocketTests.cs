@@ -140,8 +140,12 @@ public sealed class RawSocketTests : RespServerTest
                 await SendAsync(s, "PING\r\n");
                 Assert.Equal("+PONG\r\n", await ReceiveAsync(s, 7));
             }
-            using Socket extra = await ConnectAsync();
-            Assert.Equal("-ERR max number of clients reached\r\n", (await ReceiveToEndAsync(extra)).Text);
+            for (int i = 0; i < 3; i++)
+            {
+                using Socket extra = await ConnectAsync();
+                Assert.Equal("-ERR max number of clients reached\r\n", (await ReceiveToEndAsync(extra)).Text);
+            }
+            Assert.Equal(3, await OnLoop(() => Server.Server!.TotalRejected));
             sockets[0].Dispose();
             await WaitUntilAsync(() => Server.ClientCount == 2, "a slot is free again");
             using Socket next = await ConnectAsync();
@@ -152,6 +156,7 @@ public sealed class RawSocketTests : RespServerTest
         {
             sockets.ForEach(s => s.Dispose());
         }
+        await WaitUntilAsync(() => Server.ClientCount == 0 && Server.Server!.ConnectionCount == 0, "every client is gone");
     }
 
     [Theory]
@@ -276,5 +281,31 @@ public sealed class RawSocketTests : RespServerTest
         await WaitUntilAsync(() => Server.Sessions().Single().HasPendingInput, "commands wait for the output to drain");
         string expected = string.Concat(Enumerable.Repeat($"${value.Length}\r\n{value}\r\n", 100));
         Assert.Equal(expected, await ReceiveAsync(socket, expected.Length));
+    }
+
+}
+
+/// <summary>Redis' <c>timeout</c>: a client idle for longer is closed; one that keeps talking is not.</summary>
+public sealed class IdleTimeoutTests : RespServerTest
+{
+    public IdleTimeoutTests() => StartServer(new RespServerOptions { IdleTimeout = TimeSpan.FromMilliseconds(300) });
+
+    [Fact]
+    public async Task AnIdleClientIsClosedAndABusyOneIsNot()
+    {
+        using Socket idle = await ConnectAsync();
+        using Socket busy = await ConnectAsync();
+        var closed = ReceiveToEndAsync(idle);
+        for (int i = 0; i < 10; i++)
+        {
+            await SendAsync(busy, "PING\r\n");
+            Assert.Equal("+PONG\r\n", await ReceiveAsync(busy, 7));
+            await Task.Delay(100);
+        }
+        // The idle one was closed (within the wait's generous limit), sent nothing; the busy one, past three timeouts, is served.
+        Assert.Equal("", (await closed).Text);
+        Assert.Equal(1, await OnLoop(() => Server.ClientCount));
+        await SendAsync(busy, "PING\r\n");
+        Assert.Equal("+PONG\r\n", await ReceiveAsync(busy, 7));
     }
 }
