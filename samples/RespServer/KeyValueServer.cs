@@ -359,7 +359,8 @@ internal sealed class KeyValueServer : IStreamHandler, ILoopTimerTarget, IDispos
             Section("Kevents");
             Field("loop_name", _loop?.Name ?? "none");
             Field("loop_iterations", _loop?.Iterations ?? 0);
-            Field("keys_per_loop", "each loop has its own key space; this server runs one loop");
+            // Each loop has its own key space; this server runs one loop.
+            Field("keyspace_scope", "loop");
             if (_loop is not null)
             {
                 foreach ((string name, string value) in LoopMetricsReader.Read(_loop))

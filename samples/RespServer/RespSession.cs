@@ -171,11 +171,11 @@ internal sealed class RespSession : IReplySink, IDisposable
         {
             // Double what arrived, capped by the limit: growth follows the bytes, not a declared length.
             long size = Math.Min(Math.Max(needed, (_pending?.Length ?? 2048) * 2L), Math.Min(maxQueryBuffer, Array.MaxLength));
-            byte[] bigger = ArrayPool<byte>.Shared.Rent((int)Math.Max(size, needed));
+            byte[] bigger = Rent((int)Math.Max(size, needed));
             if (_pending is not null)
             {
                 _pending.AsSpan(0, _pendingCount).CopyTo(bigger);
-                ArrayPool<byte>.Shared.Return(_pending);
+                Release(_pending);
             }
             _pending = bigger;
         }
@@ -192,7 +192,7 @@ internal sealed class RespSession : IReplySink, IDisposable
         _pendingCount -= used;
         if (_pendingCount == 0)
         {
-            ArrayPool<byte>.Shared.Return(_pending!);
+            Release(_pending!);
             _pending = null;
             return;
         }
@@ -207,9 +207,23 @@ internal sealed class RespSession : IReplySink, IDisposable
     {
         if (_pending is not null)
         {
-            ArrayPool<byte>.Shared.Return(_pending);
+            Release(_pending);
             _pending = null;
             _pendingCount = 0;
+        }
+    }
+
+    // Small query buffers come from the shared pool; big ones (a large bulk string under way) are the GC's, so one
+    // large command does not leave a big array cached in the pool for the life of the process.
+    private const int PooledLimit = 1024 * 1024;
+
+    private static byte[] Rent(int size) => size <= PooledLimit ? ArrayPool<byte>.Shared.Rent(size) : GC.AllocateUninitializedArray<byte>(size);
+
+    private static void Release(byte[] buffer)
+    {
+        if (buffer.Length <= PooledLimit)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 }
