@@ -26,7 +26,7 @@ public sealed class StackExchangeRedisTests : RespServerTest
     private Task<long> ErrorReplies() => OnLoop(() => Server.Writer.ErrorReplies);
 
     [Fact]
-    public async Task ConnectsWithoutAnErrorReplyAndRoundTripsStrings()
+    public async Task ConnectsCleanlyAndRoundTripsStrings()
     {
         var log = new StringWriter();
         await using ConnectionMultiplexer redis = await ConnectAsync(log);
