@@ -25,7 +25,3 @@ internal interface IFuzzTarget
 
 /// <summary>The parser returned something it must never return (an invariant of the target failed).</summary>
 internal sealed class FuzzInvariantException(string message) : Exception(message);
-
-/// <summary>Thrown by a target whose code under test does not exist on this branch yet.</summary>
-internal sealed class FuzzTargetNotWiredException(string target, string where)
-    : Exception($"fuzz target '{target}' is not wired to real code yet: {where}");

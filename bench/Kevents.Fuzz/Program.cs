@@ -20,7 +20,7 @@ if (target is null)
 }
 if (!target.IsWired())
 {
-    Console.Error.WriteLine($"Kevents.Fuzz: target '{name}' is not wired to real code yet (see bench/Kevents.Fuzz/UnwiredTargets.cs).");
+    Console.Error.WriteLine($"Kevents.Fuzz: target '{name}' is not wired to real code yet (its Instrumented list is empty).");
     return 3;
 }
 if (assemblies)

@@ -23,6 +23,7 @@ public sealed partial class ConsistencyTests
         ("FileServer", 1000, 1099, false),
         ("EchoServer", 1100, 1199, false),
         ("LoadGen", 1200, 1299, false),
+        ("RespServer", 1300, 1399, false),
         ("HttpServer", 1400, 1499, false),
     ];
 

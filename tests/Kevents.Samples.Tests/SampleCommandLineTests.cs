@@ -26,6 +26,8 @@ public class SampleCommandLineTests : GatedTest
     [InlineData("FileServer", "--header-timeout must be a number above 0", "--header-timeout", "0")]
     [InlineData("FileServer", "--max-connections must be a whole number of at least 1 (got 'many')", "--max-connections", "many")]
     [InlineData("FileServer", "Unrecognized command or argument 'yes'", "--verbose", "yes")]
+    [InlineData("RespServer", "--max-query-buffer must be a whole number of at least 1024 (got '10')", "--max-query-buffer", "10")]
+    [InlineData("RespServer", "--max-clients must be a whole number of at least 1 (got '0')", "--max-clients", "0")]
     public async Task BadInputExitsWithTwoNamingTheFlagAndWhatIsAllowed(string sample, string message, params string[] args)
     {
         Run run = await RunSampleAsync(sample, args);
@@ -43,6 +45,8 @@ public class SampleCommandLineTests : GatedTest
         "[default: 10000]", "--idle-timeout <SEC>", "[default: 75]", "--api <stream|pipe|kevents>", "[default: stream]", "--spin-us <N>", "[default: 50]")]
     [InlineData("FileServer", "--root <DIR>", "--port <N>", "[default: 8080]", "--bind <ADDRESS>", "--header-timeout <SEC>", "[default: 30]",
         "--idle-timeout <SEC>", "[default: 75]", "--max-connections <N>", "--verbose")]
+    [InlineData("RespServer", "--port <N>", "[default: 6379]", "--bind <ADDRESS>", "--max-clients <N>", "[default: 10000]",
+        "--max-query-buffer <BYTES>", "[default: 1073741824]", "--timeout <SEC>", "[default: 0]")]
     public async Task HelpListsEveryFlagWithItsDefaultOnStdoutAndExitsWithZero(string sample, params string[] expected)
     {
         Run run = await RunSampleAsync(sample, "--help");
