@@ -18,6 +18,9 @@
 #   BASELINE_DIR=   a directory holding another build of EchoServer.dll (e.g. of main): adds the rows
 #                   kbase and kpipebase (stream and pipe API of that build) for before/after in one run
 #   SKIP_IDLE=0     1: leave out the memory column (no idle-connection runs)
+#   SKIP_LOAD=0     1: only the memory column (no load shapes); with IDLE_CONNS=19000 it is the pipe-memory
+#                   measurement of bench/README.md (the idle client is its own process, so each side stays
+#                   under a 20,000-descriptor limit)
 # Output: a markdown table on stdout, also written to bench/results/echo-<date>.md.
 set -uo pipefail
 
@@ -156,6 +159,7 @@ start_server() {   # $1 id, $2 port; sets SERVER_PID, returns non-zero if it nev
 SHAPES=(lat1 c64 c1000 d16 k4)
 # shellcheck disable=SC2206
 [[ -n ${SHAPES_ONLY:-} ]] && SHAPES=($SHAPES_ONLY)
+[[ ${SKIP_LOAD:-0} == 1 ]] && SHAPES=()
 declare -A SHAPE_ARGS=(
     [lat1]="-c 1 -s 64"
     [c64]="-c 64 -s 64"

@@ -21,6 +21,10 @@ namespace Kevents.Net;
 /// did arrive), so a truncated upload never looks complete. Completing <see cref="Output"/> sends the rest, then FIN;
 /// the socket closes once the application is done with both pipes. Completing <see cref="Output"/> or
 /// <see cref="Input"/> with an exception resets the connection at once (the queued output is dropped).</para>
+/// <para>When output is sent: what the application flushes while the loop runs it for a read (the flush of Input that
+/// woke it) or at its start (before its first await) is sent before that kevent's handler returns, in the same turn and
+/// in one send however many times it flushed; a flush from anywhere else (a timer, posted work, another thread) is sent
+/// by the loop's posted work in its next turn.</para>
 /// </remarks>
 public sealed class PipeConnection : Connection, IDuplexPipe
 {
