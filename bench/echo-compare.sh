@@ -125,13 +125,15 @@ declare -A LABEL=(
     [node]="Node.js net"
 )
 declare -A AVAIL=([c]=1 [kevents]=$HAVE_KEVENTS [kpipe]=$HAVE_KEVENTS [kbase]=$HAVE_BASE [kpipebase]=$HAVE_BASE [socket]=$HAVE_SOCKET [kestrel]=$HAVE_KESTREL [node]=$HAVE_NODE)
+# The sample accepts 10,000 connections by default; the idle column may ask for more.
+KEVENTS_LIMIT="--max-connections $((IDLE_CONNS > 10000 ? IDLE_CONNS + 100 : 10000))"
 server_argv() {   # $1 id, $2 port
     case $1 in
         c)       echo "$BIN/c-epoll-echo $2" ;;
-        kevents) echo "dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1" ;;
-        kpipe)   echo "dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1 --api pipe" ;;
-        kbase)   echo "dotnet $BASELINE_DIR/EchoServer.dll --port $2 --bind 127.0.0.1" ;;
-        kpipebase) echo "dotnet $BASELINE_DIR/EchoServer.dll --port $2 --bind 127.0.0.1 --api pipe" ;;
+        kevents) echo "dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1 $KEVENTS_LIMIT" ;;
+        kpipe)   echo "dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1 --api pipe $KEVENTS_LIMIT" ;;
+        kbase)   echo "dotnet $BASELINE_DIR/EchoServer.dll --port $2 --bind 127.0.0.1 $KEVENTS_LIMIT" ;;
+        kpipebase) echo "dotnet $BASELINE_DIR/EchoServer.dll --port $2 --bind 127.0.0.1 --api pipe $KEVENTS_LIMIT" ;;
         socket)  echo "dotnet $SOCKET_DLL $2" ;;
         kestrel) echo "dotnet $KESTREL_DLL $2" ;;
         node)    echo "node $PEERS/node-echo.js $2" ;;

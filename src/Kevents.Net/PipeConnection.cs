@@ -358,19 +358,18 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         int budget = _options.MaxWritePerTurn;
         while (true)
         {
-            if (!reader.TryRead(out ReadResult result))
+            // ReadAsync rather than TryRead first: it returns what is there synchronously, and when nothing is, it
+            // parks the continuation under the same lock instead of taking the pipe's lock twice.
+            ValueTask<ReadResult> pending = reader.ReadAsync();
+            if (!pending.IsCompleted)
             {
-                ValueTask<ReadResult> pending = reader.ReadAsync();
-                if (!pending.IsCompleted)
-                {
-                    // Everything flushed so far is sent.
-                    EndOutputStall();
-                    _outputAwaiter = pending.GetAwaiter();
-                    _outputAwaiter.UnsafeOnCompleted(_onOutputReady);
-                    return;
-                }
-                result = pending.Result;
+                // Everything flushed so far is sent.
+                EndOutputStall();
+                _outputAwaiter = pending.GetAwaiter();
+                _outputAwaiter.UnsafeOnCompleted(_onOutputReady);
+                return;
             }
+            ReadResult result = pending.Result;
 
             ReadOnlySequence<byte> buffer = result.Buffer;
             if (!buffer.IsEmpty)
