@@ -13,6 +13,14 @@
 #   SERVER_CPU=1 CLIENT_CPU=0
 #   BASE_PORT=7400  first loopback port; each server gets its own
 #   SKIP_BUILD=0    1: reuse binaries from a previous run
+#   ONLY="c kevents kpipe"  run only these servers (ids: c kevents kpipe socket kestrel node; default all)
+#   SHAPES_ONLY="c64 d16"  run only these load shapes (lat1 c64 c1000 d16 k4; default all)
+#   BASELINE_DIR=   a directory holding another build of EchoServer.dll (e.g. of main): adds the rows
+#                   kbase and kpipebase (stream and pipe API of that build) for before/after in one run
+#   SKIP_IDLE=0     1: leave out the memory column (no idle-connection runs)
+#   SKIP_LOAD=0     1: only the memory column (no load shapes); with IDLE_CONNS=19000 it is the pipe-memory
+#                   measurement of bench/README.md (the idle client is its own process, so each side stays
+#                   under a 20,000-descriptor limit)
 # Output: a markdown table on stdout, also written to bench/results/echo-<date>.md.
 set -uo pipefail
 
@@ -98,23 +106,34 @@ log "building .NET servers"
 HAVE_KEVENTS=0; build_dotnet "$ROOT/samples/EchoServer/EchoServer.csproj" "$KEVENTS_DLL" && HAVE_KEVENTS=1
 HAVE_SOCKET=0;  build_dotnet "$PEERS/DotnetSocketEcho/DotnetSocketEcho.csproj" "$SOCKET_DLL" && HAVE_SOCKET=1
 HAVE_KESTREL=0; build_dotnet "$PEERS/KestrelEcho/KestrelEcho.csproj" "$KESTREL_DLL" && HAVE_KESTREL=1
+HAVE_BASE=0; [[ -n ${BASELINE_DIR:-} && -f ${BASELINE_DIR:-}/EchoServer.dll ]] && HAVE_BASE=1
 HAVE_NODE=0; command -v node >/dev/null && HAVE_NODE=1
 
 # ---------------------------------------------------------------- servers
 # id | label | available | command (PORT is substituted)
-SERVERS=(c kevents socket kestrel node)
+SERVERS=(c kevents kpipe socket kestrel node)
+# shellcheck disable=SC2206
+[[ -n ${ONLY:-} ]] && SERVERS=($ONLY)
 declare -A LABEL=(
     [c]="C epoll (reference)"
     [kevents]="Kevents EchoServer"
+    [kpipe]="Kevents EchoServer --api pipe"
+    [kbase]="Kevents EchoServer (baseline)"
+    [kpipebase]="Kevents EchoServer --api pipe (baseline)"
     [socket]=".NET Socket async/await"
     [kestrel]="Kestrel ConnectionHandler"
     [node]="Node.js net"
 )
-declare -A AVAIL=([c]=1 [kevents]=$HAVE_KEVENTS [socket]=$HAVE_SOCKET [kestrel]=$HAVE_KESTREL [node]=$HAVE_NODE)
+declare -A AVAIL=([c]=1 [kevents]=$HAVE_KEVENTS [kpipe]=$HAVE_KEVENTS [kbase]=$HAVE_BASE [kpipebase]=$HAVE_BASE [socket]=$HAVE_SOCKET [kestrel]=$HAVE_KESTREL [node]=$HAVE_NODE)
+# The sample accepts 10,000 connections by default; the idle column may ask for more.
+KEVENTS_LIMIT="--max-connections $((IDLE_CONNS > 10000 ? IDLE_CONNS + 100 : 10000))"
 server_argv() {   # $1 id, $2 port
     case $1 in
         c)       echo "$BIN/c-epoll-echo $2" ;;
-        kevents) echo "dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1" ;;
+        kevents) echo "dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1 $KEVENTS_LIMIT" ;;
+        kpipe)   echo "dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1 --api pipe $KEVENTS_LIMIT" ;;
+        kbase)   echo "dotnet $BASELINE_DIR/EchoServer.dll --port $2 --bind 127.0.0.1 $KEVENTS_LIMIT" ;;
+        kpipebase) echo "dotnet $BASELINE_DIR/EchoServer.dll --port $2 --bind 127.0.0.1 --api pipe $KEVENTS_LIMIT" ;;
         socket)  echo "dotnet $SOCKET_DLL $2" ;;
         kestrel) echo "dotnet $KESTREL_DLL $2" ;;
         node)    echo "node $PEERS/node-echo.js $2" ;;
@@ -140,6 +159,9 @@ start_server() {   # $1 id, $2 port; sets SERVER_PID, returns non-zero if it nev
 # ---------------------------------------------------------------- load shapes
 # key | client arguments | what the table reports
 SHAPES=(lat1 c64 c1000 d16 k4)
+# shellcheck disable=SC2206
+[[ -n ${SHAPES_ONLY:-} ]] && SHAPES=($SHAPES_ONLY)
+[[ ${SKIP_LOAD:-0} == 1 ]] && SHAPES=()
 declare -A SHAPE_ARGS=(
     [lat1]="-c 1 -s 64"
     [c64]="-c 64 -s 64"
@@ -243,7 +265,7 @@ for id in "${SERVERS[@]}"; do [[ -n ${PID[$id]:-} ]] && stop_pid "${PID[$id]}"; 
 
 # Memory: a fresh instance of each server, one at a time, so nothing else competes for RSS.
 for id in "${SERVERS[@]}"; do
-    [[ ${AVAIL[$id]} == 1 ]] && measure_idle "$id" "$port"
+    [[ ${AVAIL[$id]} == 1 && ${SKIP_IDLE:-0} != 1 ]] && measure_idle "$id" "$port"
     port=$((port + 1))
 done
 

@@ -21,6 +21,10 @@ namespace Kevents.Net;
 /// did arrive), so a truncated upload never looks complete. Completing <see cref="Output"/> sends the rest, then FIN;
 /// the socket closes once the application is done with both pipes. Completing <see cref="Output"/> or
 /// <see cref="Input"/> with an exception resets the connection at once (the queued output is dropped).</para>
+/// <para>When output is sent: what the application flushes while the loop runs it for a read (the flush of Input that
+/// woke it) or at its start (before its first await) is sent before that kevent's handler returns, in the same turn and
+/// in one send however many times it flushed; a flush from anywhere else (a timer, posted work, another thread) is sent
+/// by the loop's posted work in its next turn.</para>
 /// </remarks>
 public sealed class PipeConnection : Connection, IDuplexPipe
 {
@@ -34,6 +38,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
     private readonly ApplicationWriter _applicationOutput;
     private readonly Action _onFlushed;
     private readonly Action _onOutputReady;
+    private readonly PipeSendScheduler _sends;
     private ValueTaskAwaiter<FlushResult> _flushAwaiter;
     private ValueTaskAwaiter<ReadResult> _outputAwaiter;
     private bool _inputDone;
@@ -45,18 +50,10 @@ public sealed class PipeConnection : Connection, IDuplexPipe
     internal PipeConnection(EventLoop loop, FileDescriptor socket, ConnectionOptions options, SocketServer? server)
         : base(loop, socket, options, server)
     {
-        PipeScheduler scheduler = loop.PipeScheduler;
-        // The application's read continuation runs inline, inside the Read kevent that filled the pipe: it is already
-        // on the loop thread, and a posted hop would cost a whole loop turn per message. Everything else is posted.
-        _input = new Pipe(new PipeOptions(
-            readerScheduler: PipeScheduler.Inline, writerScheduler: scheduler,
-            pool: NetBuffers.Segments,
-            pauseWriterThreshold: options.MaxInputBufferSize, resumeWriterThreshold: options.MaxInputBufferSize / 2,
-            minimumSegmentSize: MinimumReadSize, useSynchronizationContext: false));
-        _output = new Pipe(new PipeOptions(
-            readerScheduler: scheduler, writerScheduler: scheduler, pool: NetBuffers.Segments,
-            pauseWriterThreshold: options.MaxOutputBufferSize, resumeWriterThreshold: options.ResumeOutputBufferSize,
-            useSynchronizationContext: false));
+        NetLoop net = NetLoop.Of(loop);
+        _sends = net.PipeSends;
+        _input = new Pipe(net.InputPipeOptions(options, MinimumReadSize));
+        _output = new Pipe(net.OutputPipeOptions(options));
         _onFlushed = OnInputFlushed;
         _onOutputReady = ContinueSending;
         _applicationInput = new ApplicationReader(this, _input.Reader);
@@ -81,11 +78,24 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         {
             return;
         }
-        ContinueSending();
-        if (application is null)
+        // What the application writes before its first await is sent when it gets there, in this turn.
+        _sends.Enter();
+        try
         {
-            return;
+            ContinueSending();
+            if (application is not null)
+            {
+                StartApplication(application);
+            }
         }
+        finally
+        {
+            _sends.Exit();
+        }
+    }
+
+    private void StartApplication(Func<PipeConnection, Task> application)
+    {
         Task running;
         try
         {
@@ -211,6 +221,20 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         {
             return;
         }
+        // The application runs inside the flush below; what it flushes is sent when this read is done with it.
+        _sends.Enter();
+        try
+        {
+            ReadIntoInput();
+        }
+        finally
+        {
+            _sends.Exit();
+        }
+    }
+
+    private void ReadIntoInput()
+    {
         PipeWriter writer = _input.Writer;
         Memory<byte> memory = writer.GetMemory(MinimumReadSize);
         long n = Io.Read(_socket!.Fd, memory.Span);
@@ -334,19 +358,18 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         int budget = _options.MaxWritePerTurn;
         while (true)
         {
-            if (!reader.TryRead(out ReadResult result))
+            // ReadAsync rather than TryRead first: it returns what is there synchronously, and when nothing is, it
+            // parks the continuation under the same lock instead of taking the pipe's lock twice.
+            ValueTask<ReadResult> pending = reader.ReadAsync();
+            if (!pending.IsCompleted)
             {
-                ValueTask<ReadResult> pending = reader.ReadAsync();
-                if (!pending.IsCompleted)
-                {
-                    // Everything flushed so far is sent.
-                    EndOutputStall();
-                    _outputAwaiter = pending.GetAwaiter();
-                    _outputAwaiter.UnsafeOnCompleted(_onOutputReady);
-                    return;
-                }
-                result = pending.Result;
+                // Everything flushed so far is sent.
+                EndOutputStall();
+                _outputAwaiter = pending.GetAwaiter();
+                _outputAwaiter.UnsafeOnCompleted(_onOutputReady);
+                return;
             }
+            ReadResult result = pending.Result;
 
             ReadOnlySequence<byte> buffer = result.Buffer;
             if (!buffer.IsEmpty)

@@ -17,10 +17,12 @@ public partial class EchoServerProcessTests : GatedTest
     [GeneratedRegex(@"listening on 127\.0\.0\.1:(\d+)")]
     private static partial Regex ListeningLine();
 
-    [Fact]
-    public async Task EchoServerProcessEchoesServesLoadGenAndExitsCleanlyOnSigterm()
+    [Theory]
+    [InlineData("stream")]
+    [InlineData("pipe")]
+    public async Task EchoServerProcessEchoesServesLoadGenAndExitsCleanlyOnSigterm(string api)
     {
-        using var server = new SampleProcess("EchoServer.dll", ListeningLine(), fdLimit: 0, "--port", "0");
+        using var server = new SampleProcess("EchoServer.dll", ListeningLine(), fdLimit: 0, "--port", "0", "--api", api);
         int port = server.WaitForPort();
 
         // A plain socket round trip first: the sample must echo exactly what it got.

@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.IO.Pipelines;
+
 namespace Kevents.Net.Internal;
 
 /// <summary>
@@ -16,17 +19,68 @@ internal sealed class NetLoop : IDisposable
     private readonly List<SocketServer> _servers = [];
     private bool _disposed;
 
-    private NetLoop()
+    private readonly EventLoop _loop;
+
+    private NetLoop(EventLoop loop)
     {
+        _loop = loop;
+        PipeSends = new PipeSendScheduler(loop);
     }
 
     public ReadBuffer ReadBuffer { get; } = new(64 * 1024);
 
     public DeferredCloses DeferredCloses { get; } = new();
 
+    /// <summary>The output pipes' reader scheduler: sends in the turn of the application's write.</summary>
+    public PipeSendScheduler PipeSends { get; }
+
+    private PipeOptions? _input;
+    private PipeOptions? _output;
+
+    /// <summary>
+    /// Input pipe options for <paramref name="options"/>: the last ones made, when their thresholds and pool still
+    /// match, so connections share one instance instead of each keeping its own. Any thread: a race only makes one
+    /// more instance, and every instance is complete before it is published.
+    /// </summary>
+    public PipeOptions InputPipeOptions(ConnectionOptions options, int minimumSegmentSize)
+    {
+        MemoryPool<byte> pool = NetBuffers.Segments;
+        PipeOptions? cached = _input;
+        if (cached is null || cached.PauseWriterThreshold != options.MaxInputBufferSize || cached.Pool != pool
+            || cached.MinimumSegmentSize != minimumSegmentSize)
+        {
+            // The application's read continuation runs inline, inside the Read kevent that filled the pipe: it is
+            // already on the loop thread, and a posted hop would cost a whole loop turn per message. The transport's
+            // resumption after backpressure is posted.
+            _input = cached = new PipeOptions(
+                pool: pool, readerScheduler: PipeScheduler.Inline, writerScheduler: _loop.PipeScheduler,
+                pauseWriterThreshold: options.MaxInputBufferSize, resumeWriterThreshold: options.MaxInputBufferSize / 2,
+                minimumSegmentSize: minimumSegmentSize, useSynchronizationContext: false);
+        }
+        return cached;
+    }
+
+    /// <summary>Output pipe options for <paramref name="options"/>, shared like <see cref="InputPipeOptions"/>. Any thread.</summary>
+    public PipeOptions OutputPipeOptions(ConnectionOptions options)
+    {
+        MemoryPool<byte> pool = NetBuffers.Segments;
+        PipeOptions? cached = _output;
+        if (cached is null || cached.PauseWriterThreshold != options.MaxOutputBufferSize
+            || cached.ResumeWriterThreshold != options.ResumeOutputBufferSize || cached.Pool != pool)
+        {
+            // Sends run in the turn of the application's write (PipeSends); the application's resumption after
+            // backpressure is posted.
+            _output = cached = new PipeOptions(
+                pool: pool, readerScheduler: PipeSends, writerScheduler: _loop.PipeScheduler,
+                pauseWriterThreshold: options.MaxOutputBufferSize, resumeWriterThreshold: options.ResumeOutputBufferSize,
+                useSynchronizationContext: false);
+        }
+        return cached;
+    }
+
     /// <summary>The loop's Net state, created on first use. Any thread.</summary>
     /// <exception cref="ObjectDisposedException">The loop was disposed before Net first used it.</exception>
-    public static NetLoop Of(EventLoop loop) => loop.GetOrAddFeature(static _ => new NetLoop());
+    public static NetLoop Of(EventLoop loop) => loop.GetOrAddFeature(static l => new NetLoop(l));
 
     /// <summary>The loop's Net state if Net used the loop, else null. Any thread, also after the loop was disposed.</summary>
     public static NetLoop? Find(EventLoop loop) => loop.TryGetFeature(out NetLoop? net) ? net : null;
