@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Echo comparison: the Kevents EchoServer sample against a hand-written C epoll server,
-# a plain .NET Socket server, Kestrel's ConnectionHandler and Node's net module, all
-# driven by the repository's own C load client (bench/peers/echo-client.c).
+# a C thread-per-connection server (blocking threads, 64 KiB stacks), a plain .NET Socket
+# server, Kestrel's ConnectionHandler and Node's net module, all driven by the repository's
+# own C load client (bench/peers/echo-client.c). Besides throughput and latency it reports
+# each server's CPU time per message (utime+stime from /proc/PID/stat over the measured
+# window) and its RSS per idle connection.
 #
 # Environment knobs:
 #   DURATION=5      seconds measured per load shape
@@ -97,6 +100,7 @@ if [[ $SKIP_BUILD != 1 || ! -x $BIN/echo-client ]]; then
     gcc -O2 -Wall -o "$BIN/echo-client" "$PEERS/echo-client.c" || exit 1
     gcc -O2 -Wall -o "$BIN/idle-conns" "$PEERS/idle-conns.c" || exit 1
     gcc -O2 -Wall -o "$BIN/c-epoll-echo" "$PEERS/c-epoll-echo.c" || exit 1
+    gcc -O2 -Wall -pthread -o "$BIN/c-thread-echo" "$PEERS/c-thread-echo.c" || exit 1
 fi
 
 KEVENTS_DLL=$ROOT/samples/EchoServer/bin/Release/net10.0/EchoServer.dll
@@ -111,11 +115,12 @@ HAVE_NODE=0; command -v node >/dev/null && HAVE_NODE=1
 
 # ---------------------------------------------------------------- servers
 # id | label | available | command (PORT is substituted)
-SERVERS=(c kevents kpipe socket kestrel node)
+SERVERS=(c thread kevents kpipe socket kestrel node)
 # shellcheck disable=SC2206
 [[ -n ${ONLY:-} ]] && SERVERS=($ONLY)
 declare -A LABEL=(
     [c]="C epoll (reference)"
+    [thread]="C thread per connection"
     [kevents]="Kevents EchoServer"
     [kpipe]="Kevents EchoServer --api pipe"
     [kbase]="Kevents EchoServer (baseline)"
@@ -124,12 +129,13 @@ declare -A LABEL=(
     [kestrel]="Kestrel ConnectionHandler"
     [node]="Node.js net"
 )
-declare -A AVAIL=([c]=1 [kevents]=$HAVE_KEVENTS [kpipe]=$HAVE_KEVENTS [kbase]=$HAVE_BASE [kpipebase]=$HAVE_BASE [socket]=$HAVE_SOCKET [kestrel]=$HAVE_KESTREL [node]=$HAVE_NODE)
+declare -A AVAIL=([c]=1 [thread]=1 [kevents]=$HAVE_KEVENTS [kpipe]=$HAVE_KEVENTS [kbase]=$HAVE_BASE [kpipebase]=$HAVE_BASE [socket]=$HAVE_SOCKET [kestrel]=$HAVE_KESTREL [node]=$HAVE_NODE)
 # The sample accepts 10,000 connections by default; the idle column may ask for more.
 KEVENTS_LIMIT="--max-connections $((IDLE_CONNS > 10000 ? IDLE_CONNS + 100 : 10000))"
 server_argv() {   # $1 id, $2 port
     case $1 in
         c)       echo "$BIN/c-epoll-echo $2" ;;
+        thread)  echo "$BIN/c-thread-echo $2 64" ;;
         kevents) echo "dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1 $KEVENTS_LIMIT" ;;
         kpipe)   echo "dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1 --api pipe $KEVENTS_LIMIT" ;;
         kbase)   echo "dotnet $BASELINE_DIR/EchoServer.dll --port $2 --bind 127.0.0.1 $KEVENTS_LIMIT" ;;
@@ -177,18 +183,34 @@ declare -A SHAPE_TITLE=(
     [k4]="64 conns 4 KiB"
 )
 
-declare -A TPUT P50 P99 STATUS RSS
+declare -A TPUT P50 P99 STATUS RSS CPU THREADS
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
+# The server's CPU time so far, all threads, user + system, in clock ticks (fields 14 and 15 of /proc/PID/stat;
+# the command name in field 2 may hold spaces, so count from the closing parenthesis).
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }
+now_ns() { date +%s%N; }
+
 FAILED=0
-run_shape() {   # $1 id, $2 shape, $3 port
-    local id=$1 shape=$2 port=$3 line rc
+run_shape() {   # $1 id, $2 shape, $3 port, $4 server pid
+    local id=$1 shape=$2 port=$3 spid=$4 line rc out cpid c0 c1 t0 t1
+    out=$BIN/client-$id-$shape.out
     # shellcheck disable=SC2046,SC2086
-    line=$($(client_cmd) "$BIN/echo-client" -a 127.0.0.1 -p "$port" ${SHAPE_ARGS[$shape]} \
-        -t "$DURATION" -w "$WARMUP" 2>>"$RAW")
+    $(client_cmd) "$BIN/echo-client" -a 127.0.0.1 -p "$port" ${SHAPE_ARGS[$shape]} \
+        -t "$DURATION" -w "$WARMUP" >"$out" 2>>"$RAW" &
+    cpid=$!
+    # Server CPU over (about) the client's measured window: after its warm-up, for DURATION seconds. Messages in
+    # that window are the client's rate times the window actually sampled.
+    sleep "$WARMUP"; c0=$(cpu_ticks "$spid"); t0=$(now_ns)
+    sleep "$DURATION"; c1=$(cpu_ticks "$spid"); t1=$(now_ns)
+    wait "$cpid"
     rc=$?
-    echo "$id $shape rc=$rc $line" >>"$RAW"
+    line=$(cat "$out")
+    echo "$id $shape rc=$rc $line server_cpu_ticks=$((c1 - c0)) window_ns=$((t1 - t0))" >>"$RAW"
     TPUT[$id,$shape]=$(field "$line" msg_per_s)
+    CPU[$id,$shape]=$(awk -v dc="$((c1 - c0))" -v hz="$CLK_TCK" -v r="${TPUT[$id,$shape]}" -v w="$((t1 - t0))" \
+        'BEGIN { if (r == "" || r + 0 == 0 || w + 0 == 0) exit; printf "%.2f", dc / hz * 1e6 / (r * w / 1e9) }')
     P50[$id,$shape]=$(field "$line" p50_us)
     P99[$id,$shape]=$(field "$line" p99_us)
     if [[ $rc != 0 ]]; then
@@ -229,9 +251,10 @@ measure_idle() {   # $1 id, $2 port; fresh server, sets RSS[id] in KB per connec
         done
         sleep 1
         after=$(vmrss_kb "$SERVER_PID")
+        THREADS[$id]=$(awk '/^Threads:/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null)
         RSS[$id]=$(awk -v a="$after" -v b="$before" -v n="$IDLE_CONNS" 'BEGIN { printf "%.2f", (a - b) / n }')
         log "$id idle: VmRSS ${before} kB -> ${after} kB over $IDLE_CONNS connections = ${RSS[$id]} KB/conn"
-        echo "$id idle before_kb=$before after_kb=$after conns=$IDLE_CONNS per_conn_kb=${RSS[$id]}" >>"$RAW"
+        echo "$id idle before_kb=$before after_kb=$after conns=$IDLE_CONNS per_conn_kb=${RSS[$id]} threads=${THREADS[$id]}" >>"$RAW"
     else
         log "$id idle: helper failed: $(cat "$BIN/idle-$id.out")"
         FAILED=1
@@ -258,7 +281,7 @@ for shape in "${SHAPES[@]}"; do
         if ! kill -0 "${PID[$id]}" 2>/dev/null; then
             log "$id: server died (see $BIN/server-$id.log)"; AVAIL[$id]=0; FAILED=1; continue
         fi
-        run_shape "$id" "$shape" "${PORT[$id]}"
+        run_shape "$id" "$shape" "${PORT[$id]}" "${PID[$id]}"
     done
 done
 for id in "${SERVERS[@]}"; do [[ -n ${PID[$id]:-} ]] && stop_pid "${PID[$id]}"; done
@@ -306,6 +329,23 @@ cell() {   # $1 id, $2 shape
         row="| ${LABEL[$id]} |"
         for shape in "${SHAPES[@]}"; do row+=" $(cell "$id" "$shape") |"; done
         if [[ -n ${RSS[$id]:-} ]]; then row+=" ${RSS[$id]} KB |"; else row+=" n/a |"; fi
+        echo "$row"
+    done
+    echo
+    echo "Server CPU time per message (microseconds of utime+stime over the measured window, all threads; ratio to C" \
+         "epoll; lower is better), and the server's threads while holding the idle connections:"
+    echo
+    echo "| server | $(for s in "${SHAPES[@]}"; do printf '%s | ' "${SHAPE_TITLE[$s]}"; done)threads (${IDLE_CONNS} idle) |"
+    echo "|---|$(for _ in "${SHAPES[@]}"; do printf -- '---|'; done)---|"
+    for id in "${SERVERS[@]}"; do
+        row="| ${LABEL[$id]} |"
+        for shape in "${SHAPES[@]}"; do
+            if [[ -n ${CPU[$id,$shape]:-} ]]; then
+                if [[ $id == c ]]; then row+=" ${CPU[$id,$shape]} |"
+                else row+=" ${CPU[$id,$shape]} ($(ratio "${CPU[$id,$shape]}" "${CPU[c,$shape]:-}")) |"; fi
+            else row+=" n/a |"; fi
+        done
+        row+=" ${THREADS[$id]:-n/a} |"
         echo "$row"
     done
     echo

@@ -134,7 +134,7 @@ public abstract class AsyncFileBenchmarkBase
 }
 
 /// <summary>4 KiB reads of a cached 16 MiB file, 64 in flight.</summary>
-[MemoryDiagnoser]
+[MemoryDiagnoser, MinColumn, MedianColumn]
 public class AsyncFileBenchmarks : AsyncFileBenchmarkBase
 {
     protected override long FileLength => 16L << 20;

@@ -31,6 +31,8 @@ public sealed partial class AsyncFile : IAsyncDisposable, IDisposable
 {
     private readonly AioEngine _engine;
     private readonly FileDescriptor _file;
+    // Whether this file's reads were recently served from the page cache (the io_uring engine tries those inline).
+    private readonly NoWaitHint _hint = new();
     // The SafeHandle stays open (not IsClosed) while operations in flight hold references; this says Dispose was called.
     private bool _disposed;
 
@@ -144,8 +146,9 @@ public sealed partial class AsyncFile : IAsyncDisposable, IDisposable
         {
             return ValueTask.FromCanceled<int>(cancellationToken);
         }
-        AwaitableOperation op = NewOperation();
+        AwaitableOperation op = _engine.RentOperation();
         op.SetRead(CheckOpen(), -1, buffer, offset, Path);
+        op.Hint = _hint;
         return Run(op, cancellationToken);
     }
 
@@ -160,7 +163,7 @@ public sealed partial class AsyncFile : IAsyncDisposable, IDisposable
         while (written < buffer.Length)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            AwaitableOperation op = NewOperation();
+            AwaitableOperation op = _engine.RentOperation();
             op.SetWrite(CheckOpen(), -1, buffer[written..], FileOffset.Advance(offset, written), Path);
             int n = await Run(op, cancellationToken).ConfigureAwait(false);
             if (n == 0)

@@ -24,6 +24,8 @@ public sealed class IoUringAsyncFileTests : AsyncFileBehaviour
             IoUringSetup = new IoUringSetupOptions { CompletionQueueSize = 8 },
         };
         bool overflowed = false;
+        // Cached reads would be copied inline without the ring; refusing RWF_NOWAIT sends all 512 through it.
+        using IDisposable faults = FaultInjection.Arm(new FaultPlan().Fail(FaultSite.FileReadNoWait, Errno.EAGAIN, probability: 1));
         RunOnLoop(async loop =>
         {
             await using AsyncFile file = await AsyncFile.OpenAsync(loop, PathOf("overflow.bin"), options: options);

@@ -17,6 +17,11 @@ internal abstract class AioEngine
     private readonly HashSet<AioOperation> _posted = new();
     private bool _closed;
 
+    // Completed AsyncFile reads and writes, handed out again so a read allocates nothing in steady state. Loop thread
+    // only: renting elsewhere allocates, and AwaitableOperation gives back only on the loop thread.
+    private const int MaxPooled = 1024;
+    private readonly Stack<AwaitableOperation> _pool = new();
+
     protected AioEngine(EventLoop loop)
     {
         Loop = loop;
@@ -27,6 +32,22 @@ internal abstract class AioEngine
     public EventLoop Loop { get; }
 
     public abstract AsyncFileEngine Kind { get; }
+
+    /// <summary>An awaitable operation from the pool (on the loop thread), or a new poolable one.</summary>
+    public AwaitableOperation RentOperation() =>
+        Loop.IsOnLoopThread && _pool.TryPop(out AwaitableOperation? op) ? op : new AwaitableOperation(Loop, this);
+
+    /// <summary>Takes back a completed, reset operation. Loop thread.</summary>
+    public void ReturnOperation(AwaitableOperation op)
+    {
+        if (Loop.IsOnLoopThread && _pool.Count < MaxPooled)
+        {
+            _pool.Push(op);
+        }
+    }
+
+    /// <summary>Operations waiting in the pool (for tests).</summary>
+    internal int PooledOperations => _pool.Count;
 
     /// <summary>
     /// Starts <paramref name="op"/>. From another thread (or before the loop runs) it is posted to the loop; on a loop

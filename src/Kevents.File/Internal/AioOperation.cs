@@ -89,6 +89,12 @@ internal abstract class AioOperation
         }
     }
 
+    /// <summary>
+    /// Whether a read's data was recently found in the page cache: the io_uring engine's guide for trying
+    /// <c>preadv2(RWF_NOWAIT)</c> inline first. Per file for <see cref="AsyncFile"/>; null for the kevent form.
+    /// </summary>
+    public NoWaitHint? Hint { get; set; }
+
     public MemoryHandle Pin => _pin;
 
     public MemoryHandle PathPin => _pathPin;
@@ -211,6 +217,36 @@ internal abstract class AioOperation
         FileDescriptor file = OpenedFile ?? new FileDescriptor(result);
         OpenedFile = null;
         return file;
+    }
+
+    /// <summary>
+    /// Clears everything a completed operation held, so a pool can hand it out again. Loop thread, after the result
+    /// was taken; Complete has released the pins and the descriptor reference already.
+    /// </summary>
+    protected void ResetForReuse()
+    {
+        Debug.Assert(State == AioOperationState.Done && !_fileRef);
+        Kind = default;
+        State = AioOperationState.New;
+        Id = 0;
+        CancelRequested = false;
+        OffloadCancellation = null;
+        NeverStarted = false;
+        File = null;
+        Fd = -1;
+        Buffer = default;
+        Offset = 0;
+        Path = null;
+        PathText = null;
+        OpenFlags = default;
+        NativeOpenFlags = 0;
+        Status = default;
+        CreateMode = default;
+        DataOnly = false;
+        StatxBuffer = null;
+        _openedFile = null;
+        _abandoned = false;
+        Hint = null;
     }
 
     /// <summary>Where the result goes: an awaiter or an Aio kevent.</summary>

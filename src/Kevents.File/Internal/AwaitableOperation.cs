@@ -9,14 +9,30 @@ namespace Kevents.File.Internal;
 // none) resumes inline, inside the loop's handling of the completion: no post, no extra turn, which is what lets a
 // read loop keep the ring busy. Code awaiting from elsewhere resumes on its own context or the thread pool, never on
 // the loop. At shutdown everything resumes on the thread pool: the loop can no longer run it.
+//
+// Pooling. Reads and writes of an AsyncFile come from their engine's pool (AioEngine.RentOperation) and go back to it
+// when the awaiter takes the result (GetResult), which is the last time anyone may touch this ValueTask (the usual
+// ValueTask rule: await it once). An operation goes back only when nothing else can still reach it: taken on the loop
+// thread (the pool is the loop's, unsynchronized), completed normally (not in shutdown), and with no cancellation
+// callback that may have run, since that callback posts a cancel naming this object and must not find it reused.
 internal sealed class AwaitableOperation : AioOperation, IValueTaskSource<int>, IValueTaskSource
 {
     private readonly EventLoop _loop;
+    private readonly AioEngine? _pool;
     private ManualResetValueTaskSourceCore<int> _core;
     private CancellationTokenRegistration _cancellation;
     private CancellationToken _token;
+    private AioEngine? _cancelEngine;
+    private bool _recyclable;
 
     public AwaitableOperation(EventLoop loop) => _loop = loop;
+
+    /// <summary>An operation that goes back to <paramref name="pool"/>'s pool once its result is taken.</summary>
+    public AwaitableOperation(EventLoop loop, AioEngine pool)
+    {
+        _loop = loop;
+        _pool = pool;
+    }
 
     public ValueTask<int> Task => new(this, _core.Version);
 
@@ -33,17 +49,20 @@ internal sealed class AwaitableOperation : AioOperation, IValueTaskSource<int>, 
             return;
         }
         _token = token;
+        _cancelEngine = engine;
         _cancellation = token.UnsafeRegister(static (state, _) =>
         {
-            var (engine, op) = ((AioEngine, AioOperation))state!;
-            engine.Cancel(op);
-        }, (engine, (AioOperation)this));
+            var op = (AwaitableOperation)state!;
+            op._cancelEngine!.Cancel(op);
+        }, this);
     }
 
     protected override void OnCompleted(int result, bool shuttingDown)
     {
-        // Unregister, not Dispose: a callback racing on another thread only posts a cancel, which finds the operation done.
-        _cancellation.Unregister();
+        // Unregister, not Dispose: a callback racing on another thread only posts a cancel, which finds the operation
+        // done. When it may have run (Unregister false), the posted cancel names this object: it is never reused.
+        bool noCallback = !_token.CanBeCanceled || _cancellation.Unregister();
+        _recyclable = _pool is not null && noCallback && !shuttingDown && result >= 0;
         if (shuttingDown)
         {
             _core.RunContinuationsAsynchronously = true;
@@ -65,7 +84,28 @@ internal sealed class AwaitableOperation : AioOperation, IValueTaskSource<int>, 
         _core.SetException(error);
     }
 
-    public int GetResult(short token) => _core.GetResult(token);
+    public int GetResult(short token)
+    {
+        int result = _core.GetResult(token);
+        if (_recyclable && _loop.IsOnLoopThread)
+        {
+            Recycle();
+        }
+        return result;
+    }
+
+    private void Recycle()
+    {
+        _recyclable = false;
+        ResetForReuse();
+        _core.Reset();
+        _core.RunContinuationsAsynchronously = false;
+        _cancellation = default;
+        _token = default;
+        _cancelEngine = null;
+        Result = 0;
+        _pool!.ReturnOperation(this);
+    }
 
     void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
 

@@ -12,6 +12,13 @@ namespace Kevents.File.Internal;
 // When the SQ is full, it is submitted at once and the entry retried; an operation that still finds no room (the
 // kernel answered EBUSY because completions must be reaped first) waits in a FIFO backlog drained after each reap.
 //
+// Cached reads inline. A read first tries preadv2(RWF_NOWAIT) on the loop thread, as the threadlet engine does: data in
+// the page cache is copied at once and the read completes without a ring round trip (no SQE, no CQE, no eventfd
+// wake-up, no pin held across a turn). EAGAIN (not cached) or any error sends it to the ring as before, which then
+// reports the real outcome. A per-file NoWaitHint skips the attempt for a while after a miss, so cold files do not pay
+// a refused system call per read; a per-turn budget (MaxInlinePerTurn reads) keeps a read loop over a large cached
+// file from holding the loop thread: past it, reads go through the ring and resume next turn.
+//
 // Completion. The ring's eventfd is registered in the loop's poller as a Read kevent. Its handler drains the eventfd
 // first, then reaps (TryReap flushes kernel-held overflow, so nothing is lost with a tiny CQ), each CQE completing the
 // operation whose id is in its user data. Reaping is bounded per turn; if more remain, the rest is posted.
@@ -30,6 +37,10 @@ internal sealed partial class UringEngine : AioEngine
     // loop never starves); 1024 matches the default CQ of a 512-entry ring.
     private const int MaxReapPerTurn = 1024;
 
+    // Reads completed inline per loop turn before the rest go through the ring (see the header): 256 reads of 4 KiB is
+    // about 1 MiB copied, some tens of microseconds.
+    private const int MaxInlinePerTurn = 256;
+
     private readonly IoUringRing _ring;
     private readonly AsyncFileOptions _options;
     private readonly ILogger _logger;
@@ -43,6 +54,9 @@ internal sealed partial class UringEngine : AioEngine
     private bool _reapQueued;
     private bool _shutDown;
     private uint _droppedReported;
+    private readonly NoWaitHint _keventHint = new();
+    private long _inlineTurn = -1;
+    private int _inlineThisTurn;
 
     private UringEngine(EventLoop loop, IoUringRing ring, AsyncFileOptions options, ILogger logger) : base(loop)
     {
@@ -59,6 +73,12 @@ internal sealed partial class UringEngine : AioEngine
     public int InFlight => _inFlight.Count;
 
     internal IoUringRing Ring => _ring;
+
+    /// <summary>Reads completed inline from the page cache (preadv2 with RWF_NOWAIT), without the ring. For tests.</summary>
+    internal long InlineReads { get; private set; }
+
+    /// <summary>Reads that went through the ring. For tests.</summary>
+    internal long RingReads { get; private set; }
 
     /// <summary>
     /// Creates the loop's ring and registers its eventfd. Loop thread (or before the loop runs). Returns 0, or -errno
@@ -100,6 +120,14 @@ internal sealed partial class UringEngine : AioEngine
             op.Complete(-Errno.ECANCELED);
             return;
         }
+        if (op.Kind == AioKind.Read)
+        {
+            if (TryReadInline(op))
+            {
+                return;
+            }
+            RingReads++;
+        }
         op.Id = NextId();
         _inFlight.Add(op.Id, op);
         if (_backlog.Count == 0 && TryPrepare(op))
@@ -112,6 +140,39 @@ internal sealed partial class UringEngine : AioEngine
             _backlog.Enqueue(op);
         }
         RequestFlush();
+    }
+
+    /// <summary>Completes <paramref name="op"/> from the page cache when its data is there; false: use the ring.</summary>
+    private bool TryReadInline(AioOperation op)
+    {
+        NoWaitHint hint = op.Hint ?? _keventHint;
+        if (!hint.ShouldTry())
+        {
+            return false;
+        }
+        long turn = Loop.NowNanoseconds;
+        if (turn != _inlineTurn)
+        {
+            _inlineTurn = turn;
+            _inlineThisTurn = 0;
+        }
+        if (_inlineThisTurn >= MaxInlinePerTurn)
+        {
+            return false;
+        }
+        long rc = NativeFile.Read(op.Fd, op.Buffer.Span, op.Offset, noWait: true);
+        if (rc < 0)
+        {
+            // EAGAIN: not cached. Anything else (a pipe's ESPIPE, EBADF...) the ring answers in its own way, as before.
+            hint.Missed();
+            return false;
+        }
+        hint.Hit();
+        _inlineThisTurn++;
+        InlineReads++;
+        op.State = AioOperationState.Submitted;
+        op.Complete((int)rc);
+        return true;
     }
 
     protected override void CancelOnLoop(AioOperation op)
