@@ -125,8 +125,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
                 CheckInputLimit();
             }
         }
-        Flush();
-        YieldIfAsked();
+        SendAndContinue();
     }
 
     public void OnEndOfStream()
@@ -363,8 +362,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
         HandlerDone();
         _handledThisTurn = 0;
         RunBuffered();
-        Flush();
-        YieldIfAsked();
+        SendAndContinue();
     }
 
     private void HandlerFailed(Exception ex)
