@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
+using System.Threading.Tasks.Sources;
 using Kevents.Http;
 
 namespace Kevents.Http.Tests;
@@ -13,7 +14,7 @@ namespace Kevents.Http.Tests;
 /// </summary>
 public sealed partial class PipelineResumeTests : HttpTest
 {
-    private static readonly string[] s_completions = ["inline", "yield", "pool", "delay", "post"];
+    private static readonly string[] s_completions = ["inline", "yield", "pool", "delay", "post", "race"];
     private static readonly string[] s_bodies = ["text", "file", "head"];
 
     private readonly string _filePath;
@@ -49,6 +50,19 @@ public sealed partial class PipelineResumeTests : HttpTest
         foreach (Ending ending in Enum.GetValues<Ending>())
         {
             await ExchangeAsync(kinds, ending);
+        }
+    }
+
+    [Theory]
+    [InlineData("inline/text", "race/text")] // parsed from the read
+    [InlineData("yield/text", "race/text")]  // parsed from the buffer, after the first handler's completion
+    [InlineData("inline/file", "race/text")] // parsed from the buffer, after the file
+    [InlineData("yield/text", "race/file")]
+    public async Task HandlerCompletingBetweenTheCheckAndTheAwaitIsAnsweredOnce(string first, string racing)
+    {
+        foreach (Ending ending in Enum.GetValues<Ending>())
+        {
+            await ExchangeAsync([first, racing, "inline/text", "inline/text"], ending);
         }
     }
 
@@ -145,6 +159,11 @@ public sealed partial class PipelineResumeTests : HttpTest
                 return PoolAsync(response, body, seq);
             case "delay":
                 return DelayAsync(response, body, seq);
+            case "race":
+                // Pending when the layer looks, complete when it awaits: what a handler completed by another thread
+                // at that very moment looks like. The layer's continuation then runs inline, inside its parse loop.
+                Answer(response, body, seq);
+                return new ValueTask(new CompletesOnSecondLook(), 0);
             default:
                 return PostAsync(response, body, seq);
         }
@@ -194,6 +213,22 @@ public sealed partial class PipelineResumeTests : HttpTest
         {
             response.Write($"text {seq}\n");
         }
+    }
+
+    /// <summary>A completed-successfully source that says Pending the first time it is asked.</summary>
+    private sealed class CompletesOnSecondLook : IValueTaskSource
+    {
+        private int _looks;
+
+        public ValueTaskSourceStatus GetStatus(short token) =>
+            ++_looks == 1 ? ValueTaskSourceStatus.Pending : ValueTaskSourceStatus.Succeeded;
+
+        public void GetResult(short token)
+        {
+        }
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            ThreadPool.QueueUserWorkItem(continuation, state, preferLocal: false);
     }
 
     [GeneratedRegex(@"\r\nX-Seq: (\d+)\r\n")]

@@ -69,6 +69,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
     private bool _closeAfterOutput;
 
     private int _handledThisTurn;
+    private bool _processing; // inside Process: a handler's completion that runs inline there must not parse again
     private bool _yielded;
     private bool _incompleteHead; // what is buffered is the start of a head, not requests waiting for their turn
     private bool _clientFault;
@@ -222,6 +223,20 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
     /// <summary>Parses and handles requests in <paramref name="data"/>; returns how many bytes were used.</summary>
     private int Process(ReadOnlySpan<byte> data)
     {
+        bool outer = !_processing;
+        _processing = true;
+        try
+        {
+            return ProcessRequests(data);
+        }
+        finally
+        {
+            _processing = !outer;
+        }
+    }
+
+    private int ProcessRequests(ReadOnlySpan<byte> data)
+    {
         int pos = 0;
         while (true)
         {
@@ -351,7 +366,10 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
             if (_state == State.Active)
             {
                 HandlerFailed(ex);
-                Flush();
+                if (!_processing)
+                {
+                    Flush();
+                }
             }
             return;
         }
@@ -360,6 +378,13 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
             return; // closed meanwhile
         }
         HandlerDone();
+        if (_processing)
+        {
+            // The handler completed between StartRequest's look and this await (on another thread), so this runs
+            // inline in the parse loop that started it: that loop goes on with the next request and sends. Parsing
+            // the buffer here would handle again the request the loop has not yet counted as used.
+            return;
+        }
         _handledThisTurn = 0;
         RunBuffered();
         SendAndContinue();
