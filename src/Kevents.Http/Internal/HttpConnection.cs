@@ -9,7 +9,8 @@ namespace Kevents.Http;
 /// One HTTP/1.1 connection on the low-level stream API. Input is parsed where the loop read it (its receive buffer,
 /// from an offset that moves per request); only an incomplete request's bytes are copied, into a per-connection
 /// buffer, when the read ends in the middle of one. Responses are appended to one output buffer and sent with one
-/// send per read batch (and when an awaited handler completes). Requests are handled one at a time, in order: while
+/// send per read batch (and when an awaited handler completes, and when a file body is out and the requests
+/// that waited behind it have been answered). Requests are handled one at a time, in order: while
 /// a handler runs, or a response waits for the socket, pipelined input waits in the buffer (reading pauses when it
 /// grows past the limits). Loop thread only.
 /// </summary>
