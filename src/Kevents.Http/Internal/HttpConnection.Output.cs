@@ -121,10 +121,25 @@ internal sealed partial class HttpConnection
         {
             return;
         }
-        if (Flush())
+        SendAndContinue();
+    }
+
+    /// <summary>
+    /// Sends what is pending; each time everything is out, handles the requests that waited in the buffer for it and
+    /// sends their answers. Ends when the input is used up or can go no further now (an awaited handler, a full
+    /// socket, an incomplete head, the turn's share of requests). Pipelined requests stop behind a file body, and
+    /// once it is out nothing else would wake them: the client sent them all and waits, so no read follows.
+    /// </summary>
+    private void SendAndContinue()
+    {
+        while (Flush() && Buffered > 0)
         {
+            int before = Buffered;
             RunBuffered();
-            Flush();
+            if (Buffered == before)
+            {
+                break; // nothing more can be handled now; whatever resumes it (handler, writability, read) calls here
+            }
         }
         YieldIfAsked();
     }

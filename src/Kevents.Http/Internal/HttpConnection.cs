@@ -9,7 +9,8 @@ namespace Kevents.Http;
 /// One HTTP/1.1 connection on the low-level stream API. Input is parsed where the loop read it (its receive buffer,
 /// from an offset that moves per request); only an incomplete request's bytes are copied, into a per-connection
 /// buffer, when the read ends in the middle of one. Responses are appended to one output buffer and sent with one
-/// send per read batch (and when an awaited handler completes). Requests are handled one at a time, in order: while
+/// send per read batch (and when an awaited handler completes, and when a file body is out and the requests
+/// that waited behind it have been answered). Requests are handled one at a time, in order: while
 /// a handler runs, or a response waits for the socket, pipelined input waits in the buffer (reading pauses when it
 /// grows past the limits). Loop thread only.
 /// </summary>
@@ -69,6 +70,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
     private bool _closeAfterOutput;
 
     private int _handledThisTurn;
+    private bool _processing; // inside Process: a handler's completion that runs inline there must not parse again
     private bool _yielded;
     private bool _incompleteHead; // what is buffered is the start of a head, not requests waiting for their turn
     private bool _clientFault;
@@ -125,8 +127,7 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
                 CheckInputLimit();
             }
         }
-        Flush();
-        YieldIfAsked();
+        SendAndContinue();
     }
 
     public void OnEndOfStream()
@@ -222,6 +223,20 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
 
     /// <summary>Parses and handles requests in <paramref name="data"/>; returns how many bytes were used.</summary>
     private int Process(ReadOnlySpan<byte> data)
+    {
+        bool outer = !_processing;
+        _processing = true;
+        try
+        {
+            return ProcessRequests(data);
+        }
+        finally
+        {
+            _processing = !outer;
+        }
+    }
+
+    private int ProcessRequests(ReadOnlySpan<byte> data)
     {
         int pos = 0;
         while (true)
@@ -352,7 +367,10 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
             if (_state == State.Active)
             {
                 HandlerFailed(ex);
-                Flush();
+                if (!_processing)
+                {
+                    Flush();
+                }
             }
             return;
         }
@@ -361,10 +379,16 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
             return; // closed meanwhile
         }
         HandlerDone();
+        if (_processing)
+        {
+            // The handler completed between StartRequest's look and this await (on another thread), so this runs
+            // inline in the parse loop that started it: that loop goes on with the next request and sends. Parsing
+            // the buffer here would handle again the request the loop has not yet counted as used.
+            return;
+        }
         _handledThisTurn = 0;
         RunBuffered();
-        Flush();
-        YieldIfAsked();
+        SendAndContinue();
     }
 
     private void HandlerFailed(Exception ex)
