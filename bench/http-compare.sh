@@ -15,6 +15,7 @@
 # Exit code: 0 when every available server was measured cleanly, 1 when a run failed (a server died, wrk saw
 # errors or non-2xx responses, LoadGen's check failed), 2 when setup failed (tools missing and not installable).
 set -uo pipefail
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${DURATION:-5}
@@ -246,6 +247,7 @@ cell() {   # $1 id, $2 shape
     echo
     echo "$(nproc) CPUs, $(uname -r); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') -t1, ${DURATION}s per shape after a ${WARMUP}s warm-up;" \
          "servers and client share the machine. Cells: requests/s / server CPU time per request (utime+stime from /proc)."
+    echo "Load average (1 min) at the start: ${LOAD_START}; at the end: $(cut -d' ' -f1 /proc/loadavg)."
     echo "Every server's /plaintext body was first checked byte for byte by LoadGen, pipelined 16 deep."
     echo
     header="| server | check |"; rule="|---|---|"
@@ -266,6 +268,19 @@ cell() {   # $1 id, $2 shape
         read -r a b <<<"$pair"
         row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
         for shape in "${SHAPES[@]}"; do row+=" $(ratio "${RPS[$a,$shape]:-}" "${RPS[$b,$shape]:-}") |"; done
+        echo "$row"
+    done
+    echo
+    echo "CPU time per request, the peer's over Kevents' (same run; above 1 means Kevents spends less per request). With"
+    echo "client and servers sharing the cores, this moves far less with the machine's other work than throughput does:"
+    echo
+    header="| ratio |"; rule="|---|"
+    for shape in "${SHAPES[@]}"; do header+=" ${SHAPE_TITLE[$shape]} |"; rule+="---|"; done
+    echo "$header"; echo "$rule"
+    for pair in "nginx kevents" "kestrel kevents"; do
+        read -r a b <<<"$pair"
+        row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
+        for shape in "${SHAPES[@]}"; do row+=" $(ratio "${CPU[$a,$shape]:-}" "${CPU[$b,$shape]:-}") |"; done
         echo "$row"
     done
     echo

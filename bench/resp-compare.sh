@@ -15,6 +15,7 @@
 # Garnet is installed into bench/results/tools (a local tool path, not the global one).
 # Exit code: 0 when every available server was measured cleanly, 1 when a run failed, 2 when setup failed.
 set -uo pipefail
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REQUESTS_P1=${REQUESTS_P1:-200000}
@@ -217,6 +218,7 @@ title() { echo "$(upper "${1%,*}") -P ${1#*,}"; }
     echo "$(nproc) CPUs, $(uname -r); $(redis-server --version | awk '{print $1, $2, $3}'); Garnet $("$GARNET" --version 2>/dev/null | head -1);" \
          "redis-benchmark -c 50, $REQUESTS_P1 requests per test at -P 1 and $REQUESTS_P16 at -P 16 (3-byte values, one key);" \
          "servers and client share the machine. Cells: requests/s / server CPU time per request (utime+stime from /proc)."
+    echo "Load average (1 min) at the start: ${LOAD_START}; at the end: $(cut -d' ' -f1 /proc/loadavg)."
     echo "Every server's PING, SET and GET replies were first checked byte for byte by LoadGen, pipelined 16 deep."
     echo
     header="| server | check |"; rule="|---|---|"
@@ -237,6 +239,19 @@ title() { echo "$(upper "${1%,*}") -P ${1#*,}"; }
         read -r a b <<<"$pair"
         row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
         for c in "${COLUMNS_LIST[@]}"; do row+=" $(ratio "${RPS[$a,${c%,*},${c#*,}]:-}" "${RPS[$b,${c%,*},${c#*,}]:-}") |"; done
+        echo "$row"
+    done
+    echo
+    echo "CPU time per request, the peer's over Kevents' (same run; above 1 means Kevents spends less per request). With"
+    echo "client and servers sharing the cores, this moves far less with the machine's other work than throughput does:"
+    echo
+    header="| ratio |"; rule="|---|"
+    for c in "${COLUMNS_LIST[@]}"; do header+=" $(title "$c") |"; rule+="---|"; done
+    echo "$header"; echo "$rule"
+    for pair in "redis kevents" "garnet kevents"; do
+        read -r a b <<<"$pair"
+        row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
+        for c in "${COLUMNS_LIST[@]}"; do row+=" $(ratio "${CPU[$a,${c%,*},${c#*,}]:-}" "${CPU[$b,${c%,*},${c#*,}]:-}") |"; done
         echo "$row"
     done
 } | tee "$OUT"

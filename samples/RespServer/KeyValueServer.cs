@@ -139,6 +139,7 @@ internal sealed class KeyValueServer : IStreamHandler, ILoopTimerTarget, IDispos
         try
         {
             InputBytes += data.Length;
+            session.LastCommandMs = Keys.NowMs;
             session.Process(data, this);
             Writer.Flush();
         }
@@ -197,6 +198,8 @@ internal sealed class KeyValueServer : IStreamHandler, ILoopTimerTarget, IDispos
         var session = (RespSession)connection.State!;
         Writer.Sink = session;
         InputBytes += data.Length;
+        // Once per read, not per command (Redis also stamps a client's last interaction when it reads).
+        session.LastCommandMs = Keys.NowMs;
         session.Process(data, this);
         Finish(session);
     }

@@ -15,8 +15,10 @@ Option<int> maxClientsOption = SampleOptions.Int("--max-clients", 10_000, 1, int
 Option<int> maxQueryBufferOption = SampleOptions.Int("--max-query-buffer", 1024 * 1024 * 1024, 1024, int.MaxValue, "BYTES",
     "most unparsed bytes held for one client (Redis' client-query-buffer-limit); over it the client is closed");
 Option<double> timeoutOption = SampleOptions.Seconds("--timeout", 0, "close clients idle this long (0 never, as in Redis)");
-Option<int> spinOption = SampleOptions.Int("--spin-us", 50, 0, 1_000_000, "N",
-    "while lightly loaded, poll this many microseconds before blocking in epoll_wait (0 never spins)");
+// No spinning by default: on a machine whose cores the clients share, the spin was about a sixth of the server's CPU
+// at redis-benchmark -P 1 and took that time from the clients; it only pays for one client's latency on idle cores.
+Option<int> spinOption = SampleOptions.Int("--spin-us", 0, 0, 1_000_000, "N",
+    "while lightly loaded, poll this many microseconds before blocking in epoll_wait (0, the default, never spins)");
 var commandLine = new SampleCommand("RespServer",
     "Redis-protocol (RESP2) key-value server on one Kevents loop: strings, counters, expiry, KEYS/SCAN, INFO. " +
     "Keys live in memory on the loop. Stops cleanly on Ctrl+C or SIGTERM and prints a one-line summary.",

@@ -230,7 +230,22 @@ internal sealed class RespParser
     /// </summary>
     private int FindHeaderEnd(ReadOnlySpan<byte> input, int from, out bool tooLong)
     {
-        int found = input[from..].IndexOf((byte)'\r');
+        // Header lines are nearly always a few bytes ("$3", "*2"): a plain loop finds their CR sooner than a
+        // vectorised search sets itself up. Longer lines fall through to IndexOf.
+        int shortEnd = Math.Min(input.Length, from + 8);
+        for (int i = from; i < shortEnd; i++)
+        {
+            if (input[i] == (byte)'\r')
+            {
+                tooLong = i - from > _limits.MaxInlineLength;
+                return i + 1 < input.Length ? i : -1;
+            }
+        }
+        int found = input[shortEnd..].IndexOf((byte)'\r');
+        if (found >= 0)
+        {
+            found += shortEnd - from;
+        }
         if (found < 0)
         {
             tooLong = input.Length - from > _limits.MaxInlineLength;

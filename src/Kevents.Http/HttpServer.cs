@@ -24,6 +24,8 @@ public sealed class HttpServer : IDisposable
         Logger = loop.LoggerFactory.CreateLogger("Kevents.Http");
         HeaderTimeoutNs = HttpServerOptions.ToNanoseconds(options.HeaderTimeout);
         LingerTimeoutNs = HttpServerOptions.ToNanoseconds(options.LingerTimeout);
+        MinBodyRate = options.MinBodyRate;
+        BodyRateWindowNs = options.MinBodyRateWindowNs;
         _streamHandler = new StreamHandler(this);
     }
 
@@ -79,6 +81,12 @@ public sealed class HttpServer : IDisposable
     internal long HeaderTimeoutNs { get; }
 
     internal long LingerTimeoutNs { get; }
+
+    /// <summary>The minimum request-body rate in bytes per second (0: off).</summary>
+    internal double MinBodyRate { get; }
+
+    /// <summary>The length of a body-rate window; long.MaxValue when bodies are never judged.</summary>
+    internal long BodyRateWindowNs { get; }
 
     internal IStreamHandler StreamHandlerForSocket => _streamHandler;
 

@@ -23,6 +23,31 @@ public sealed class HttpServerOptions
     /// </summary>
     public TimeSpan HeaderTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The slowest rate, in bytes per second, at which a client must send a request body the server is waiting for;
+    /// below it the request is answered 408 (or, when its response has already gone out, the connection is closed)
+    /// and the connection closes, logged at Debug. Default 240 B/s (Kestrel's MinRequestBodyDataRate); null or 0
+    /// disables the check.
+    /// </summary>
+    /// <remarks>
+    /// The clock runs only while the server waits for body bytes: while the handler awaits
+    /// <see cref="HttpRequest.ReadBodyAsync"/>, and while the rest of a body the handler left unread is read and
+    /// dropped. Time in which the handler is not reading (before its first read, between reads, or while it works on
+    /// a piece) does not count, so a slow application never gets its client blamed. Measurement runs in windows of
+    /// <see cref="MinRequestBodyDataRateGracePeriod"/> of that clock: at the end of each, the body bytes that arrived
+    /// during it (chunk framing included) over the time it ran are compared with the minimum. A client sending steadily
+    /// faster than the minimum is never cut; one sending below it is cut at the end of the first window in which it
+    /// fell short. The check runs on the connection's timer once per window; nothing is done per byte.
+    /// </remarks>
+    public double? MinRequestBodyDataRate { get; set; } = 240;
+
+    /// <summary>
+    /// The length of a <see cref="MinRequestBodyDataRate"/> measurement window, counted only while the server waits
+    /// for body bytes: the first check comes after this grace period. Default 5 s (Kestrel). Must be positive while
+    /// the rate check is enabled; <see cref="Timeout.InfiniteTimeSpan"/> means bodies are never judged.
+    /// </summary>
+    public TimeSpan MinRequestBodyDataRateGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>How long a connection closing after an error may keep sending before it is cut. Default 2 s.</summary>
     public TimeSpan LingerTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
@@ -52,7 +77,22 @@ public sealed class HttpServerOptions
         CheckDuration(HeaderTimeout, nameof(HeaderTimeout));
         CheckDuration(LingerTimeout, nameof(LingerTimeout));
         ArgumentNullException.ThrowIfNull(Socket, nameof(Socket));
+        if (MinRequestBodyDataRate is { } rate && (double.IsNaN(rate) || double.IsInfinity(rate) || rate < 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(MinRequestBodyDataRate), rate,
+                "HttpServerOptions.MinRequestBodyDataRate must be a finite rate of at least 0 bytes per second (null or 0 disables the check).");
+        }
+        if (MinRequestBodyDataRate > 0)
+        {
+            CheckDuration(MinRequestBodyDataRateGracePeriod, nameof(MinRequestBodyDataRateGracePeriod));
+        }
     }
+
+    /// <summary>The minimum body rate in bytes per second; 0 when the check is off.</summary>
+    internal double MinBodyRate => MinRequestBodyDataRate ?? 0;
+
+    /// <summary>The body-rate window in nanoseconds; long.MaxValue ("never") when the check is off.</summary>
+    internal long MinBodyRateWindowNs => MinBodyRate > 0 ? ToNanoseconds(MinRequestBodyDataRateGracePeriod) : long.MaxValue;
 
     private static void CheckDuration(TimeSpan value, string name)
     {

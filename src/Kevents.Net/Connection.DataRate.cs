@@ -34,9 +34,7 @@ public abstract partial class Connection
     /// <summary>The largest step in which the kernel is assumed to report a peer's progress (see the remarks above).</summary>
     internal const int ProgressStepBytes = 128 * 1024;
 
-    private bool _outputStalled;
-    private long _rateWindowStartNs;
-    private long _rateWindowStartTaken;
+    private RateWindow _responseRate; // running while output is stalled
     private long _peerTaken;
 
     /// <summary>Output started waiting for writability. Idempotent: a stall already being measured goes on.</summary>
@@ -44,28 +42,26 @@ public abstract partial class Connection
     {
         // A window that never ends (the check is off, or the grace period is infinite) judges nothing: leave the
         // connection to the idle timeout.
-        if (_outputStalled || IsClosed || _options.MinResponseRateWindowNs == Durations.Never)
+        if (_responseRate.Running || IsClosed || _options.MinResponseRateWindowNs == Durations.Never)
         {
             return;
         }
-        _outputStalled = true;
-        _rateWindowStartNs = _loop.NowNanoseconds;
-        _rateWindowStartTaken = PeerTaken();
-        ArmTimer(Durations.After(_rateWindowStartNs, _options.MinResponseRateWindowNs));
+        long now = _loop.NowNanoseconds;
+        _responseRate.Start(now, PeerTaken());
+        ArmTimer(Durations.After(now, _options.MinResponseRateWindowNs));
     }
 
     /// <summary>
     /// Nothing waits for writability any more (the peer took everything). The timer is left as it is: when it fires
     /// it finds no stall and re-arms for the idle timeouts only.
     /// </summary>
-    private protected void EndOutputStall() => _outputStalled = false;
+    private protected void EndOutputStall() => _responseRate.Stop();
 
     /// <summary>True while queued output is being judged by the minimum rate; the idle timeout then waits (see OnTimer).</summary>
-    private bool IsOutputJudgedByRate => _outputStalled;
+    private bool IsOutputJudgedByRate => _responseRate.Running;
 
     /// <summary>When the current measurement window ends; <see cref="Durations.Never"/> when output is not stalled.</summary>
-    private long NextResponseRateCheckNs =>
-        _outputStalled ? Durations.After(_rateWindowStartNs, _options.MinResponseRateWindowNs) : Durations.Never;
+    private long NextResponseRateCheckNs => _responseRate.EndsAtNs(_loop.NowNanoseconds, _options.MinResponseRateWindowNs);
 
     /// <summary>
     /// Bytes the peer has taken so far: what the kernel accepted minus what it still holds unacknowledged. Never goes
@@ -93,20 +89,12 @@ public abstract partial class Connection
     /// <summary>Judges a measurement window that has ended. Returns false when the connection was aborted.</summary>
     private bool CheckResponseRate(long now)
     {
-        if (!_outputStalled)
+        if (!_responseRate.Running || _responseRate.ElapsedNs(now) < _options.MinResponseRateWindowNs)
         {
             return true;
         }
-        long elapsed = now - _rateWindowStartNs;
-        if (elapsed < _options.MinResponseRateWindowNs)
-        {
-            return true;
-        }
-        long taken = PeerTaken();
-        long drained = taken - _rateWindowStartTaken;
-        double rate = drained * 1e9 / elapsed;
         double minimum = _options.MinResponseRate;
-        if (rate < minimum)
+        if (_responseRate.Judge(now, PeerTaken(), _options.MinResponseRateWindowNs, minimum, out double rate, out long elapsed) == RateVerdict.TooSlow)
         {
             NetLog.ResponseRateTooLow(_logger, Id, (long)rate, elapsed / 1_000_000, (long)minimum);
             CloseSocket(new ConnectionAbortedException(
@@ -114,8 +102,6 @@ public abstract partial class Connection
                 reset: true);
             return false;
         }
-        _rateWindowStartNs = now;
-        _rateWindowStartTaken = taken;
         return true;
     }
 }

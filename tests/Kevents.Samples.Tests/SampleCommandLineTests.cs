@@ -46,7 +46,7 @@ public class SampleCommandLineTests : GatedTest
     [InlineData("FileServer", "--root <DIR>", "--port <N>", "[default: 8080]", "--bind <ADDRESS>", "--header-timeout <SEC>", "[default: 30]",
         "--idle-timeout <SEC>", "[default: 75]", "--max-connections <N>", "--verbose")]
     [InlineData("RespServer", "--port <N>", "[default: 6379]", "--bind <ADDRESS>", "--max-clients <N>", "[default: 10000]",
-        "--max-query-buffer <BYTES>", "[default: 1073741824]", "--timeout <SEC>", "[default: 0]")]
+        "--max-query-buffer <BYTES>", "[default: 1073741824]", "--timeout <SEC>", "[default: 0]", "--spin-us <N>")]
     public async Task HelpListsEveryFlagWithItsDefaultOnStdoutAndExitsWithZero(string sample, params string[] expected)
     {
         Run run = await RunSampleAsync(sample, "--help");

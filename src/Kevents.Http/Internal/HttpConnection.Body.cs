@@ -8,9 +8,71 @@ namespace Kevents.Http;
 // the window is full the rest stays in the input buffer and reading pauses at its limit, so a client cannot make
 // the server hold more than the window plus the input limit. A handler that returns without reading the whole body
 // has the rest read and dropped, within the same size limit, before the next request.
+//
+// Minimum body rate (HttpServerOptions.MinRequestBodyDataRate; Kestrel's MinRequestBodyDataRate): the windows of
+// Kevents.Net's minimum response rate (RateWindow), on a clock that runs only while the server waits for body bytes,
+// i.e. while the handler awaits a read or the unread rest is being dropped. The connection's deadline timer, idle
+// while a request is active, fires at the end of each window; nothing is done per byte.
 internal sealed partial class HttpConnection
 {
     private const int BodyWindow = 64 * 1024;
+
+    private RateWindow _bodyRate;
+    private long _bodyInput; // input bytes of the current body consumed so far (chunk framing included)
+
+    private bool BodyClockShouldRun => _state == State.Active && !_bodyDone && !_bodyFailed && (_readPending || _handlerDone);
+
+    /// <summary>Starts or pauses the body-rate clock after anything that changes whether the server waits for body bytes.</summary>
+    private void UpdateBodyClock()
+    {
+        if (_server.BodyRateWindowNs == long.MaxValue)
+        {
+            return;
+        }
+        long now = _server.Loop.NowNanoseconds;
+        if (!BodyClockShouldRun)
+        {
+            _bodyRate.Pause(now);
+            return;
+        }
+        if (_bodyRate.Running)
+        {
+            return;
+        }
+        _bodyRate.Resume(now);
+        if (_deadlineNs == 0)
+        {
+            // An armed timer fires no later than this window can end (the clock never runs faster than time); when
+            // it finds the window short it re-arms for the rest.
+            ArmBodyTimer(now);
+        }
+    }
+
+    private void ArmBodyTimer(long now) => ArmDeadline(_bodyRate.EndsAtNs(now, _server.BodyRateWindowNs) - now);
+
+    /// <summary>The deadline timer fired while a request is active: judge the body's rate if its window has ended.</summary>
+    private void CheckBodyRate()
+    {
+        if (_bodyDone || _bodyFailed || _server.BodyRateWindowNs == long.MaxValue)
+        {
+            return;
+        }
+        long now = _server.Loop.NowNanoseconds;
+        double minimum = _server.MinBodyRate;
+        if (_bodyRate.Judge(now, _bodyInput, _server.BodyRateWindowNs, minimum, out double rate, out long elapsedNs) == RateVerdict.TooSlow)
+        {
+            _server.ProtocolErrors++;
+            HttpLog.BodyRateTooLow(_server.Logger, Id, (long)rate, elapsedNs / 1_000_000, (long)minimum);
+            _clientFault = true;
+            BodyBroken(408, "request body arrived below the minimum rate");
+            Flush();
+            return;
+        }
+        if (_bodyRate.Running)
+        {
+            ArmBodyTimer(now);
+        }
+    }
 
     /// <summary>Decodes body bytes from <paramref name="data"/>; returns how many input bytes were used.</summary>
     private int ReceiveBody(ReadOnlySpan<byte> data)
@@ -55,6 +117,7 @@ internal sealed partial class HttpConnection
             _bodyDone = _bodyRemaining == 0;
         }
         _bodyReceived += written;
+        _bodyInput += used;
         if (_bodyReceived > _server.Options.MaxRequestBodySize)
         {
             _server.ProtocolErrors++;
@@ -90,6 +153,7 @@ internal sealed partial class HttpConnection
             _readCancel.Dispose();
             _read.SetException(new IOException($"The request body was refused ({status}): {reason}."));
         }
+        UpdateBodyClock();
         if (_handlerDone)
         {
             // The response went out already; the connection cannot continue.
@@ -112,6 +176,7 @@ internal sealed partial class HttpConnection
             _readCancel.Dispose();
             _read.SetException(new IOException(reason));
         }
+        UpdateBodyClock();
     }
 
     public ValueTask<ReadOnlyMemory<byte>> ReadBodyAsync(CancellationToken cancellationToken)
@@ -147,6 +212,7 @@ internal sealed partial class HttpConnection
         }
         _read.Reset();
         _readPending = true;
+        UpdateBodyClock();
         if (cancellationToken.CanBeCanceled)
         {
             _readCancel = cancellationToken.UnsafeRegister(static (state, token) =>
@@ -175,6 +241,7 @@ internal sealed partial class HttpConnection
         {
             _readPending = false;
             _read.SetException(new OperationCanceledException(token));
+            UpdateBodyClock();
         }
     }
 
@@ -201,6 +268,7 @@ internal sealed partial class HttpConnection
     {
         _readPending = false;
         _readCancel.Dispose();
+        UpdateBodyClock();
         _read.SetResult(TakeBody());
     }
 

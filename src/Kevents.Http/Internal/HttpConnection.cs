@@ -198,6 +198,10 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
                 _connection.Close();
             }
         }
+        else if (_state == State.Active)
+        {
+            CheckBodyRate();
+        }
     }
 
     /// <summary>Handles what is buffered from earlier reads, after a handler finished or the socket drained.</summary>
@@ -316,6 +320,8 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
         _bodyFailed = false;
         _continueSent = false;
         _bodyReceived = 0;
+        _bodyInput = 0;
+        _bodyRate.StartPaused(0);
         _bodyDone = !_request.HasBody;
         _bodyRemaining = _request.ContentLength > 0 ? _request.ContentLength : 0;
         if (_request.IsChunked)
@@ -425,12 +431,15 @@ internal sealed partial class HttpConnection : IHttpBodySource, IValueTaskSource
         if (!bodyPending)
         {
             EndRequest();
+            return;
         }
-        // Otherwise the rest of the body is read and dropped (Process) before the next request.
+        // Otherwise the rest of the body is read and dropped (Process) before the next request, on the body clock.
+        UpdateBodyClock();
     }
 
     private void EndRequest()
     {
+        StopDeadline(); // the body-rate timer, if one was armed; the next head arms its own deadline
         _state = State.Head;
         if (_peerDone || _shutdownRequested)
         {

@@ -25,4 +25,7 @@ internal static partial class HttpLog
 
     [LoggerMessage(EventId = 606, EventName = "HttpShutdownDeadline", Level = LogLevel.Warning, Message = "HTTP shutdown deadline passed; aborting {Count} connections")]
     public static partial void ShutdownDeadline(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 607, EventName = "BodyRateTooLow", Level = LogLevel.Debug, Message = "Connection {ConnectionId}: request body arrived at {Rate} B/s over {ElapsedMs} ms, below the minimum of {Minimum} B/s; closing")]
+    public static partial void BodyRateTooLow(ILogger logger, long connectionId, long rate, long elapsedMs, long minimum);
 }
