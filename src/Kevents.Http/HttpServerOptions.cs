@@ -36,6 +36,12 @@ public sealed class HttpServerOptions
     public int MaxSendPerTurn { get; set; } = 512 * 1024;
 
     /// <summary>
+    /// How file bodies not in the page cache are sent. Default <see cref="ColdFileMode.Threadlet"/>: read into the
+    /// cache by a threadlet on a cache-miss thread, so a cold file never stalls the loop.
+    /// </summary>
+    public ColdFileMode ColdFiles { get; set; } = ColdFileMode.Threadlet;
+
+    /// <summary>
     /// Socket settings: connection limit, keep-alive idle timeout (<see cref="ConnectionOptions.IdleTimeout"/>, 75 s),
     /// backlog. Default: <see cref="ServerOptions"/>'s defaults.
     /// </summary>
@@ -52,6 +58,10 @@ public sealed class HttpServerOptions
         CheckDuration(HeaderTimeout, nameof(HeaderTimeout));
         CheckDuration(LingerTimeout, nameof(LingerTimeout));
         ArgumentNullException.ThrowIfNull(Socket, nameof(Socket));
+        if (!Enum.IsDefined(ColdFiles))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ColdFiles), ColdFiles, "HttpServerOptions.ColdFiles must be Threadlet or Inline.");
+        }
     }
 
     private static void CheckDuration(TimeSpan value, string name)

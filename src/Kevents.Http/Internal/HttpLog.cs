@@ -25,4 +25,8 @@ internal static partial class HttpLog
 
     [LoggerMessage(EventId = 606, EventName = "HttpShutdownDeadline", Level = LogLevel.Warning, Message = "HTTP shutdown deadline passed; aborting {Count} connections")]
     public static partial void ShutdownDeadline(ILogger logger, int count);
+
+    // 650 on: the cold-file path (ids 607-649 are left for the parser and response work).
+    [LoggerMessage(EventId = 650, EventName = "ColdFileReadFailed", Level = LogLevel.Debug, Message = "Connection {ConnectionId}: reading a cold file body into the page cache failed (errno {Errno}); sendfile will report it")]
+    public static partial void ColdFileReadFailed(ILogger logger, long connectionId, int errno);
 }
