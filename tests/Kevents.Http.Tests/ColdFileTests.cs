@@ -121,6 +121,29 @@ public sealed class ColdFileTests : HttpTest
     }
 
     [Fact]
+    public async Task PipelinedColdBodiesFollowEachOtherIntact()
+    {
+        StartServer(handler: Handle);
+        byte[] response;
+        using (ForceColdProbes())
+        {
+            response = await RawExchangeAsync(
+                "GET /file?start=0&count=3000000 HTTP/1.1\r\nHost: x\r\n\r\n" +
+                "GET /file?start=10&count=2500000 HTTP/1.1\r\nHost: x\r\n\r\n" +
+                "GET /file?start=4095&count=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        }
+        int at = 0;
+        foreach ((long start, long count) in new[] { (0L, 3_000_000L), (10L, 2_500_000L), (4095L, 2L) })
+        {
+            int bodyAt = response.AsSpan(at).IndexOf("\r\n\r\n"u8) + 4 + at;
+            Assert.Equal(200, StatusOf(response[at..]));
+            Assert.True(_content.AsSpan((int)start, (int)count).SequenceEqual(response.AsSpan(bodyAt, (int)count)), $"body at {start} differs");
+            at = bodyAt + (int)count;
+        }
+        Assert.Equal(response.Length, at);
+    }
+
+    [Fact]
     public async Task CachedBodyIsSentInlineWithoutAThread()
     {
         StartServer(handler: Handle);

@@ -7,8 +7,9 @@ namespace Kevents.Http;
 // cached chunk is sent at once. A cold one is handed to a threadlet, which reads a window of the file into the cache
 // on a cache-miss thread (the bytes go to a scratch buffer and are dropped: the point is the page cache) while the
 // loop serves the other connections; its completion comes back to the loop, which then sends the window with
-// sendfile as usual. The socket is written by the loop thread only, so the single-writer rule and the non-blocking
-// sends stay as they are; the thread touches nothing but the file, through a counted reference on its handle.
+// sendfile as usual. While the loop sends one window the next is read, so the disk and the socket overlap. The
+// socket is written by the loop thread only, so the single-writer rule and the non-blocking sends stay as they are;
+// the thread touches nothing but the file, through a counted reference on its handle for each read.
 internal sealed partial class HttpConnection
 {
     /// <summary>
@@ -22,50 +23,80 @@ internal sealed partial class HttpConnection
     [ThreadStatic]
     private static byte[]? t_scratch;
 
-    private bool _warming;     // a threadlet is reading the file into the cache: nothing is sent until it is back
-    private long _cachedUntil; // the file is known to be cached (or was just read) up to this offset
+    private bool _reading;         // a threadlet is reading the file into the cache
+    private bool _waitingForRead;  // ... and the next send needs it: nothing is sent until it is back
+    private long _cachedUntil;     // the file is known to be cached (or was just read in) up to this offset
 
     /// <summary>
-    /// Loop thread, before sending <paramref name="chunk"/> bytes of the file from _fileOffset: true when they were
-    /// not all cached and a threadlet now reads them in (the send resumes on its completion); false to send now.
+    /// Loop thread, before sending up to <paramref name="chunk"/> bytes of the file from _fileOffset: how many may
+    /// go now, all known to be in the page cache; 0 when a threadlet is reading them in (its completion resumes the
+    /// sending). Inline mode, a full cache-miss queue or a failed probe send the whole chunk as sendfile would.
     /// </summary>
-    private bool WarmBeforeSend(int chunk)
+    private int CachedChunk(int chunk)
     {
         if (_server.Options.ColdFiles != ColdFileMode.Threadlet)
         {
-            return false;
+            return chunk;
         }
         long end = _fileOffset + chunk;
-        if (end <= _cachedUntil)
+        if (end > _cachedUntil && !_reading)
         {
-            return false;
+            long from = Math.Max(_fileOffset, _cachedUntil);
+            int cached = _file!.CachedPages(from, end - from);
+            if (cached != 0)
+            {
+                // Cached, or the probe failed (a closed file): sendfile gives the answer either way.
+                _cachedUntil = end;
+            }
+            else if (!StartRead(from))
+            {
+                return chunk; // no thread to be had: send inline, as a server without this path would
+            }
         }
-        long from = Math.Max(_fileOffset, _cachedUntil);
-        int cached = _file!.CachedPages(from, end - from);
-        if (cached != 0)
+        if (_cachedUntil <= _fileOffset)
         {
-            // Cached, or the probe failed (a closed file): sendfile gives the answer either way.
-            _cachedUntil = cached > 0 ? end : _cachedUntil;
-            return false;
+            _waitingForRead = true;
+            return 0;
         }
-        long window = Math.Min(_fileRemaining, Math.Max(chunk, ColdWindow));
-        FileDescriptor file = _file;
-        long offset = _fileOffset;
+        ReadAhead();
+        return (int)Math.Min(chunk, _cachedUntil - _fileOffset);
+    }
+
+    /// <summary>While the cached part goes out, read the window after it if it is cold and nothing is being read.</summary>
+    private void ReadAhead()
+    {
+        long fileEnd = _fileOffset + _fileRemaining;
+        if (_reading || _cachedUntil >= fileEnd || _cachedUntil - _fileOffset > ColdWindow)
+        {
+            return;
+        }
+        long length = Math.Min(fileEnd - _cachedUntil, ColdWindow);
+        if (_file!.CachedPages(_cachedUntil, length) != 0)
+        {
+            _cachedUntil += length; // the kernel's own readahead got there first
+            return;
+        }
+        StartRead(_cachedUntil);
+    }
+
+    /// <summary>Starts a threadlet reading the window from <paramref name="from"/> into the cache; false if none can start.</summary>
+    private bool StartRead(long from)
+    {
+        long length = Math.Min(_fileOffset + _fileRemaining - from, ColdWindow);
+        FileDescriptor file = _file!;
         Action? before = _server.BeforeColdRead;
         ValueTask<long> read;
         try
         {
-            read = _connection.Loop.Threadlet(t => ReadIntoCacheAsync(t, file, offset, window, before));
+            read = _connection.Loop.Threadlet(t => ReadIntoCacheAsync(t, file, from, length, before));
         }
         catch (Exception ex) when (ex is ThreadletQueueFullException or ObjectDisposedException)
         {
-            // The cache-miss queue is full, or the loop is shutting down: send inline as a server without this
-            // path would, rather than refuse a response whose head is already out.
-            return false;
+            return false; // the cache-miss queue is full, or the loop is shutting down
         }
         _server.ColdFileReads++;
-        _warming = true;
-        _ = ResumeAfterReadAsync(read, file, offset + window);
+        _reading = true;
+        _ = ResumeAfterReadAsync(read, file, from + length);
         return true;
     }
 
@@ -112,19 +143,33 @@ internal sealed partial class HttpConnection
         {
             return; // the runtime was shut down with the loop, which closes this connection itself
         }
-        _warming = false;
-        if (_state == State.Closed || !ReferenceEquals(_file, file))
+        _reading = false;
+        if (_state == State.Closed)
         {
+            _waitingForRead = false;
             return; // the connection closed (and disposed the file) while the thread read
+        }
+        if (!ReferenceEquals(_file, file))
+        {
+            // That body is gone; a later one may have waited for this read to end before asking for its own.
+            if (_waitingForRead)
+            {
+                _waitingForRead = false;
+                SendAndContinue();
+            }
+            return;
         }
         if (rc < 0)
         {
+            // Counted as read all the same: sendfile then meets the same error and reports it, instead of this
+            // connection asking a thread for the same failing range forever.
             HttpLog.ColdFileReadFailed(_server.Logger, Id, (int)-rc);
         }
-        else
+        _cachedUntil = Math.Max(_cachedUntil, readUntil);
+        if (_waitingForRead)
         {
-            _cachedUntil = readUntil;
+            _waitingForRead = false;
+            SendAndContinue();
         }
-        SendAndContinue();
     }
 }
