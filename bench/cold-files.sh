@@ -18,6 +18,8 @@
 #   BASE_PORT=7800
 #   ONLY=""          subset of: threadlet inline nginx-aio nginx
 #   SKIP_BUILD=0
+#   NICE=-10         nice value for the servers, wrk and curl (all alike), so other work on a shared machine disturbs
+#                    the percentiles less; 0 to run at the default priority
 # Output: a markdown table on stdout and in bench/results/cold-files-<date>.md (raw wrk output beside it).
 # Exit code: 0 when every configuration was measured, 1 when a run failed, 2 when setup failed.
 set -uo pipefail
@@ -31,6 +33,8 @@ DIR=${DIR:-$ROOT/bench/results/cold-site}
 BASE_PORT=${BASE_PORT:-7800}
 ONLY=${ONLY:-}
 SKIP_BUILD=${SKIP_BUILD:-0}
+NICE=${NICE:--10}
+RUN=(nice -n "$NICE")
 BIN=$ROOT/bench/results/bin
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=$ROOT/bench/results/cold-files-$STAMP.md
@@ -171,13 +175,13 @@ start_server() {   # $1 id, $2 port
     local id=$1 port=$2
     case $id in
         threadlet|inline)
-            dotnet "$FS_DLL" --root "$DIR" --port "$port" --bind 127.0.0.1 --cold-files "$id" >"$BIN/cold-server-$id.log" 2>&1 & ;;
+            "${RUN[@]}" dotnet "$FS_DLL" --root "$DIR" --port "$port" --bind 127.0.0.1 --cold-files "$id" >"$BIN/cold-server-$id.log" 2>&1 & ;;
         nginx-aio)
             write_nginx_conf "$port" "aio threads;"
-            "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$BIN/cold-server-$id.log" 2>&1 & ;;
+            "${RUN[@]}" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$BIN/cold-server-$id.log" 2>&1 & ;;
         nginx)
             write_nginx_conf "$port" ""
-            "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$BIN/cold-server-$id.log" 2>&1 & ;;
+            "${RUN[@]}" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$BIN/cold-server-$id.log" 2>&1 & ;;
     esac
     SERVER_PID=$!
     CHILDREN+=("$SERVER_PID")
@@ -197,7 +201,7 @@ download_loop() {   # $1 port, $2 byte log
         "$BIN/evict" "${COLD[@]}"
         pids=()
         for f in "${COLD[@]}"; do
-            curl -s -o /dev/null -w '%{size_download}\n' "http://127.0.0.1:$port/$(basename "$f")" >>"$bytes" &
+            "${RUN[@]}" curl -s -o /dev/null -w '%{size_download}\n' "http://127.0.0.1:$port/$(basename "$f")" >>"$bytes" &
             pids+=($!)
         done
         wait "${pids[@]}"
@@ -205,7 +209,7 @@ download_loop() {   # $1 port, $2 byte log
 }
 
 hot_wrk() {   # $1 port, $2 seconds
-    timeout $(($2 + 30)) wrk -t1 -c "$HOT_CONNS" -d "${2}s" --latency "http://127.0.0.1:$1/hot.bin"
+    timeout $(($2 + 30)) "${RUN[@]}" wrk -t1 -c "$HOT_CONNS" -d "${2}s" --latency "http://127.0.0.1:$1/hot.bin"
 }
 
 to_us() {   # wrk's "123.45us" / "1.23ms" / "1.02s" -> microseconds
@@ -258,7 +262,7 @@ done
 
 {
     echo "Cold files, $(date -u +%Y-%m-%d' '%H:%M) UTC, $(nproc) CPUs, Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "wrk -t1 -c$HOT_CONNS -d${DURATION}s on a 1 KiB file; $COLD_FILES x $COLD_MB MB files downloaded in parallel rounds, evicted before each round ($FSTYPE)"
+    echo "wrk -t1 -c$HOT_CONNS -d${DURATION}s on a 1 KiB file, nice $NICE; $COLD_FILES x $COLD_MB MB files downloaded in parallel rounds, evicted before each round ($FSTYPE)"
     for note in "${DISK_NOTES[@]}"; do echo "disk: $note"; done
     echo
     echo "| server | hot p99 alone | hot p99 with cold downloads | ratio | hot req/s alone | hot req/s with | cold MiB/s | cold reads | status |"

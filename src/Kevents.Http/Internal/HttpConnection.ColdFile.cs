@@ -5,7 +5,7 @@ namespace Kevents.Http;
 // Cold file bodies. sendfile reads the file on the calling thread and cannot be told not to wait for the disk, so
 // before each chunk the loop asks the kernel whether the chunk is in the page cache (cachestat: it never waits). A
 // cached chunk is sent at once. A cold one is handed to a threadlet, which reads a window of the file into the cache
-// on a cache-miss thread (the bytes go to a scratch buffer and are dropped: the point is the page cache) while the
+// on a cache-miss thread (a sendfile to /dev/null: the kernel reads the pages and drops the copy, and the pages stay cached) while the
 // loop serves the other connections; its completion comes back to the loop, which then sends the window with
 // sendfile as usual. While the loop sends one window the next is read, so the disk and the socket overlap. The
 // socket is written by the loop thread only, so the single-writer rule and the non-blocking sends stay as they are;
@@ -18,10 +18,8 @@ internal sealed partial class HttpConnection
     /// </summary>
     internal const int ColdWindow = 2 * 1024 * 1024;
 
-    private const int ScratchSize = 128 * 1024;
-
-    [ThreadStatic]
-    private static byte[]? t_scratch;
+    // Bytes per sendfile to /dev/null: cancellation (the loop shutting down) is looked at between slices.
+    private const int ReadSlice = 512 * 1024;
 
     private bool _reading;         // a threadlet is reading the file into the cache
     private bool _waitingForRead;  // ... and the next send needs it: nothing is sent until it is back
@@ -104,27 +102,62 @@ internal sealed partial class HttpConnection
         // Long: bulk reads of cold bodies must not fill the Short queue that cache-missing opens of other requests use.
         await t.Blocking(token => ReadIntoCache(file, offset, length, before, token), WorkClass.Long);
 
-    /// <summary>Cache-miss thread: reads the range (dropping the bytes) so its pages are cached. Bytes read, or -errno.</summary>
+    /// <summary>
+    /// Cache-miss thread: reads the range into the page cache, waiting for the disk. Bytes read, or -errno. The read is
+    /// a sendfile to /dev/null: the kernel reads the pages and hands them to a sink that drops them, so nothing is
+    /// copied to this process. Each slice holds a counted reference on the file, which the connection may dispose
+    /// meanwhile (-EBADF then).
+    /// </summary>
     private static long ReadIntoCache(FileDescriptor file, long offset, long length, Action? before, CancellationToken token)
     {
         before?.Invoke();
-        byte[] scratch = t_scratch ??= GC.AllocateUninitializedArray<byte>(ScratchSize);
-        long done = 0;
-        while (done < length)
+        int rc = FileDescriptor.Open("/dev/null", FileOpenFlags.WriteOnly, out FileDescriptor? sink);
+        if (rc < 0)
         {
-            if (token.IsCancellationRequested)
-            {
-                return -Errno.ECANCELED;
-            }
-            // A counted reference for each read: the connection may close and dispose the file meanwhile (-EBADF).
-            long rc = file.Read(scratch.AsSpan(0, (int)Math.Min(scratch.Length, length - done)), offset + done);
-            if (rc <= 0)
-            {
-                return rc == 0 ? done : rc;
-            }
-            done += rc;
+            return rc;
         }
-        return done;
+        using (sink)
+        {
+            long position = offset;
+            long end = offset + length;
+            while (position < end)
+            {
+                if (token.IsCancellationRequested)
+                {
+                    return -Errno.ECANCELED;
+                }
+                long sent = SendSlice(sink!, file, ref position, (int)Math.Min(end - position, ReadSlice));
+                if (sent <= 0)
+                {
+                    return sent == 0 ? position - offset : sent; // 0: the file ended early; sendfile will say so
+                }
+            }
+            return length;
+        }
+    }
+
+    private static long SendSlice(FileDescriptor sink, FileDescriptor file, ref long position, int count)
+    {
+        bool added = false;
+        try
+        {
+            file.DangerousAddRef(ref added);
+        }
+        catch (ObjectDisposedException)
+        {
+            return -Errno.EBADF;
+        }
+        try
+        {
+            return Kevents.Native.NativeFile.SendFile(sink.Fd, file.Fd, ref position, count);
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+        }
     }
 
     /// <summary>Loop thread, when the threadlet is back: send what is now cached, unless the connection moved on.</summary>
