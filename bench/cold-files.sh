@@ -18,6 +18,9 @@
 #   BASE_PORT=7800
 #   ONLY=""          subset of: threadlet inline nginx-aio nginx
 #   SKIP_BUILD=0
+#   DISK_MBPS=""     a slower disk: the servers run in a block-I/O cgroup whose reads from DIR's device are limited to
+#                    this many MB/s (cgroup v1 blkio.throttle or v2 io.max). A virtual disk that the host caches reads
+#                    an evicted file nearly as fast as a cached one; this shows what a real disk's wait does.
 #   NICE=-10         nice value for the servers, wrk and curl (all alike), so other work on a shared machine disturbs
 #                    the percentiles less; 0 to run at the default priority
 # Output: a markdown table on stdout and in bench/results/cold-files-<date>.md (raw wrk output beside it).
@@ -59,6 +62,7 @@ stop_pid() {
 }
 cleanup() {
     for pid in "${CHILDREN[@]}"; do stop_pid "$pid"; done
+    [[ -n ${CGROUP_DIR:-} ]] && rmdir "$CGROUP_DIR" 2>/dev/null
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -125,6 +129,36 @@ log "${DISK_NOTES[0]}"
 log "${DISK_NOTES[1]}"
 "$BIN/evict" "${COLD[@]}"
 
+# ---------------------------------------------------------------- a slower disk (optional)
+CGROUP_PROCS=
+CGROUP_DIR=
+if [[ -n ${DISK_MBPS:-} ]]; then
+    DEV=$(findmnt -no MAJ:MIN -T "$DIR" | tr -d ' ')
+    BPS=$((DISK_MBPS * 1000 * 1000))
+    if [[ -d /sys/fs/cgroup/blkio ]]; then
+        CGROUP_DIR=/sys/fs/cgroup/blkio/kevents-cold-$$
+        mkdir -p "$CGROUP_DIR" && echo "$DEV $BPS" >"$CGROUP_DIR/blkio.throttle.read_bps_device" && CGROUP_PROCS=$CGROUP_DIR/cgroup.procs
+    elif grep -qw io /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+        echo "+io" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+        CGROUP_DIR=/sys/fs/cgroup/kevents-cold-$$
+        mkdir -p "$CGROUP_DIR" && echo "$DEV rbps=$BPS" >"$CGROUP_DIR/io.max" && CGROUP_PROCS=$CGROUP_DIR/cgroup.procs
+    fi
+    if [[ -z $CGROUP_PROCS ]]; then
+        log "DISK_MBPS: no block-I/O cgroup controller could be set up here"; exit 2
+    fi
+    log "servers' reads from $DEV limited to $DISK_MBPS MB/s ($CGROUP_DIR)"
+    DISK_NOTES+=("servers' reads limited to $DISK_MBPS MB/s by a block-I/O cgroup (a slower disk)")
+fi
+# A command prefix that moves the command into the throttled cgroup (when there is one) and execs it, so $! is its pid.
+CG=()
+if [[ -n $CGROUP_PROCS ]]; then
+    CG=(sh -c 'echo $$ >"$0" && exec "$@"' "$CGROUP_PROCS")
+    "$BIN/evict" "${COLD[1]:-${COLD[0]}}"
+    slow_read=$("${CG[@]}" dd if="${COLD[1]:-${COLD[0]}}" of=/dev/null bs=1M count=100 2>&1 | awk '/copied/ { print $(NF-1), $NF }')
+    DISK_NOTES+=("buffered read of an evicted file in that cgroup: $slow_read")
+    log "${DISK_NOTES[-1]}"
+fi
+
 # ---------------------------------------------------------------- servers
 FS_DLL=$ROOT/samples/FileServer/bin/Release/net10.0/FileServer.dll
 if [[ $SKIP_BUILD != 1 || ! -f $FS_DLL ]]; then
@@ -175,13 +209,13 @@ start_server() {   # $1 id, $2 port
     local id=$1 port=$2
     case $id in
         threadlet|inline)
-            "${RUN[@]}" dotnet "$FS_DLL" --root "$DIR" --port "$port" --bind 127.0.0.1 --cold-files "$id" >"$BIN/cold-server-$id.log" 2>&1 & ;;
+            "${CG[@]}" "${RUN[@]}" dotnet "$FS_DLL" --root "$DIR" --port "$port" --bind 127.0.0.1 --cold-files "$id" >"$BIN/cold-server-$id.log" 2>&1 & ;;
         nginx-aio)
             write_nginx_conf "$port" "aio threads;"
-            "${RUN[@]}" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$BIN/cold-server-$id.log" 2>&1 & ;;
+            "${CG[@]}" "${RUN[@]}" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$BIN/cold-server-$id.log" 2>&1 & ;;
         nginx)
             write_nginx_conf "$port" ""
-            "${RUN[@]}" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$BIN/cold-server-$id.log" 2>&1 & ;;
+            "${CG[@]}" "${RUN[@]}" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$BIN/cold-server-$id.log" 2>&1 & ;;
     esac
     SERVER_PID=$!
     CHILDREN+=("$SERVER_PID")

@@ -8,8 +8,8 @@ namespace Kevents.Http;
 public enum ColdFileMode
 {
     /// <summary>
-    /// Before each sendfile the server asks the kernel whether the range is in the page cache (cachestat, which
-    /// never waits); if it is not, a threadlet reads it into the cache on a cache-miss thread while the loop serves
+    /// Before each sendfile the server asks the kernel whether the range is in the page cache and read (mincore,
+    /// which never waits); if it is not, a threadlet reads it into the cache on a cache-miss thread while the loop serves
     /// the other connections, and the loop then sends it from the cache. The default: the loop only ever sends
     /// cached data, and a cached body costs one extra non-blocking syscall per chunk.
     /// </summary>

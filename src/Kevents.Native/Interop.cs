@@ -54,10 +54,14 @@ internal static unsafe partial class Interop
     [LibraryImport(Libc)]
     internal static partial int posix_fadvise(int fd, long offset, long len, int advice);
 
-    // syscall(2) for calls glibc has no wrapper for (cachestat). Variadic in C; the x64 and arm64 Linux ABIs pass
-    // these integer and pointer arguments like fixed ones, and glibc's syscall reads them from registers.
-    [LibraryImport(Libc, EntryPoint = "syscall", SetLastError = true)]
-    internal static partial long syscall4(long number, long a1, void* a2, void* a3, long a4);
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial void* mmap(void* address, nuint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int munmap(void* address, nuint length);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int mincore(void* address, nuint length, byte* vector);
 
     [LibraryImport(Libc, SetLastError = true)]
     internal static partial int sched_getaffinity(int pid, nuint cpusetsize, ulong* mask);

@@ -7,7 +7,7 @@ namespace Kevents.Http.Tests;
 /// <summary>
 /// File bodies not in the page cache (<see cref="HttpServerOptions.ColdFiles"/>): read into the cache by a threadlet
 /// while the loop serves other connections, then sent with sendfile, byte for byte the same as inline. A cache miss
-/// is made deterministic by injecting "not cached" into the probe (cachestat) and holding the cache-miss thread.
+/// is made deterministic by injecting "not cached" into the probe (mincore) and holding the cache-miss thread.
 /// </summary>
 public sealed class ColdFileTests : HttpTest
 {

@@ -3,7 +3,7 @@ using Kevents.Tests;
 namespace Kevents.Native.Tests;
 
 /// <summary>
-/// The page-cache probe a loop asks before sendfile (cachestat): yes for pages just written, no once they are
+/// The page-cache probe a loop asks before sendfile (mincore): yes for pages just written, no once they are
 /// dropped, no under an injected miss, -EBADF for a disposed file; never an exception.
 /// </summary>
 public sealed class CachedPagesTests : GatedTest

@@ -3,7 +3,7 @@ using Kevents.Hybrid;
 namespace Kevents.Http;
 
 // Cold file bodies. sendfile reads the file on the calling thread and cannot be told not to wait for the disk, so
-// before each chunk the loop asks the kernel whether the chunk is in the page cache (cachestat: it never waits). A
+// before each chunk the loop asks the kernel whether the chunk is in the page cache (mincore: it never waits, and counts a page only once the disk has filled it). A
 // cached chunk is sent at once. A cold one is handed to a threadlet, which reads a window of the file into the cache
 // on a cache-miss thread (a sendfile to /dev/null: the kernel reads the pages and drops the copy, and the pages stay cached) while the
 // loop serves the other connections; its completion comes back to the loop, which then sends the window with

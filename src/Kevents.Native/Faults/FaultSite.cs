@@ -40,7 +40,7 @@ internal enum FaultSite
     FileReadNoWait,
 
     /// <summary>
-    /// <see cref="NativeFile.CachedPages"/>: cachestat(2), whose injected EAGAIN means "these pages are not all in the
+    /// <see cref="NativeFile.CachedPages"/>: mincore(2), whose injected EAGAIN means "these pages are not all in the
     /// page cache", so a test can send a body down the cold path without evicting anything.
     /// </summary>
     FileCacheProbe,
