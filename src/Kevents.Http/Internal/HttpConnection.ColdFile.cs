@@ -3,13 +3,14 @@ using Kevents.Hybrid;
 namespace Kevents.Http;
 
 // Cold file bodies. sendfile reads the file on the calling thread and cannot be told not to wait for the disk, so
-// before each chunk the loop asks the kernel whether the chunk is in the page cache (mincore: it never waits, and counts a page only once the disk has filled it). A
-// cached chunk is sent at once. A cold one is handed to a threadlet, which reads a window of the file into the cache
-// on a cache-miss thread (a sendfile to /dev/null: the kernel reads the pages and drops the copy, and the pages stay cached) while the
-// loop serves the other connections; its completion comes back to the loop, which then sends the window with
-// sendfile as usual. While the loop sends one window the next is read, so the disk and the socket overlap. The
-// socket is written by the loop thread only, so the single-writer rule and the non-blocking sends stay as they are;
-// the thread touches nothing but the file, through a counted reference on its handle for each read.
+// before each chunk the loop asks the kernel whether the chunk is in the page cache (mincore: it never waits, and it
+// counts a page only once the disk has filled it). A cached chunk is sent at once. A cold one is handed to a
+// threadlet, which reads a window of the file into the cache on a cache-miss thread (a sendfile to /dev/null: the
+// kernel reads the pages and drops the copy, and the pages stay cached) while the loop serves the other connections;
+// its completion comes back to the loop, which then sends the window with sendfile as usual. While the loop sends
+// one window the next is read, so the disk and the socket overlap. The socket is written by the loop thread only,
+// so the single-writer rule and the non-blocking sends stay as they are; the thread touches nothing but the file,
+// through a counted reference on its handle for each read.
 internal sealed partial class HttpConnection
 {
     /// <summary>
