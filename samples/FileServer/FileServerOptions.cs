@@ -1,3 +1,5 @@
+using Kevents.Http;
+
 namespace FileServer;
 
 /// <summary>Settings of a <see cref="StaticFileServer"/>. Defaults follow the safe defaults in docs/reliability.md.</summary>
@@ -45,6 +47,13 @@ internal sealed class FileServerOptions
     /// and go out with them in one send; larger ones go through sendfile. Default 16 KiB.
     /// </summary>
     public int SmallFileLimit { get; set; } = 16 * 1024;
+
+    /// <summary>
+    /// How a body whose pages are not in the page cache is sent. Default <see cref="ColdFileMode.Threadlet"/>: a
+    /// threadlet reads it into the cache on a cache-miss thread, so one download of a cold file does not stall every
+    /// other connection for the disk's time; <see cref="ColdFileMode.Inline"/> sends it with sendfile on the loop.
+    /// </summary>
+    public ColdFileMode ColdFiles { get; set; } = ColdFileMode.Threadlet;
 
     /// <summary>
     /// Most connections. Default 10,000, capped at half of RLIMIT_NOFILE less a reserve of 5% (16 to 256) kept free

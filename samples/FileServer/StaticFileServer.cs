@@ -47,6 +47,7 @@ internal sealed partial class StaticFileServer : IDisposable
             LingerTimeout = options.LingerTimeout,
             MaxSendPerTurn = options.MaxSendPerTurn,
             MaxRequestsPerTurn = Math.Max(1, options.MaxRequestsPerTurn),
+            ColdFiles = options.ColdFiles,
             Socket = new ServerOptions
             {
                 MaxConnections = (int)Math.Clamp((fdLimit - reserve) / 2 / loops, 1, Math.Max(1, options.MaxConnections / loops)),

@@ -62,6 +62,15 @@ public sealed class HttpServer : IDisposable
     /// <summary>File bodies cut short because the peer went away, a send failed, or the file shrank.</summary>
     public long AbortedResponses { get; internal set; }
 
+    /// <summary>
+    /// File body ranges that were not in the page cache and were read into it by a threadlet before being sent
+    /// (<see cref="HttpServerOptions.ColdFiles"/>): each one a wait for the disk that the loop did not have.
+    /// </summary>
+    public long ColdFileReads { get; internal set; }
+
+    /// <summary>Test hook: runs on the cache-miss thread before each cold read, so a test can hold it there.</summary>
+    internal Action? BeforeColdRead { get; set; }
+
     /// <summary>The most requests one connection had handled in one go (bounded by <see cref="HttpServerOptions.MaxRequestsPerTurn"/>).</summary>
     public int MostRequestsInOneTurn { get; private set; }
 

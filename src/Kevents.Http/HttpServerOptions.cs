@@ -61,6 +61,12 @@ public sealed class HttpServerOptions
     public int MaxSendPerTurn { get; set; } = 512 * 1024;
 
     /// <summary>
+    /// How file bodies not in the page cache are sent. Default <see cref="ColdFileMode.Threadlet"/>: read into the
+    /// cache by a threadlet on a cache-miss thread, so a cold file never stalls the loop.
+    /// </summary>
+    public ColdFileMode ColdFiles { get; set; } = ColdFileMode.Threadlet;
+
+    /// <summary>
     /// Socket settings: connection limit, keep-alive idle timeout (<see cref="ConnectionOptions.IdleTimeout"/>, 75 s),
     /// backlog. Default: <see cref="ServerOptions"/>'s defaults.
     /// </summary>
@@ -85,6 +91,10 @@ public sealed class HttpServerOptions
         if (MinRequestBodyDataRate > 0)
         {
             CheckDuration(MinRequestBodyDataRateGracePeriod, nameof(MinRequestBodyDataRateGracePeriod));
+        }
+        if (!Enum.IsDefined(ColdFiles))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ColdFiles), ColdFiles, "HttpServerOptions.ColdFiles must be Threadlet or Inline.");
         }
     }
 

@@ -158,6 +158,26 @@ public sealed class FileDescriptor : SafeHandle
         }
     }
 
+    /// <summary>
+    /// 1 when every page of the range is in the page cache, 0 when some is not, or -errno (-EBADF once disposed).
+    /// Never waits for a disk: a loop asks this before it sends the range with sendfile.
+    /// </summary>
+    internal int CachedPages(long offset, long length)
+    {
+        if (!TryAddRef())
+        {
+            return -Errno.EBADF;
+        }
+        try
+        {
+            return NativeFile.CachedPages((int)handle, offset, length);
+        }
+        finally
+        {
+            DangerousRelease();
+        }
+    }
+
     /// <summary>Takes a reference for a native call; false once the handle is closed (or closing).</summary>
     private bool TryAddRef()
     {

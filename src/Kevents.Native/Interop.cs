@@ -55,6 +55,15 @@ internal static unsafe partial class Interop
     internal static partial int posix_fadvise(int fd, long offset, long len, int advice);
 
     [LibraryImport(Libc, SetLastError = true)]
+    internal static partial void* mmap(void* address, nuint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int munmap(void* address, nuint length);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int mincore(void* address, nuint length, byte* vector);
+
+    [LibraryImport(Libc, SetLastError = true)]
     internal static partial int sched_getaffinity(int pid, nuint cpusetsize, ulong* mask);
 
     [LibraryImport(Libc, SetLastError = true)]

@@ -26,6 +26,7 @@ public class SampleCommandLineTests : GatedTest
     [InlineData("FileServer", "--header-timeout must be a number above 0", "--header-timeout", "0")]
     [InlineData("FileServer", "--max-connections must be a whole number of at least 1 (got 'many')", "--max-connections", "many")]
     [InlineData("FileServer", "Unrecognized command or argument 'yes'", "--verbose", "yes")]
+    [InlineData("FileServer", "--cold-files must be one of threadlet, inline (got 'async')", "--cold-files", "async")]
     [InlineData("RespServer", "--max-query-buffer must be a whole number of at least 1024 (got '10')", "--max-query-buffer", "10")]
     [InlineData("RespServer", "--max-clients must be a whole number of at least 1 (got '0')", "--max-clients", "0")]
     public async Task BadInputExitsWithTwoNamingTheFlagAndWhatIsAllowed(string sample, string message, params string[] args)
@@ -44,7 +45,7 @@ public class SampleCommandLineTests : GatedTest
     [InlineData("EchoServer", "--port <N>", "[default: 7000]", "--bind <ADDRESS>", "[default: 127.0.0.1]", "--unix <PATH>", "--max-connections <N>",
         "[default: 10000]", "--idle-timeout <SEC>", "[default: 75]", "--api <stream|pipe|kevents>", "[default: stream]", "--spin-us <N>", "[default: 50]")]
     [InlineData("FileServer", "--root <DIR>", "--port <N>", "[default: 8080]", "--bind <ADDRESS>", "--header-timeout <SEC>", "[default: 30]",
-        "--idle-timeout <SEC>", "[default: 75]", "--max-connections <N>", "--verbose")]
+        "--idle-timeout <SEC>", "[default: 75]", "--max-connections <N>", "--verbose", "--cold-files <threadlet|inline>", "[default: threadlet]")]
     [InlineData("RespServer", "--port <N>", "[default: 6379]", "--bind <ADDRESS>", "--max-clients <N>", "[default: 10000]",
         "--max-query-buffer <BYTES>", "[default: 1073741824]", "--timeout <SEC>", "[default: 0]", "--spin-us <N>")]
     public async Task HelpListsEveryFlagWithItsDefaultOnStdoutAndExitsWithZero(string sample, params string[] expected)

@@ -36,7 +36,7 @@ internal sealed partial class HttpConnection
     /// <summary>Sends what is pending. Returns true when everything is out.</summary>
     private bool Flush()
     {
-        if (_waitingWritable || _state == State.Closed)
+        if (_waitingWritable || _waitingForRead || _state == State.Closed)
         {
             return false;
         }
@@ -60,6 +60,11 @@ internal sealed partial class HttpConnection
             else if (_fileRemaining > 0)
             {
                 int chunk = (int)Math.Min(_fileRemaining, Math.Max(budget, 64 * 1024));
+                chunk = CachedChunk(chunk);
+                if (chunk == 0)
+                {
+                    return false; // a threadlet is reading the range into the cache; its completion sends it
+                }
                 sent = _connection.SendFile(_file!, ref _fileOffset, chunk);
                 if (sent == 0)
                 {
@@ -187,6 +192,7 @@ internal sealed partial class HttpConnection
         _file = null;
         _ownsFile = false;
         _fileRemaining = 0;
+        _cachedUntil = 0;
     }
 
     private void ReleaseOutput()

@@ -28,4 +28,8 @@ internal static partial class HttpLog
 
     [LoggerMessage(EventId = 607, EventName = "BodyRateTooLow", Level = LogLevel.Debug, Message = "Connection {ConnectionId}: request body arrived at {Rate} B/s over {ElapsedMs} ms, below the minimum of {Minimum} B/s; closing")]
     public static partial void BodyRateTooLow(ILogger logger, long connectionId, long rate, long elapsedMs, long minimum);
+
+    // 650 on: the cold-file path (ids 607-649 are left for the parser and response work).
+    [LoggerMessage(EventId = 650, EventName = "ColdFileReadFailed", Level = LogLevel.Debug, Message = "Connection {ConnectionId}: reading a cold file body into the page cache failed (errno {Errno}); sendfile will report it")]
+    public static partial void ColdFileReadFailed(ILogger logger, long connectionId, int errno);
 }

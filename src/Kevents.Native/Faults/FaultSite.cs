@@ -39,6 +39,12 @@ internal enum FaultSite
     /// <summary>The same reads with RWF_NOWAIT, where EAGAIN means "not in the page cache".</summary>
     FileReadNoWait,
 
+    /// <summary>
+    /// <see cref="NativeFile.CachedPages"/>: mincore(2), whose injected EAGAIN means "these pages are not all in the
+    /// page cache", so a test can send a body down the cold path without evicting anything.
+    /// </summary>
+    FileCacheProbe,
+
     /// <summary>io_uring_setup(2), when an <see cref="IoUringRing"/> is created.</summary>
     IoUringSetup,
 
