@@ -7,10 +7,15 @@ namespace Kevents.Net;
 
 /// <summary>
 /// A connection as an <see cref="IDuplexPipe"/>: the loop reads the socket into <see cref="Input"/> and sends
-/// whatever the application flushes to <see cref="Output"/>. Both pipes schedule their continuations on the loop,
-/// so application code and the transport share one thread and need no locks.
+/// whatever the application flushes to <see cref="Output"/>. A read waiting on <see cref="Input"/> resumes inline,
+/// on the loop thread, inside the kevent that read the bytes, so application code and the transport share one thread.
 /// </summary>
 /// <remarks>
+/// <para><see cref="Input"/> and <see cref="Output"/> are Kevents.Net's own <see cref="PipeReader"/> and
+/// <see cref="PipeWriter"/> (not a <see cref="Pipe"/>): their buffers (4 KiB segments) come from the loop's pools
+/// when bytes arrive or are written and go back as soon as they are consumed or sent, so an idle connection holds
+/// no buffer. They follow the pipe contract (AdvanceTo with consumed and examined positions, CancelPendingRead,
+/// CancelPendingFlush, completion with an exception), and may also be used from another thread.</para>
 /// <para>Backpressure both ways: the loop stops reading when <see cref="ConnectionOptions.MaxInputBufferSize"/>
 /// bytes are unconsumed and resumes at half; <c>Output.FlushAsync</c> waits while more than
 /// <see cref="ConnectionOptions.MaxOutputBufferSize"/> bytes are unsent and resumes at
@@ -20,10 +25,11 @@ namespace Kevents.Net;
 /// did arrive), so a truncated upload never looks complete. Completing <see cref="Output"/> sends the rest, then FIN;
 /// the socket closes once the application is done with both pipes. Completing <see cref="Output"/> or
 /// <see cref="Input"/> with an exception resets the connection at once (the queued output is dropped).</para>
-/// <para>When output is sent: what the application flushes while the loop runs it for a read (the flush of Input that
-/// woke it) or at its start (before its first await) is sent before that kevent's handler returns, in the same turn and
-/// in one send however many times it flushed; a flush from anywhere else (a timer, posted work, another thread) is sent
-/// by the loop's posted work in its next turn.</para>
+/// <para>When output is sent: what the application flushes while the loop runs it for a read (the read that woke it)
+/// or at its start (before its first await) is sent before that kevent's handler returns, in the same turn and in one
+/// send however many times it flushed; a flush from anywhere else (a timer, posted work, another thread) is sent by
+/// the loop's posted work in its next turn. A flush that leaves <see cref="ConnectionOptions.MaxOutputBufferSize"/>
+/// bytes or more unsent completes, as posted work, once the kernel has taken enough of them.</para>
 /// </remarks>
 public sealed class PipeConnection : Connection, IDuplexPipe
 {
@@ -47,9 +53,13 @@ public sealed class PipeConnection : Connection, IDuplexPipe
     {
         NetLoop net = NetLoop.Of(loop);
         _sends = net.PipeSends;
-        _input = new ConnectionInput(this, net.PipePools, options.MaxInputBufferSize);
-        _output = new ConnectionOutput(this, net.PipePools, loop, options.MaxOutputBufferSize, options.ResumeOutputBufferSize);
+        _input = new ConnectionInput(this);
+        _output = new ConnectionOutput(this);
     }
+
+    internal ConnectionOptions Options => _options;
+
+    internal PipePools Pools => _sends.Pools;
 
     /// <summary>
     /// What the peer sent. Complete it when the application wants no more input; complete it with an exception to
@@ -103,11 +113,32 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         }
         else
         {
-            // Not through the awaiter: an exception from a continuation run by the awaiter machinery is rethrown on
-            // the thread pool, which ends the process. The loop runs OnApplicationCompleted as posted work instead,
-            // after the application's own code has unwound.
-            running.ContinueWith(static (t, s) => ((PipeConnection)s!).ApplicationEnded(t), this,
-                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            // A bare Action as the task's continuation (64 bytes, where ContinueWith keeps a task and its
+            // continuation object for every running connection). It runs where the task completes and must never
+            // throw: an exception from it would be rethrown on the thread pool and end the process. The loop runs
+            // OnApplicationCompleted as posted work, after the application's own code has unwound.
+            running.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(ApplicationEnded);
+        }
+    }
+
+    private void ApplicationEnded()
+    {
+        try
+        {
+            ApplicationEnded(_application!);
+        }
+        catch (Exception ex)
+        {
+            // Any thread: Abort is the close that is safe from here.
+            try
+            {
+                NetLog.ConnectionFailed(_logger, Id, ex);
+                Abort($"Kevents.Net failed while ending the application ({ex.Message})");
+            }
+            catch (Exception)
+            {
+                // Nothing may leave this continuation.
+            }
         }
     }
 

@@ -20,16 +20,9 @@ namespace Kevents.Net.Internal;
 internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
 {
     private readonly PipeConnection _connection;
-    private readonly PipePools _pools;
-    private readonly long _pauseAt;
-    private readonly long _resumeAt;
     private SegmentChain? _chain;
     private Action<object?>? _continuation;
     private object? _continuationState;
-    private ExecutionContext? _executionContext;
-    private Exception? _writerError;
-    private CancellationTokenRegistration _cancellation;
-    private CancellationToken _cancellationToken;
     private short _version;
     private bool _awaiting;
     private bool _canceledByToken;
@@ -40,16 +33,44 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
     private bool _transportWriting;
     private bool _paused;
 
-    public ConnectionInput(PipeConnection connection, PipePools pools, long maxBuffered)
+    // What only a reset, a cancellable wait or a flowing execution context needs, kept apart so that the reader or
+    // writer of an idle connection stays small.
+    private PipeWaitState? _rare;
+
+    private PipeWaitState Rare => _rare ??= new PipeWaitState();
+
+    private Exception? WriterError
     {
-        _connection = connection;
-        _pools = pools;
-        _pauseAt = maxBuffered;
-        _resumeAt = maxBuffered / 2;
+        get => _rare?.Error;
+        set { if (value is not null || _rare is not null) Rare.Error = value; }
     }
 
-    /// <summary>True once the application completed the reader.</summary>
-    public bool IsReaderCompleted => Volatile.Read(ref _readerCompleted);
+    private ExecutionContext? FlowContext
+    {
+        get => _rare?.Context;
+        set { if (value is not null || _rare is not null) Rare.Context = value; }
+    }
+
+    private CancellationTokenRegistration WaitRegistration
+    {
+        get => _rare?.Registration ?? default;
+        set { if (_rare is not null || !value.Equals(default)) Rare.Registration = value; }
+    }
+
+    private CancellationToken WaitToken
+    {
+        get => _rare?.Token ?? default;
+        set { if (_rare is not null || value.CanBeCanceled) Rare.Token = value; }
+    }
+
+    public ConnectionInput(PipeConnection connection) => _connection = connection;
+
+    private PipePools Pools => _connection.Pools;
+
+    // The thresholds live in the connection's options, not in every reader: an idle connection's bytes count.
+    private long PauseAt => _connection.Options.MaxInputBufferSize;
+
+    private long ResumeAt => _connection.Options.MaxInputBufferSize / 2;
 
     /// <summary>Segments held (for tests: none while the connection is idle).</summary>
     internal bool HoldsSegments
@@ -74,9 +95,9 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             {
                 return default;
             }
-            _chain ??= _pools.TakeChain();
+            _chain ??= Pools.TakeChain();
             _transportWriting = true;
-            return _chain.GetMemory(size, _pools);
+            return _chain.GetMemory(size, Pools);
         }
     }
 
@@ -116,7 +137,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
         Run(continuation, state, context);
         lock (this)
         {
-            if (_chain is { } chain && !_readerCompleted && chain.Unconsumed >= _pauseAt)
+            if (_chain is { } chain && !_readerCompleted && chain.Unconsumed >= PauseAt)
             {
                 _paused = true;
                 return true;
@@ -138,7 +159,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
                 return;
             }
             _writerCompleted = true;
-            _writerError = error;
+            WriterError = error;
             continuation = TakeContinuation(out state, out context);
         }
         Run(continuation, state, context);
@@ -186,8 +207,8 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             _canceledByToken = false;
             if (cancellationToken.CanBeCanceled)
             {
-                _cancellationToken = cancellationToken;
-                _cancellation = cancellationToken.UnsafeRegister(static s => ((ConnectionInput)s!).CancelByToken(), this);
+                WaitToken = cancellationToken;
+                WaitRegistration = cancellationToken.UnsafeRegister(static s => ((ConnectionInput)s!).CancelByToken(), this);
             }
             return new ValueTask<ReadResult>(this, _version);
         }
@@ -208,12 +229,13 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
                 }
                 throw new InvalidOperationException("AdvanceTo was called with no read to complete: call it once after each ReadAsync or TryRead.");
             }
-            _reading = false;
             if (_chain is { } chain)
             {
+                // Checked before the read counts as done: a call with bad positions can be corrected.
                 Consume(chain, consumed, examined);
             }
-            if (_paused && (_chain?.Unconsumed ?? 0) < _resumeAt)
+            _reading = false;
+            if (_paused && (_chain?.Unconsumed ?? 0) < ResumeAt)
             {
                 _paused = false;
                 resume = true;
@@ -233,7 +255,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
         {
             throw new InvalidOperationException("The examined position must not be before the consumed position.");
         }
-        chain.ConsumeTo(consumed, consumedAt, _pools, _transportWriting);
+        chain.ConsumeTo(consumed, consumedAt, Pools, _transportWriting);
         if (chain.IsEmpty)
         {
             ReturnChain();
@@ -299,7 +321,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             {
                 return ValueTaskSourceStatus.Canceled;
             }
-            return _writerError is not null && !HasUnexamined ? ValueTaskSourceStatus.Faulted : ValueTaskSourceStatus.Succeeded;
+            return WriterError is not null && !HasUnexamined ? ValueTaskSourceStatus.Faulted : ValueTaskSourceStatus.Succeeded;
         }
     }
 
@@ -312,7 +334,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             {
                 _continuation = continuation;
                 _continuationState = state;
-                _executionContext = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
+                FlowContext = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
                 return;
             }
         }
@@ -331,17 +353,17 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
                 throw new InvalidOperationException("The read has not completed yet; await it.");
             }
             _version++;
-            registration = _cancellation;
-            _cancellation = default;
+            registration = WaitRegistration;
+            WaitRegistration = default;
             if (_canceledByToken)
             {
                 _canceledByToken = false;
-                CancellationToken canceled = _cancellationToken;
-                _cancellationToken = default;
+                CancellationToken canceled = WaitToken;
+                WaitToken = default;
                 registration.Dispose();
                 throw new OperationCanceledException("The read from the connection's Input was canceled.", canceled);
             }
-            _cancellationToken = default;
+            WaitToken = default;
             ThrowIfReaderCompleted();
             result = TakeResult();
         }
@@ -360,14 +382,14 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
         bool canceled = _cancelPending;
         _cancelPending = false;
         ReadOnlySequence<byte> buffer = _chain?.Readable() ?? default;
-        if (_writerError is { } error && !HasUnexamined && !canceled)
+        if (WriterError is { } error && !HasUnexamined && !canceled)
         {
             // A reset shows once the bytes that arrived before it are consumed, so a truncated upload never looks
             // complete and no byte that did arrive is lost.
             throw error;
         }
         _reading = true;
-        return new ReadResult(buffer, canceled, _writerCompleted && _writerError is null);
+        return new ReadResult(buffer, canceled, _writerCompleted && WriterError is null);
     }
 
     private Action<object?>? TakeContinuation(out object? state, out ExecutionContext? context)
@@ -381,10 +403,10 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
         _awaiting = false;
         Action<object?>? continuation = _continuation;
         state = _continuationState;
-        context = _executionContext;
+        context = FlowContext;
         _continuation = null;
         _continuationState = null;
-        _executionContext = null;
+        FlowContext = null;
         return continuation;
     }
 
@@ -411,7 +433,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
     {
         if (_chain is { } chain)
         {
-            chain.ReleaseAll(_pools);
+            chain.ReleaseAll(Pools);
             ReturnChain();
         }
     }
@@ -420,7 +442,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
     {
         SegmentChain chain = _chain!;
         _chain = null;
-        _pools.ReturnChain(chain);
+        Pools.ReturnChain(chain);
     }
 
     private void ThrowIfReaderCompleted()

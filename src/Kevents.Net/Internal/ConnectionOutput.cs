@@ -19,17 +19,9 @@ namespace Kevents.Net.Internal;
 internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResult>
 {
     private readonly PipeConnection _connection;
-    private readonly PipePools _pools;
-    private readonly EventLoop _loop;
-    private readonly long _pauseAt;
-    private readonly long _resumeAt;
     private SegmentChain? _chain;
     private Action<object?>? _continuation;
     private object? _continuationState;
-    private ExecutionContext? _executionContext;
-    private Exception? _readerError;
-    private CancellationTokenRegistration _cancellation;
-    private CancellationToken _cancellationToken;
     private short _version;
     private bool _awaiting;
     private bool _canceledByToken;
@@ -38,14 +30,44 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
     private bool _writerCompleted;
     private bool _readerCompleted;
 
-    public ConnectionOutput(PipeConnection connection, PipePools pools, EventLoop loop, long pauseAt, long resumeAt)
+    // What only a reset, a cancellable wait or a flowing execution context needs, kept apart so that the reader or
+    // writer of an idle connection stays small.
+    private PipeWaitState? _rare;
+
+    private PipeWaitState Rare => _rare ??= new PipeWaitState();
+
+    private Exception? ReaderError
     {
-        _connection = connection;
-        _pools = pools;
-        _loop = loop;
-        _pauseAt = pauseAt;
-        _resumeAt = resumeAt;
+        get => _rare?.Error;
+        set { if (value is not null || _rare is not null) Rare.Error = value; }
     }
+
+    private ExecutionContext? FlowContext
+    {
+        get => _rare?.Context;
+        set { if (value is not null || _rare is not null) Rare.Context = value; }
+    }
+
+    private CancellationTokenRegistration WaitRegistration
+    {
+        get => _rare?.Registration ?? default;
+        set { if (_rare is not null || !value.Equals(default)) Rare.Registration = value; }
+    }
+
+    private CancellationToken WaitToken
+    {
+        get => _rare?.Token ?? default;
+        set { if (_rare is not null || value.CanBeCanceled) Rare.Token = value; }
+    }
+
+    public ConnectionOutput(PipeConnection connection) => _connection = connection;
+
+    private PipePools Pools => _connection.Pools;
+
+    // The thresholds live in the connection's options, not in every writer: an idle connection's bytes count.
+    private long PauseAt => _connection.Options.MaxOutputBufferSize;
+
+    private long ResumeAt => _connection.Options.ResumeOutputBufferSize;
 
     /// <summary>Segments held (for tests: none while the connection is idle).</summary>
     internal bool HoldsSegments
@@ -66,9 +88,9 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
         lock (this)
         {
             ThrowIfWriterCompleted();
-            _chain ??= _pools.TakeChain();
+            _chain ??= Pools.TakeChain();
             _writing = true;
-            return _chain.GetMemory(sizeHint, _pools);
+            return _chain.GetMemory(sizeHint, Pools);
         }
     }
 
@@ -115,7 +137,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             {
                 // The connection is closed: nothing more can be sent, so the bytes go back at once.
                 ReleaseChain();
-                if (_readerError is { } error)
+                if (ReaderError is { } error)
                 {
                     throw error;
                 }
@@ -147,7 +169,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
                 // pipe's writer does, only one of them can be awaited).
                 result = new ValueTask<FlushResult>(this, _version);
             }
-            else if (chain.Unconsumed < _pauseAt)
+            else if (chain.Unconsumed < PauseAt)
             {
                 result = new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: false));
             }
@@ -161,8 +183,8 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
                 _canceledByToken = false;
                 if (cancellationToken.CanBeCanceled)
                 {
-                    _cancellationToken = cancellationToken;
-                    _cancellation = cancellationToken.UnsafeRegister(static s => ((ConnectionOutput)s!).CancelByToken(), this);
+                    WaitToken = cancellationToken;
+                    WaitRegistration = cancellationToken.UnsafeRegister(static s => ((ConnectionOutput)s!).CancelByToken(), this);
                 }
                 result = new ValueTask<FlushResult>(this, _version);
             }
@@ -252,13 +274,13 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             {
                 return;
             }
-            chain.ConsumeBytes(bytes, _pools, _writing);
+            chain.ConsumeBytes(bytes, Pools, _writing);
             long unsent = chain.Unconsumed;
             if (chain.IsEmpty)
             {
                 ReturnChain();
             }
-            if (_awaiting && unsent <= _resumeAt)
+            if (_awaiting && unsent <= ResumeAt)
             {
                 continuation = TakeContinuation(out state, out context);
             }
@@ -279,7 +301,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
                 return;
             }
             _readerCompleted = true;
-            _readerError = error;
+            ReaderError = error;
             if (!_writing)
             {
                 ReleaseChain();
@@ -304,7 +326,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             {
                 return ValueTaskSourceStatus.Canceled;
             }
-            return _readerError is not null ? ValueTaskSourceStatus.Faulted : ValueTaskSourceStatus.Succeeded;
+            return ReaderError is not null ? ValueTaskSourceStatus.Faulted : ValueTaskSourceStatus.Succeeded;
         }
     }
 
@@ -317,7 +339,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             {
                 _continuation = continuation;
                 _continuationState = state;
-                _executionContext = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
+                FlowContext = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
                 return;
             }
         }
@@ -336,17 +358,17 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
                 throw new InvalidOperationException("The flush has not completed yet; await it.");
             }
             _version++;
-            registration = _cancellation;
-            _cancellation = default;
-            CancellationToken canceledBy = _cancellationToken;
-            _cancellationToken = default;
+            registration = WaitRegistration;
+            WaitRegistration = default;
+            CancellationToken canceledBy = WaitToken;
+            WaitToken = default;
             if (_canceledByToken)
             {
                 _canceledByToken = false;
                 registration.Dispose();
                 throw new OperationCanceledException("The flush of the connection's Output was canceled.", canceledBy);
             }
-            if (_readerError is { } error)
+            if (ReaderError is { } error)
             {
                 registration.Dispose();
                 throw error;
@@ -372,10 +394,10 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
         _awaiting = false;
         Action<object?>? continuation = _continuation;
         state = _continuationState;
-        context = _executionContext;
+        context = FlowContext;
         _continuation = null;
         _continuationState = null;
-        _executionContext = null;
+        FlowContext = null;
         return continuation;
     }
 
@@ -413,7 +435,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
         }
         try
         {
-            _loop.Post(continuation, state);
+            _connection.Loop.Post(continuation, state);
         }
         catch (ObjectDisposedException)
         {
@@ -432,7 +454,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
     {
         if (_chain is { } chain)
         {
-            chain.ReleaseAll(_pools);
+            chain.ReleaseAll(Pools);
             ReturnChain();
         }
     }
@@ -441,7 +463,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
     {
         SegmentChain chain = _chain!;
         _chain = null;
-        _pools.ReturnChain(chain);
+        Pools.ReturnChain(chain);
     }
 
     private void ThrowIfWriterCompleted()

@@ -22,7 +22,6 @@ internal sealed class NetLoop : IDisposable
     {
         _loop = loop;
         PipeSends = new PipeSendScheduler(loop);
-        PipePools = new PipePools(loop);
     }
 
     public ReadBuffer ReadBuffer { get; } = new(64 * 1024);
@@ -33,7 +32,7 @@ internal sealed class NetLoop : IDisposable
     public PipeSendScheduler PipeSends { get; }
 
     /// <summary>The pipe connections' segments, taken when bytes arrive and given back when they are consumed.</summary>
-    public PipePools PipePools { get; }
+    public PipePools PipePools => PipeSends.Pools;
 
     /// <summary>The loop's Net state, created on first use. Any thread.</summary>
     /// <exception cref="ObjectDisposedException">The loop was disposed before Net first used it.</exception>

@@ -337,3 +337,12 @@ internal sealed class SegmentChain
         Consumed = Committed = Written = Examined = 0;
     }
 }
+
+/// <summary>The rarely used part of a pipe end's wait: the transport's error, a cancellable wait, a flowing context.</summary>
+internal sealed class PipeWaitState
+{
+    public Exception? Error;
+    public ExecutionContext? Context;
+    public CancellationTokenRegistration Registration;
+    public CancellationToken Token;
+}

@@ -13,6 +13,9 @@ namespace Kevents.Net.Internal;
 internal sealed class PipeSendScheduler(EventLoop loop)
 {
     private PipeConnection?[] _held = new PipeConnection?[16];
+
+    /// <summary>The loop's segment pools, reached from here so that a connection keeps one reference for both.</summary>
+    public PipePools Pools { get; } = new PipePools(loop);
     private int _count;
     private int _depth;
 
