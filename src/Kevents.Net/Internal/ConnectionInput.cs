@@ -107,6 +107,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
     /// </summary>
     public bool EndWrite(int bytes)
     {
+        bool below;
         Action<object?>? continuation;
         object? state;
         ExecutionContext? context;
@@ -133,8 +134,14 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
                 return false;
             }
             continuation = TakeContinuation(out state, out context);
+            // Below the cap now, and the application can only consume: no second look is needed after it ran.
+            below = chain.Unconsumed < PauseAt;
         }
         Run(continuation, state, context);
+        if (below)
+        {
+            return false;
+        }
         lock (this)
         {
             if (_chain is { } chain && !_readerCompleted && chain.Unconsumed >= PauseAt)
