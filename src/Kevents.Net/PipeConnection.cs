@@ -113,11 +113,13 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         }
         else
         {
-            // A bare Action as the task's continuation (64 bytes, where ContinueWith keeps a task and its
-            // continuation object for every running connection). It runs where the task completes and must never
-            // throw: an exception from it would be rethrown on the thread pool and end the process. The loop runs
-            // OnApplicationCompleted as posted work, after the application's own code has unwound.
-            running.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(ApplicationEnded);
+            // Not through the awaiter: an awaiter's continuation never runs inline on the loop thread (the loop's
+            // SynchronizationContext is installed there), so every application's end would take a thread-pool hop,
+            // and an exception from it would be rethrown on the thread pool. ContinueWith runs where the task
+            // completes (on the loop, normally); the loop runs OnApplicationCompleted as posted work, after the
+            // application's own code has unwound.
+            running.ContinueWith(static (_, s) => ((PipeConnection)s!).ApplicationEnded(), this,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
