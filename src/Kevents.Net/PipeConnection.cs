@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Runtime.CompilerServices;
 using Kevents.Native;
 using Kevents.Net.Internal;
 
@@ -8,10 +7,15 @@ namespace Kevents.Net;
 
 /// <summary>
 /// A connection as an <see cref="IDuplexPipe"/>: the loop reads the socket into <see cref="Input"/> and sends
-/// whatever the application flushes to <see cref="Output"/>. Both pipes schedule their continuations on the loop,
-/// so application code and the transport share one thread and need no locks.
+/// whatever the application flushes to <see cref="Output"/>. A read waiting on <see cref="Input"/> resumes inline,
+/// on the loop thread, inside the kevent that read the bytes, so application code and the transport share one thread.
 /// </summary>
 /// <remarks>
+/// <para><see cref="Input"/> and <see cref="Output"/> are Kevents.Net's own <see cref="PipeReader"/> and
+/// <see cref="PipeWriter"/> (not a <see cref="Pipe"/>): their buffers (4 KiB segments) come from the loop's pools
+/// when bytes arrive or are written and go back as soon as they are consumed or sent, so an idle connection holds
+/// no buffer. They follow the pipe contract (AdvanceTo with consumed and examined positions, CancelPendingRead,
+/// CancelPendingFlush, completion with an exception), and may also be used from another thread.</para>
 /// <para>Backpressure both ways: the loop stops reading when <see cref="ConnectionOptions.MaxInputBufferSize"/>
 /// bytes are unconsumed and resumes at half; <c>Output.FlushAsync</c> waits while more than
 /// <see cref="ConnectionOptions.MaxOutputBufferSize"/> bytes are unsent and resumes at
@@ -21,26 +25,23 @@ namespace Kevents.Net;
 /// did arrive), so a truncated upload never looks complete. Completing <see cref="Output"/> sends the rest, then FIN;
 /// the socket closes once the application is done with both pipes. Completing <see cref="Output"/> or
 /// <see cref="Input"/> with an exception resets the connection at once (the queued output is dropped).</para>
-/// <para>When output is sent: what the application flushes while the loop runs it for a read (the flush of Input that
-/// woke it) or at its start (before its first await) is sent before that kevent's handler returns, in the same turn and
-/// in one send however many times it flushed; a flush from anywhere else (a timer, posted work, another thread) is sent
-/// by the loop's posted work in its next turn.</para>
+/// <para>When output is sent: what the application flushes while the loop runs it for a read (the read that woke it)
+/// or at its start (before its first await) is sent before that kevent's handler returns, in the same turn and in one
+/// send however many times it flushed; a flush from anywhere else (a timer, posted work, another thread) is sent by
+/// the loop's posted work in its next turn. A flush that leaves <see cref="ConnectionOptions.MaxOutputBufferSize"/>
+/// bytes or more unsent completes, as posted work, once the kernel has taken enough of them.</para>
 /// </remarks>
 public sealed class PipeConnection : Connection, IDuplexPipe
 {
-    private const int MinimumReadSize = 4096;
+    private const int MinimumReadSize = PipePools.SegmentSize;
 
-    private static readonly Action<object?> s_continueSending = static s => ((PipeConnection)s!).ContinueSending();
+    private static readonly Action<object?> s_runQueuedSend = static s => ((PipeConnection)s!).RunQueuedSend();
+    private static readonly Action<object?> s_resumeInput = static s => ((PipeConnection)s!).ResumeInputOnLoop();
 
-    private readonly Pipe _input;
-    private readonly Pipe _output;
-    private readonly ApplicationReader _applicationInput;
-    private readonly ApplicationWriter _applicationOutput;
-    private readonly Action _onFlushed;
-    private readonly Action _onOutputReady;
+    private readonly ConnectionInput _input;
+    private readonly ConnectionOutput _output;
     private readonly PipeSendScheduler _sends;
-    private ValueTaskAwaiter<FlushResult> _flushAwaiter;
-    private ValueTaskAwaiter<ReadResult> _outputAwaiter;
+    private int _sendQueued;
     private bool _inputDone;
     private bool _outputDone;
     private bool _applicationDone;
@@ -52,25 +53,25 @@ public sealed class PipeConnection : Connection, IDuplexPipe
     {
         NetLoop net = NetLoop.Of(loop);
         _sends = net.PipeSends;
-        _input = new Pipe(net.InputPipeOptions(options, MinimumReadSize));
-        _output = new Pipe(net.OutputPipeOptions(options));
-        _onFlushed = OnInputFlushed;
-        _onOutputReady = ContinueSending;
-        _applicationInput = new ApplicationReader(this, _input.Reader);
-        _applicationOutput = new ApplicationWriter(this, _output.Writer);
+        _input = new ConnectionInput(this);
+        _output = new ConnectionOutput(this);
     }
+
+    internal ConnectionOptions Options => _options;
+
+    internal PipePools Pools => _sends.Pools;
 
     /// <summary>
     /// What the peer sent. Complete it when the application wants no more input; complete it with an exception to
     /// reset the connection.
     /// </summary>
-    public PipeReader Input => _applicationInput;
+    public PipeReader Input => _input;
 
     /// <summary>
     /// What to send. Flush to send; complete it to send FIN after the rest; complete it with an exception to reset
     /// the connection at once.
     /// </summary>
-    public PipeWriter Output => _applicationOutput;
+    public PipeWriter Output => _output;
 
     internal void Begin(Func<PipeConnection, Task>? application)
     {
@@ -78,15 +79,15 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         {
             return;
         }
+        if (application is null)
+        {
+            return;
+        }
         // What the application writes before its first await is sent when it gets there, in this turn.
         _sends.Enter();
         try
         {
-            ContinueSending();
-            if (application is not null)
-            {
-                StartApplication(application);
-            }
+            StartApplication(application);
         }
         finally
         {
@@ -112,11 +113,34 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         }
         else
         {
-            // Not through the awaiter: an exception from a continuation run by the awaiter machinery is rethrown on
-            // the thread pool, which ends the process. The loop runs OnApplicationCompleted as posted work instead,
-            // after the application's own code has unwound.
-            running.ContinueWith(static (t, s) => ((PipeConnection)s!).ApplicationEnded(t), this,
+            // Not through the awaiter: an awaiter's continuation never runs inline on the loop thread (the loop's
+            // SynchronizationContext is installed there), so every application's end would take a thread-pool hop,
+            // and an exception from it would be rethrown on the thread pool. ContinueWith runs where the task
+            // completes (on the loop, normally); the loop runs OnApplicationCompleted as posted work, after the
+            // application's own code has unwound.
+            running.ContinueWith(static (_, s) => ((PipeConnection)s!).ApplicationEnded(), this,
                 CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    private void ApplicationEnded()
+    {
+        try
+        {
+            ApplicationEnded(_application!);
+        }
+        catch (Exception ex)
+        {
+            // Any thread: Abort is the close that is safe from here.
+            try
+            {
+                NetLog.ConnectionFailed(_logger, Id, ex);
+                Abort($"Kevents.Net failed while ending the application ({ex.Message})");
+            }
+            catch (Exception)
+            {
+                // Nothing may leave this continuation.
+            }
         }
     }
 
@@ -162,14 +186,14 @@ public sealed class PipeConnection : Connection, IDuplexPipe
     }
 
     /// <summary>
-    /// Completes the application's ends of both pipes. A pipe gives its segments back to the pool only once both of
-    /// its ends are complete, so this runs however the connection ended, including after the socket is closed.
+    /// Completes the application's ends of both pipes (what it wrote and did not flush is sent too). Runs however the
+    /// connection ended, including after the socket is closed.
     /// </summary>
     private void CompleteApplicationEnds()
     {
         _applicationDone = true;
-        _input.Reader.Complete();
-        _output.Writer.Complete();
+        _input.Complete();
+        _output.Complete();
     }
 
     internal override void RequestShutdown()
@@ -209,7 +233,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
     /// The application completed <see cref="Input"/> or <see cref="Output"/> with an exception: reset the connection
     /// at once (the peer must not take what was sent as complete). Called from the application, on any thread.
     /// </summary>
-    private void OnApplicationCompletedWithError(string pipe, Exception error)
+    internal void OnApplicationCompletedWithError(string pipe, Exception error)
     {
         NetLog.ApplicationCompletedWithError(_logger, Id, pipe, error);
         Abort($"the application completed its {pipe} with an error ({error.Message})");
@@ -235,30 +259,28 @@ public sealed class PipeConnection : Connection, IDuplexPipe
 
     private void ReadIntoInput()
     {
-        PipeWriter writer = _input.Writer;
-        Memory<byte> memory = writer.GetMemory(MinimumReadSize);
+        // The segment is taken only now that bytes are there, and given back once the application has consumed them.
+        Memory<byte> memory = _input.BeginWrite(MinimumReadSize);
+        if (memory.IsEmpty)
+        {
+            // The application completed Input: it wants nothing more, so stop reading.
+            StopInput(null);
+            return;
+        }
         long n = Io.Read(_socket!.Fd, memory.Span);
         if (n > 0)
         {
             MarkInput();
             BytesRead += n;
-            writer.Advance((int)n);
-            ValueTask<FlushResult> flush = writer.FlushAsync();
-            if (flush.IsCompleted)
+            // Runs the application's read continuation inline, on this thread, inside this kevent.
+            if (_input.EndWrite((int)n))
             {
-                if (flush.Result.IsCompleted)
-                {
-                    // The application completed Input: it wants nothing more, so stop reading.
-                    StopInput(null);
-                }
-                return;
+                // Unconsumed input reached the cap: stop reading until the application catches up.
+                PauseReading();
             }
-            // Unconsumed input reached the cap: stop reading until the application catches up.
-            PauseReading();
-            _flushAwaiter = flush.GetAwaiter();
-            _flushAwaiter.UnsafeOnCompleted(_onFlushed);
             return;
         }
+        _input.EndWrite(0);
         if (n == -Errno.EAGAIN)
         {
             return;
@@ -274,21 +296,32 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         Fail(NetErrors.Reset(Id, n < 0 ? (int)n : PeerError));
     }
 
-    private void OnInputFlushed()
+    /// <summary>The application consumed enough of a full Input: read again. Any thread.</summary>
+    internal void ResumeAfterBackpressure()
+    {
+        if (_loop.IsOnLoopThread)
+        {
+            ResumeInputOnLoop();
+            return;
+        }
+        try
+        {
+            _loop.Post(s_resumeInput, this);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The loop is gone: nothing reads any more.
+        }
+    }
+
+    private void ResumeInputOnLoop()
     {
         try
         {
-            if (IsClosed || _inputDone)
+            if (!IsClosed && !_inputDone)
             {
-                return;
+                ResumeReading();
             }
-            FlushResult result = _flushAwaiter.GetResult();
-            if (result.IsCompleted)
-            {
-                StopInput(null);
-                return;
-            }
-            ResumeReading();
         }
         catch (Exception ex)
         {
@@ -304,7 +337,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         }
         _inputDone = true;
         StopReading();
-        _input.Writer.Complete(error);
+        _input.CompleteWriter(error);
     }
 
     private protected override void OnWritable(in Kevent ev)
@@ -331,6 +364,43 @@ public sealed class PipeConnection : Connection, IDuplexPipe
     }
 
     /// <summary>
+    /// The application flushed or completed Output: send in this turn when the loop runs the application for one of
+    /// this connection's kevents (once, at the handler's end, for all of its flushes), else as posted work. Any thread.
+    /// </summary>
+    internal void RequestSend()
+    {
+        if (IsClosed || Interlocked.Exchange(ref _sendQueued, 1) != 0)
+        {
+            return;
+        }
+        if (_sends.TryHold(this))
+        {
+            return;
+        }
+        PostSend();
+    }
+
+    private void PostSend()
+    {
+        try
+        {
+            _loop.Post(s_runQueuedSend, this);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The loop is gone, and with it every way to send: the connection is being closed.
+            Volatile.Write(ref _sendQueued, 0);
+        }
+    }
+
+    /// <summary>Runs a send that <see cref="RequestSend"/> held or posted. Loop thread.</summary>
+    internal void RunQueuedSend()
+    {
+        Volatile.Write(ref _sendQueued, 0);
+        ContinueSending();
+    }
+
+    /// <summary>
     /// Sends what the application has flushed, up to <see cref="ConnectionOptions.MaxWritePerTurn"/> bytes per turn,
     /// asking for write readiness only when the socket buffer is full.
     /// </summary>
@@ -342,7 +412,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         }
         catch (Exception ex)
         {
-            // Every path here (posted work, a pipe callback, Close from the application's completion) would otherwise
+            // Every path here (posted work, a held send, Close from the application's completion) would otherwise
             // carry the exception to the loop or the thread pool.
             OnInternalFailure(ex);
         }
@@ -354,75 +424,53 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         {
             return;
         }
-        PipeReader reader = _output.Reader;
         int budget = _options.MaxWritePerTurn;
         while (true)
         {
-            // ReadAsync rather than TryRead first: it returns what is there synchronously, and when nothing is, it
-            // parks the continuation under the same lock instead of taking the pipe's lock twice.
-            ValueTask<ReadResult> pending = reader.ReadAsync();
-            if (!pending.IsCompleted)
+            // Completed is read with the bytes: once the application completed Output, everything it wrote is here.
+            ReadOnlySequence<byte> buffer = _output.PeekUnsent(out bool completed);
+            if (buffer.IsEmpty)
             {
-                // Everything flushed so far is sent.
                 EndOutputStall();
-                _outputAwaiter = pending.GetAwaiter();
-                _outputAwaiter.UnsafeOnCompleted(_onOutputReady);
-                return;
-            }
-            ReadResult result = pending.Result;
-
-            ReadOnlySequence<byte> buffer = result.Buffer;
-            if (!buffer.IsEmpty)
-            {
-                long sent = NativeSocket.SendSequence(_socket!.Fd, buffer, budget);
-                if (sent < 0 && sent != -Errno.EAGAIN)
+                if (completed)
                 {
-                    reader.AdvanceTo(buffer.End);
-                    Fail(NetErrors.Reset(Id, (int)sent));
-                    return;
+                    // Everything is sent: FIN, then close when input is done too.
+                    _outputDone = true;
+                    _output.CompleteReader(null);
+                    NativeSocket.Shutdown(_socket!.Fd, System.Net.Sockets.SocketShutdown.Send);
+                    CloseIfFinished();
                 }
-                sent = Math.Max(0, sent);
-                reader.AdvanceTo(buffer.GetPosition(sent));
-                if (sent > 0)
-                {
-                    MarkActive();
-                    BytesWritten += sent;
-                }
-                budget -= (int)sent;
-                if (sent < buffer.Length)
-                {
-                    if (budget <= 0)
-                    {
-                        // This connection had its share of the turn; the rest goes next turn.
-                        _loop.Post(s_continueSending, this);
-                    }
-                    else
-                    {
-                        _waitingForWritable = true;
-                        WatchWritable(true);
-                        BeginOutputStall();
-                    }
-                    return;
-                }
-            }
-            else
-            {
-                reader.AdvanceTo(buffer.End);
-            }
-
-            if (result.IsCompleted || result.IsCanceled)
-            {
-                // The application completed Output and everything is sent: FIN, then close when input is done too.
-                _outputDone = true;
-                EndOutputStall();
-                reader.Complete();
-                NativeSocket.Shutdown(_socket!.Fd, System.Net.Sockets.SocketShutdown.Send);
-                CloseIfFinished();
                 return;
             }
             if (budget <= 0)
             {
-                _loop.Post(s_continueSending, this);
+                // This connection had its share of the turn; the rest goes next turn.
+                if (Interlocked.Exchange(ref _sendQueued, 1) == 0)
+                {
+                    PostSend();
+                }
+                return;
+            }
+            long sent = NativeSocket.SendSequence(_socket!.Fd, buffer, budget);
+            if (sent < 0 && sent != -Errno.EAGAIN)
+            {
+                Fail(NetErrors.Reset(Id, (int)sent));
+                return;
+            }
+            sent = Math.Max(0, sent);
+            if (sent > 0)
+            {
+                _output.Sent(sent);
+                MarkActive();
+                BytesWritten += sent;
+            }
+            budget -= (int)sent;
+            if (sent < buffer.Length && budget > 0)
+            {
+                // The kernel refused the rest: it stays queued until the socket is writable.
+                _waitingForWritable = true;
+                WatchWritable(true);
+                BeginOutputStall();
                 return;
             }
         }
@@ -442,104 +490,29 @@ public sealed class PipeConnection : Connection, IDuplexPipe
 
     private protected override void OnClosed(Exception? error)
     {
-        // Wake the application with the reason (reset or abort) and return every pipe buffer to its pool. Both run
-        // even if the first fails (a pipe scheduler whose loop is gone).
+        // Wake the application with the reason (reset or abort) and give every segment back to the loop's pools.
+        // Both run even if the first fails.
         try
         {
             if (!_inputDone)
             {
                 _inputDone = true;
-                _input.Writer.Complete(error);
+                _input.CompleteWriter(error);
             }
         }
         finally
         {
-            if (!_outputDone)
-            {
-                _outputDone = true;
-                _output.Reader.Complete(error);
-            }
+            _outputDone = true;
+            _output.CompleteReader(error);
         }
         if (_application is { IsCompleted: true })
         {
             // The application ended before the socket closed and its posted end may never run (the loop is being
-            // disposed): complete its ends here so the pipes give their segments back.
+            // disposed): complete its ends here.
             CompleteApplicationEnds();
         }
     }
 
-    /// <summary>
-    /// The application's view of <see cref="Input"/>: the pipe's reader, except that completing it with an exception
-    /// resets the connection at once instead of failing the transport's next flush with the application's exception.
-    /// </summary>
-    private sealed class ApplicationReader(PipeConnection connection, PipeReader inner) : PipeReader
-    {
-        public override bool TryRead(out ReadResult result) => inner.TryRead(out result);
-
-        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) => inner.ReadAsync(cancellationToken);
-
-        protected override ValueTask<ReadResult> ReadAtLeastAsyncCore(int minimumSize, CancellationToken cancellationToken) =>
-            inner.ReadAtLeastAsync(minimumSize, cancellationToken);
-
-        public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
-
-        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
-
-        public override void CancelPendingRead() => inner.CancelPendingRead();
-
-        public override void Complete(Exception? exception = null)
-        {
-            if (exception is not null)
-            {
-                connection.OnApplicationCompletedWithError("Input", exception);
-            }
-            inner.Complete();
-        }
-
-        public override ValueTask CompleteAsync(Exception? exception = null)
-        {
-            Complete(exception);
-            return default;
-        }
-    }
-
-    /// <summary>
-    /// The application's view of <see cref="Output"/>: the pipe's writer, except that completing it with an exception
-    /// resets the connection at once, even while queued output waits for a peer that stopped reading.
-    /// </summary>
-    private sealed class ApplicationWriter(PipeConnection connection, PipeWriter inner) : PipeWriter
-    {
-        public override void Advance(int bytes) => inner.Advance(bytes);
-
-        public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
-
-        public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
-
-        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
-
-        public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default) =>
-            inner.WriteAsync(source, cancellationToken);
-
-        public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
-
-        public override long UnflushedBytes => inner.UnflushedBytes;
-
-        public override void CancelPendingFlush() => inner.CancelPendingFlush();
-
-        public override void Complete(Exception? exception = null)
-        {
-            if (exception is not null)
-            {
-                // Abort first: the completion below schedules a send of the rest, which must find the socket closed.
-                connection.OnApplicationCompletedWithError("Output", exception);
-            }
-            inner.Complete();
-        }
-
-        public override ValueTask CompleteAsync(Exception? exception = null)
-        {
-            Complete(exception);
-            return default;
-        }
-    }
+    /// <summary>Whether either direction holds segments (tests: an idle connection holds none).</summary>
+    internal bool HoldsSegments => _input.HoldsSegments || _output.HoldsSegments;
 }

@@ -1,6 +1,3 @@
-using System.Buffers;
-using System.IO.Pipelines;
-
 namespace Kevents.Net.Internal;
 
 /// <summary>
@@ -34,49 +31,8 @@ internal sealed class NetLoop : IDisposable
     /// <summary>The output pipes' reader scheduler: sends in the turn of the application's write.</summary>
     public PipeSendScheduler PipeSends { get; }
 
-    private PipeOptions? _input;
-    private PipeOptions? _output;
-
-    /// <summary>
-    /// Input pipe options for <paramref name="options"/>: the last ones made, when their thresholds and pool still
-    /// match, so connections share one instance instead of each keeping its own. Any thread: a race only makes one
-    /// more instance, and every instance is complete before it is published.
-    /// </summary>
-    public PipeOptions InputPipeOptions(ConnectionOptions options, int minimumSegmentSize)
-    {
-        MemoryPool<byte> pool = NetBuffers.Segments;
-        PipeOptions? cached = _input;
-        if (cached is null || cached.PauseWriterThreshold != options.MaxInputBufferSize || cached.Pool != pool
-            || cached.MinimumSegmentSize != minimumSegmentSize)
-        {
-            // The application's read continuation runs inline, inside the Read kevent that filled the pipe: it is
-            // already on the loop thread, and a posted hop would cost a whole loop turn per message. The transport's
-            // resumption after backpressure is posted.
-            _input = cached = new PipeOptions(
-                pool: pool, readerScheduler: PipeScheduler.Inline, writerScheduler: _loop.PipeScheduler,
-                pauseWriterThreshold: options.MaxInputBufferSize, resumeWriterThreshold: options.MaxInputBufferSize / 2,
-                minimumSegmentSize: minimumSegmentSize, useSynchronizationContext: false);
-        }
-        return cached;
-    }
-
-    /// <summary>Output pipe options for <paramref name="options"/>, shared like <see cref="InputPipeOptions"/>. Any thread.</summary>
-    public PipeOptions OutputPipeOptions(ConnectionOptions options)
-    {
-        MemoryPool<byte> pool = NetBuffers.Segments;
-        PipeOptions? cached = _output;
-        if (cached is null || cached.PauseWriterThreshold != options.MaxOutputBufferSize
-            || cached.ResumeWriterThreshold != options.ResumeOutputBufferSize || cached.Pool != pool)
-        {
-            // Sends run in the turn of the application's write (PipeSends); the application's resumption after
-            // backpressure is posted.
-            _output = cached = new PipeOptions(
-                pool: pool, readerScheduler: PipeSends, writerScheduler: _loop.PipeScheduler,
-                pauseWriterThreshold: options.MaxOutputBufferSize, resumeWriterThreshold: options.ResumeOutputBufferSize,
-                useSynchronizationContext: false);
-        }
-        return cached;
-    }
+    /// <summary>The pipe connections' segments, taken when bytes arrive and given back when they are consumed.</summary>
+    public PipePools PipePools => PipeSends.Pools;
 
     /// <summary>The loop's Net state, created on first use. Any thread.</summary>
     /// <exception cref="ObjectDisposedException">The loop was disposed before Net first used it.</exception>
@@ -115,5 +71,6 @@ internal sealed class NetLoop : IDisposable
             server.CloseForLoopDisposal();
         }
         DeferredCloses.DeliverAll();
+        PipePools.Clear();
     }
 }

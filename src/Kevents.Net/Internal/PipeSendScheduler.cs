@@ -1,43 +1,40 @@
-using System.IO.Pipelines;
-
 namespace Kevents.Net.Internal;
 
 /// <summary>
-/// The reader scheduler of every <see cref="PipeConnection"/>'s output pipe on one loop. While a connection's kevent
-/// handler runs application code (the read that fills Input, the application's start), a flush's send continuation
-/// is held and run when that handler returns: the send happens in the same turn as the application's write, after
-/// all of its writes of that kevent, so one send carries them all. Anywhere else (timers, posted work, other
-/// threads) the continuation is posted to the loop, which runs it in the next turn.
+/// Holds the sends of one loop's <see cref="PipeConnection"/>s while a connection's kevent handler runs application
+/// code (the read that fills Input, the application's start): a flush in there is sent when that handler returns, in
+/// the same turn as the application's write and after all of its writes of that kevent, so one send carries them all.
+/// Anywhere else (timers, posted work, other threads) the connection posts its send to the loop's next turn.
 /// </summary>
 /// <remarks>
-/// Posting every send cost a work item and a wait for the next turn per message; holding it here costs a slot in an
-/// array the loop reuses. The pipe schedules its reader at most once per awaited read, so a connection's application
-/// can flush any number of times in one kevent and still cause one send.
+/// A connection is held at most once at a time (it marks itself queued), so an application can flush any number of
+/// times in one kevent and still cause one send. Holding costs a slot in an array the loop reuses.
 /// </remarks>
-internal sealed class PipeSendScheduler : PipeScheduler
+internal sealed class PipeSendScheduler(EventLoop loop)
 {
-    private readonly EventLoop _loop;
-    private (Action<object?> Callback, object? State)[] _held = new (Action<object?>, object?)[16];
+    private PipeConnection?[] _held = new PipeConnection?[16];
+
+    /// <summary>The loop's segment pools, reached from here so that a connection keeps one reference for both.</summary>
+    public PipePools Pools { get; } = new PipePools(loop);
     private int _count;
     private int _depth;
-
-    public PipeSendScheduler(EventLoop loop) => _loop = loop;
 
     /// <summary>The loop's scheduler (kept in <see cref="NetLoop"/>).</summary>
     public static PipeSendScheduler For(EventLoop loop) => NetLoop.Of(loop).PipeSends;
 
-    public override void Schedule(Action<object?> action, object? state)
+    /// <summary>Holds <paramref name="connection"/>'s send for the end of the running handler; false outside one.</summary>
+    public bool TryHold(PipeConnection connection)
     {
-        if (_depth > 0 && _loop.IsOnLoopThread)
+        if (_depth == 0 || !loop.IsOnLoopThread)
         {
-            if (_count == _held.Length)
-            {
-                Array.Resize(ref _held, _held.Length * 2);
-            }
-            _held[_count++] = (action, state);
-            return;
+            return false;
         }
-        _loop.Post(action, state);
+        if (_count == _held.Length)
+        {
+            Array.Resize(ref _held, _held.Length * 2);
+        }
+        _held[_count++] = connection;
+        return true;
     }
 
     /// <summary>A kevent handler that may run application code begins. Loop thread only; pair with <see cref="Exit"/>.</summary>
@@ -50,32 +47,14 @@ internal sealed class PipeSendScheduler : PipeScheduler
         {
             return;
         }
-        // Sends run outside any handler (depth 0), so what they schedule in turn is posted, never held for a scope
-        // that has already ended.
-        int i = 0;
-        try
+        // Sends run outside any handler (depth 0): what they cause in turn is posted, never held for a scope that has
+        // already ended. The connections catch their own failures.
+        for (int i = 0; i < _count; i++)
         {
-            for (; i < _count; i++)
-            {
-                (Action<object?> callback, object? state) = _held[i];
-                _held[i] = default;
-                callback(state);
-            }
+            PipeConnection connection = _held[i]!;
+            _held[i] = null;
+            connection.RunQueuedSend();
         }
-        catch
-        {
-            // The connection's send path catches its own failures, so this is a scheduler contract breach; the rest
-            // still run, in the next turn, rather than be lost.
-            for (i++; i < _count; i++)
-            {
-                _loop.Post(_held[i].Callback, _held[i].State);
-                _held[i] = default;
-            }
-            throw;
-        }
-        finally
-        {
-            _count = 0;
-        }
+        _count = 0;
     }
 }

@@ -1,0 +1,489 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Threading.Tasks.Sources;
+
+namespace Kevents.Net.Internal;
+
+/// <summary>
+/// <see cref="PipeConnection.Input"/>: the loop reads the socket straight into this reader's segments, which it takes
+/// when bytes arrive and gives back once the application has consumed them, so an idle connection holds no buffer.
+/// A read with bytes waiting completes at once; one without parks the application (through this object, reused for
+/// every read) until the loop's next read delivers, and its continuation runs inline, inside that read's kevent.
+/// </summary>
+/// <remarks>
+/// Semantics follow <see cref="Pipe"/>'s reader: AdvanceTo(consumed, examined) with examined at the end makes the next
+/// read wait for more bytes; CancelPendingRead completes the pending (or next) read with IsCanceled; the transport's
+/// completion shows as IsCompleted once every byte was examined, or as the transport's exception (a reset) then.
+/// The application may use it from any thread, so every step takes the object's lock (uncontended: one thread's CAS);
+/// continuations always run outside it.
+/// </remarks>
+internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
+{
+    private readonly PipeConnection _connection;
+    private SegmentChain? _chain;
+    private Action<object?>? _continuation;
+    private object? _continuationState;
+    private short _version;
+    private bool _awaiting;
+    private bool _canceledByToken;
+    private bool _cancelPending;
+    private bool _reading;
+    private bool _readerCompleted;
+    private bool _writerCompleted;
+    private bool _transportWriting;
+    private bool _paused;
+
+    // What only a reset, a cancellable wait or a flowing execution context needs, kept apart so that the reader or
+    // writer of an idle connection stays small.
+    private PipeWaitState? _rare;
+
+    private PipeWaitState Rare => _rare ??= new PipeWaitState();
+
+    private Exception? WriterError
+    {
+        get => _rare?.Error;
+        set { if (value is not null || _rare is not null) Rare.Error = value; }
+    }
+
+    private ExecutionContext? FlowContext
+    {
+        get => _rare?.Context;
+        set { if (value is not null || _rare is not null) Rare.Context = value; }
+    }
+
+    private CancellationTokenRegistration WaitRegistration
+    {
+        get => _rare?.Registration ?? default;
+        set { if (_rare is not null || !value.Equals(default)) Rare.Registration = value; }
+    }
+
+    private CancellationToken WaitToken
+    {
+        get => _rare?.Token ?? default;
+        set { if (_rare is not null || value.CanBeCanceled) Rare.Token = value; }
+    }
+
+    public ConnectionInput(PipeConnection connection) => _connection = connection;
+
+    private PipePools Pools => _connection.Pools;
+
+    // The thresholds live in the connection's options, not in every reader: an idle connection's bytes count.
+    private long PauseAt => _connection.Options.MaxInputBufferSize;
+
+    private long ResumeAt => _connection.Options.MaxInputBufferSize / 2;
+
+    /// <summary>Segments held (for tests: none while the connection is idle).</summary>
+    internal bool HoldsSegments
+    {
+        get
+        {
+            lock (this)
+            {
+                return _chain is not null;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- transport side (loop thread)
+
+    /// <summary>Memory for one read from the socket, or empty when the application no longer reads.</summary>
+    public Memory<byte> BeginWrite(int size)
+    {
+        lock (this)
+        {
+            if (_readerCompleted || _writerCompleted)
+            {
+                return default;
+            }
+            _chain ??= Pools.TakeChain();
+            _transportWriting = true;
+            return _chain.GetMemory(size, Pools);
+        }
+    }
+
+    /// <summary>
+    /// Ends a write begun by <see cref="BeginWrite"/>: <paramref name="bytes"/> become readable and a waiting read
+    /// completes, running the application inline. Returns true when the transport should stop reading (the cap).
+    /// </summary>
+    public bool EndWrite(int bytes)
+    {
+        bool below;
+        Action<object?>? continuation;
+        object? state;
+        ExecutionContext? context;
+        lock (this)
+        {
+            _transportWriting = false;
+            SegmentChain? chain = _chain;
+            if (chain is null)
+            {
+                return false;
+            }
+            if (_readerCompleted)
+            {
+                // The application completed Input while the read ran: drop what it will never read.
+                ReleaseChain();
+                return false;
+            }
+            chain.Advance(bytes);
+            chain.Commit();
+            if (chain.Unconsumed == 0)
+            {
+                // Nothing arrived and nothing was waiting: no buffer for an idle connection.
+                ReleaseChain();
+                return false;
+            }
+            continuation = TakeContinuation(out state, out context);
+            // Below the cap now, and the application can only consume: no second look is needed after it ran.
+            below = chain.Unconsumed < PauseAt;
+        }
+        Run(continuation, state, context);
+        if (below)
+        {
+            return false;
+        }
+        lock (this)
+        {
+            if (_chain is { } chain && !_readerCompleted && chain.Unconsumed >= PauseAt)
+            {
+                _paused = true;
+                return true;
+            }
+            return false;
+        }
+    }
+
+    /// <summary>The transport's end of input: FIN (null) or a reset. Wakes a waiting read.</summary>
+    public void CompleteWriter(Exception? error)
+    {
+        Action<object?>? continuation;
+        object? state;
+        ExecutionContext? context;
+        lock (this)
+        {
+            if (_writerCompleted)
+            {
+                return;
+            }
+            _writerCompleted = true;
+            WriterError = error;
+            continuation = TakeContinuation(out state, out context);
+        }
+        Run(continuation, state, context);
+    }
+
+    // ---------------------------------------------------------------- application side
+
+    public override bool TryRead(out ReadResult result)
+    {
+        lock (this)
+        {
+            ThrowIfReaderCompleted();
+            if (_awaiting)
+            {
+                throw new InvalidOperationException("A read is already pending on this connection's Input; await it before reading again.");
+            }
+            if (_cancelPending || _writerCompleted || (_chain is { } chain && chain.Unconsumed > 0))
+            {
+                result = TakeResult();
+                return true;
+            }
+            result = default;
+            return false;
+        }
+    }
+
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        lock (this)
+        {
+            ThrowIfReaderCompleted();
+            if (_awaiting)
+            {
+                throw new InvalidOperationException("A read is already pending on this connection's Input; await it before reading again.");
+            }
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return ValueTask.FromCanceled<ReadResult>(cancellationToken);
+            }
+            if (IsReadable)
+            {
+                return new ValueTask<ReadResult>(TakeResult());
+            }
+            _awaiting = true;
+            _canceledByToken = false;
+            if (cancellationToken.CanBeCanceled)
+            {
+                WaitToken = cancellationToken;
+                WaitRegistration = cancellationToken.UnsafeRegister(static s => ((ConnectionInput)s!).CancelByToken(), this);
+            }
+            return new ValueTask<ReadResult>(this, _version);
+        }
+    }
+
+    public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+    {
+        bool resume = false;
+        lock (this)
+        {
+            if (!_reading)
+            {
+                if (_readerCompleted)
+                {
+                    return;
+                }
+                throw new InvalidOperationException("AdvanceTo was called with no read to complete: call it once after each ReadAsync or TryRead.");
+            }
+            if (_chain is { } chain)
+            {
+                // Checked before the read counts as done: a call with bad positions can be corrected.
+                Consume(chain, consumed, examined);
+            }
+            _reading = false;
+            if (_paused && (_chain?.Unconsumed ?? 0) < ResumeAt)
+            {
+                _paused = false;
+                resume = true;
+            }
+        }
+        if (resume)
+        {
+            _connection.ResumeAfterBackpressure();
+        }
+    }
+
+    private void Consume(SegmentChain chain, SequencePosition consumed, SequencePosition examined)
+    {
+        long consumedAt = chain.AbsoluteOf(consumed);
+        long examinedAt = chain.AbsoluteOf(examined);
+        if (examinedAt < consumedAt)
+        {
+            throw new InvalidOperationException("The examined position must not be before the consumed position.");
+        }
+        chain.ConsumeTo(consumed, consumedAt, Pools, _transportWriting);
+        if (chain.IsEmpty)
+        {
+            ReturnChain();
+        }
+        else
+        {
+            chain.Examined = Math.Max(chain.Examined, examinedAt);
+        }
+    }
+
+    public override void CancelPendingRead()
+    {
+        Action<object?>? continuation;
+        object? state;
+        ExecutionContext? context;
+        lock (this)
+        {
+            _cancelPending = true;
+            continuation = TakeContinuation(out state, out context);
+        }
+        Run(continuation, state, context);
+    }
+
+    public override void Complete(Exception? exception = null)
+    {
+        lock (this)
+        {
+            if (_readerCompleted)
+            {
+                return;
+            }
+            _readerCompleted = true;
+            _reading = false;
+            if (!_transportWriting)
+            {
+                ReleaseChain();
+            }
+        }
+        if (exception is not null)
+        {
+            _connection.OnApplicationCompletedWithError("Input", exception);
+        }
+    }
+
+    public override ValueTask CompleteAsync(Exception? exception = null)
+    {
+        Complete(exception);
+        return default;
+    }
+
+    // ---------------------------------------------------------------- IValueTaskSource
+
+    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token)
+    {
+        lock (this)
+        {
+            CheckToken(token);
+            if (_awaiting)
+            {
+                return ValueTaskSourceStatus.Pending;
+            }
+            if (_canceledByToken)
+            {
+                return ValueTaskSourceStatus.Canceled;
+            }
+            return WriterError is not null && !HasUnexamined ? ValueTaskSourceStatus.Faulted : ValueTaskSourceStatus.Succeeded;
+        }
+    }
+
+    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        lock (this)
+        {
+            CheckToken(token);
+            if (_awaiting)
+            {
+                _continuation = continuation;
+                _continuationState = state;
+                FlowContext = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
+                return;
+            }
+        }
+        continuation(state);
+    }
+
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token)
+    {
+        CancellationTokenRegistration registration;
+        ReadResult result;
+        lock (this)
+        {
+            CheckToken(token);
+            if (_awaiting)
+            {
+                throw new InvalidOperationException("The read has not completed yet; await it.");
+            }
+            _version++;
+            registration = WaitRegistration;
+            WaitRegistration = default;
+            if (_canceledByToken)
+            {
+                _canceledByToken = false;
+                CancellationToken canceled = WaitToken;
+                WaitToken = default;
+                registration.Dispose();
+                throw new OperationCanceledException("The read from the connection's Input was canceled.", canceled);
+            }
+            WaitToken = default;
+            ThrowIfReaderCompleted();
+            result = TakeResult();
+        }
+        registration.Dispose();
+        return result;
+    }
+
+    // ---------------------------------------------------------------- helpers (under the lock)
+
+    private bool HasUnexamined => _chain is { } chain && chain.Committed > chain.Examined;
+
+    private bool IsReadable => _cancelPending || _writerCompleted || HasUnexamined;
+
+    private ReadResult TakeResult()
+    {
+        bool canceled = _cancelPending;
+        _cancelPending = false;
+        ReadOnlySequence<byte> buffer = _chain?.Readable() ?? default;
+        if (WriterError is { } error && !HasUnexamined && !canceled)
+        {
+            // A reset shows once the bytes that arrived before it are consumed, so a truncated upload never looks
+            // complete and no byte that did arrive is lost.
+            throw error;
+        }
+        _reading = true;
+        return new ReadResult(buffer, canceled, _writerCompleted && WriterError is null);
+    }
+
+    private Action<object?>? TakeContinuation(out object? state, out ExecutionContext? context)
+    {
+        state = null;
+        context = null;
+        if (!_awaiting || !IsReadable)
+        {
+            return null;
+        }
+        _awaiting = false;
+        Action<object?>? continuation = _continuation;
+        state = _continuationState;
+        context = FlowContext;
+        _continuation = null;
+        _continuationState = null;
+        FlowContext = null;
+        return continuation;
+    }
+
+    private void CancelByToken()
+    {
+        Action<object?>? continuation;
+        object? state;
+        ExecutionContext? context;
+        lock (this)
+        {
+            if (!_awaiting)
+            {
+                return;
+            }
+            _canceledByToken = true;
+            _cancelPending = true;
+            continuation = TakeContinuation(out state, out context);
+            _cancelPending = false;
+        }
+        Run(continuation, state, context);
+    }
+
+    private void ReleaseChain()
+    {
+        if (_chain is { } chain)
+        {
+            chain.ReleaseAll(Pools);
+            ReturnChain();
+        }
+    }
+
+    private void ReturnChain()
+    {
+        SegmentChain chain = _chain!;
+        _chain = null;
+        Pools.ReturnChain(chain);
+    }
+
+    private void ThrowIfReaderCompleted()
+    {
+        if (_readerCompleted)
+        {
+            throw new InvalidOperationException("The connection's Input was completed: it cannot be read any more.");
+        }
+    }
+
+    private void CheckToken(short token)
+    {
+        if (token != _version)
+        {
+            throw new InvalidOperationException("This read's result was already taken: a ValueTask from Input.ReadAsync may be awaited only once.");
+        }
+    }
+
+    /// <summary>Runs a continuation taken under the lock, after it is released.</summary>
+    internal static void Run(Action<object?>? continuation, object? state, ExecutionContext? context)
+    {
+        if (continuation is null)
+        {
+            return;
+        }
+        if (context is null)
+        {
+            continuation(state);
+            return;
+        }
+        ExecutionContext.Run(context, static s =>
+        {
+            var (c, st) = ((Action<object?>, object?))s!;
+            c(st);
+        }, (continuation, state));
+    }
+}
