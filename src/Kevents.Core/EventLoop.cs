@@ -43,7 +43,8 @@ public sealed partial class EventLoop : IDisposable
     private readonly string _name;
     private readonly ILogger _logger;
     // Replaced only on the loop thread, when a descriptor closed before Unregister leaves an entry nobody can remove.
-    private FileDescriptor _epoll;
+    // Null on the io_uring backend, whose ring (_uring) is the poller instead.
+    private FileDescriptor? _epoll;
     private readonly FileDescriptor _wakeFd;
     private readonly TimeProvider? _timeProvider;
     private readonly long _timeOrigin;
@@ -67,7 +68,10 @@ public sealed partial class EventLoop : IDisposable
     {
     }
 
-    /// <summary>Creates a loop with <paramref name="options"/>. Creating a loop opens two descriptors: an epoll set and an eventfd.</summary>
+    /// <summary>
+    /// Creates a loop with <paramref name="options"/>. Creating a loop opens two descriptors: the poller (an epoll set,
+    /// or an io_uring ring on <see cref="LoopBackend.IoUring"/>) and an eventfd.
+    /// </summary>
     public EventLoop(EventLoopOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -77,25 +81,37 @@ public sealed partial class EventLoop : IDisposable
         _timeProvider = options.TimeProvider is { } tp && tp != TimeProvider.System ? tp : null;
         _timeOrigin = _timeProvider?.GetTimestamp() ?? 0;
 
-        int rc = Epoll.Create(out FileDescriptor? epoll);
+        int rc = EventFd.Create(out FileDescriptor? wake);
         if (rc < 0)
         {
-            throw ThrowHelper.NativeFailure("create the loop's epoll set", rc);
-        }
-        _epoll = epoll!;
-        rc = EventFd.Create(out FileDescriptor? wake);
-        if (rc < 0)
-        {
-            _epoll.Dispose();
             throw ThrowHelper.NativeFailure("create the loop's wake-up eventfd", rc);
         }
         _wakeFd = wake!;
-        rc = Epoll.Control(_epoll.Fd, Epoll.Add, _wakeFd.Fd, EpollFlags.In, WakeToken);
-        if (rc < 0)
+        _backend = ResolveBackend(options.Backend, out string? why);
+        if (_backend == LoopBackend.IoUring && !TryStartIoUring(out why))
         {
-            _wakeFd.Dispose();
-            _epoll.Dispose();
-            throw ThrowHelper.NativeFailure("watch the wake-up eventfd", rc);
+            _backend = LoopBackend.Epoll;
+        }
+        if (_backend == LoopBackend.Epoll)
+        {
+            rc = Epoll.Create(out FileDescriptor? epoll);
+            if (rc < 0)
+            {
+                _wakeFd.Dispose();
+                throw ThrowHelper.NativeFailure("create the loop's epoll set", rc);
+            }
+            _epoll = epoll!;
+            rc = Epoll.Control(_epoll.Fd, Epoll.Add, _wakeFd.Fd, EpollFlags.In, WakeToken);
+            if (rc < 0)
+            {
+                _wakeFd.Dispose();
+                _epoll.Dispose();
+                throw ThrowHelper.NativeFailure("watch the wake-up eventfd", rc);
+            }
+        }
+        if (why is not null)
+        {
+            Log.BackendFallback(_logger, _name, why);
         }
 
         _pollerEvents = new EpollEvent[options.MaxEventsPerWait];
@@ -295,7 +311,8 @@ public sealed partial class EventLoop : IDisposable
             Log.PendingWorkDropped(_logger, Name, dropped);
         }
         _wakeFd.Dispose();
-        _epoll.Dispose();
+        _epoll?.Dispose();
+        _uring?.Dispose();
     }
 
     /// <summary>
@@ -340,8 +357,8 @@ public sealed partial class EventLoop : IDisposable
     /// </summary>
     public void UpdateTime() => _nowNs = ReadClock();
 
-    /// <summary>The epoll set's descriptor, for tests that check its flags.</summary>
-    internal int PollerFd => _epoll.Fd;
+    /// <summary>The poller's descriptor (the epoll set, or the io_uring ring), for tests that check its flags.</summary>
+    internal int PollerFd => _uring?.RingFd ?? _epoll!.Fd;
 
     /// <summary>Entries in the descriptor table, for tests that check it is never sized by an unchecked number.</summary>
     internal int FdTableLength => _fds.Length;

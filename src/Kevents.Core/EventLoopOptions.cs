@@ -52,8 +52,21 @@ public sealed class EventLoopOptions
     /// </summary>
     public TimeProvider? TimeProvider { get; set; }
 
+    /// <summary>
+    /// The kernel interface the loop waits in. Default <see cref="LoopBackend.Default"/>: the environment variable
+    /// <c>KEVENTS_BACKEND</c> (<c>epoll</c> or <c>io_uring</c>) decides, and epoll when it is unset.
+    /// <see cref="LoopBackend.IoUring"/> falls back to epoll, with one warning saying why, where the kernel lacks or
+    /// forbids io_uring; <see cref="EventLoop.Backend"/> says which backend the loop got. Handlers and Kevents.Net
+    /// behave the same on both.
+    /// </summary>
+    public LoopBackend Backend { get; set; }
+
     internal EventLoopOptions Validate()
     {
+        if (!Enum.IsDefined(Backend))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Backend), Backend, "Choose LoopBackend.Default, Epoll or IoUring.");
+        }
         if (MaxPostedPerIteration < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxPostedPerIteration), MaxPostedPerIteration, "At least one posted item must run per turn.");

@@ -9,7 +9,7 @@ namespace Kevents.Tests;
 /// spuriously with EAGAIN, or moving fewer bytes than asked; accepts and waits interrupted. Every byte must still
 /// arrive in order and every connection close once.
 /// </summary>
-public sealed class EchoUnderFaultsTests : EchoTests
+public class EchoUnderFaultsTests : EchoTests
 {
     private readonly FaultPlan _plan = new FaultPlan(seed: 11)
         .Fail(FaultSite.Read, Errno.EINTR, 0.1).Fail(FaultSite.Read, Errno.EAGAIN, 0.05).Shorten(FaultSite.Read, 0.3)

@@ -24,5 +24,10 @@ internal struct FdEntry
     public FdSlot Write;
     /// <summary>The interest epoll holds for this fd; None when the fd is not in the epoll set.</summary>
     public Kevents.Native.EpollFlags Interest;
+    /// <summary>In the epoll set; on the io_uring backend, a poll for <see cref="Interest"/> is armed in the ring.</summary>
     public bool InEpoll;
+    /// <summary>io_uring backend: the generation of the armed poll, in its user data, so a completion of an older poll is ignored.</summary>
+    public uint PollGeneration;
+    /// <summary>io_uring backend: the fd is on the list of polls to re-arm after this turn's dispatch.</summary>
+    public bool RearmQueued;
 }

@@ -12,6 +12,21 @@ internal static class IoUringAbi
     /// <summary>IORING_SQ_CQ_OVERFLOW: in the SQ ring flags, set while the kernel holds completions the CQ had no room for.</summary>
     public const uint SqCqOverflow = 1u << 1;
 
+    /// <summary>IORING_POLL_ADD_MULTI (5.13), in a poll entry's len: the poll stays armed and posts a completion per wake-up.</summary>
+    public const uint PollAddMulti = 1u << 0;
+
+    /// <summary>IORING_CQE_F_MORE (5.13): more completions will follow for this request (a multishot one is still armed).</summary>
+    public const uint CqeMore = 1u << 1;
+
+    /// <summary>IORING_ENTER_GETEVENTS: io_uring_enter waits for min_complete completions.</summary>
+    public const uint EnterGetEvents = 1u << 0;
+
+    /// <summary>IORING_ENTER_EXT_ARG (5.11): the argument is a struct io_uring_getevents_arg with a timeout.</summary>
+    public const uint EnterExtArg = 1u << 3;
+
+    /// <summary>The system call number of io_uring_enter, the same on every architecture (the unified table since 5.1).</summary>
+    public const long SysIoUringEnter = 426;
+
     /// <summary>Entries in an io_uring_probe: one per possible 8-bit opcode.</summary>
     public const int ProbeOps = 256;
 }

@@ -14,4 +14,10 @@ internal sealed class IoUringSetupOptions
     /// submission queue). 0, the default, lets the kernel choose twice the submission queue size.
     /// </summary>
     public uint CompletionQueueSize { get; init; }
+
+    /// <summary>
+    /// Whether the ring signals an eventfd when it posts completions (for a ring another poller watches). Default true.
+    /// A ring that is itself the loop's poller waits in io_uring_enter and needs none.
+    /// </summary>
+    public bool CompletionEventFd { get; init; } = true;
 }

@@ -1,0 +1,220 @@
+using Kevents.Native;
+using Microsoft.Extensions.Logging;
+
+namespace Kevents.Tests;
+
+// The loop's behaviour suites once more on the io_uring backend (where the kernel refuses io_uring they run on the
+// epoll fallback, and the IoUringFact tests below say why they skip). Each class only changes the backend.
+
+public sealed class ReadinessOnIoUringTests : ReadinessTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}
+
+public sealed class ApiEdgeOnIoUringTests : ApiEdgeTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}
+
+public sealed class CrossThreadOnIoUringTests : CrossThreadTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}
+
+public sealed class TimerOnIoUringTests : TimerTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}
+
+public sealed class RegistrationHandleOnIoUringTests : RegistrationHandleTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}
+
+public sealed class HandlerFailureOnIoUringTests : HandlerFailureTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}
+
+public sealed class AsyncOnIoUringTests : AsyncTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}
+
+public sealed class LayerTimerOnIoUringTests : LayerTimerTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}
+
+public sealed class SignalOnIoUringTests : SignalTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}
+
+public sealed class RegistrationFaultOnIoUringTests : RegistrationFaultTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}
+
+public sealed class PullUnderRunOnIoUringTests : PullUnderRunTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}
+
+public sealed class DescriptorOnIoUringTests : DescriptorTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}
+
+/// <summary>Choosing the backend, falling back, and what only the io_uring poller does.</summary>
+public sealed class BackendSelectionTests : LoopTest
+{
+    [IoUringFact]
+    public void AskingForIoUringGetsIt()
+    {
+        EventLoop loop = NewLoop(new EventLoopOptions { Backend = LoopBackend.IoUring });
+        Assert.Equal(LoopBackend.IoUring, loop.Backend);
+    }
+
+    [Fact]
+    public void EpollIsTheDefault()
+    {
+        // The test process does not set KEVENTS_BACKEND (the io_uring suites ask for their backend in the options).
+        Assert.Null(Environment.GetEnvironmentVariable(EventLoop.BackendEnvironmentVariable));
+        using var loop = new EventLoop();
+        Assert.Equal(LoopBackend.Epoll, loop.Backend);
+    }
+
+    [Theory]
+    [InlineData(Errno.ENOSYS, "ENOSYS")]
+    [InlineData(Errno.EPERM, "forbidden")]
+    public void SetupTheKernelRefusesFallsBackToEpollWithOneWarningSayingWhy(int errno, string why)
+    {
+        var logs = new CapturingLoggerProvider();
+        using ILoggerFactory factory = logs.CreateFactory();
+        EventLoop loop;
+        var plan = new FaultPlan().Fail(FaultSite.IoUringSetup, errno, 1);
+        using (FaultInjection.Arm(plan))
+        {
+            loop = NewLoop(new EventLoopOptions { Backend = LoopBackend.IoUring, LoggerFactory = factory });
+        }
+        Assert.Equal(1, plan.Injected(FaultSite.IoUringSetup));
+        Assert.Equal(LoopBackend.Epoll, loop.Backend);
+        CapturingLoggerProvider.Entry warning = Assert.Single(logs.Entries);
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Contains("epoll instead of io_uring", warning.Message);
+        Assert.Contains(why, warning.Message);
+
+        // And the fallback is a working loop.
+        var (r, w) = TestUtil.Pipe();
+        Own(r);
+        Own(w);
+        bool delivered = false;
+        loop.Register(Kevent.Read(r.Fd), (in Kevent _) => { delivered = true; loop.Stop(); });
+        WriteByte(w);
+        RunWithLimit(loop);
+        Assert.True(delivered);
+        loop.Unregister((ulong)r.Fd, KeventFilter.Read);
+    }
+
+    [Fact]
+    public void TheEnvironmentVariablePicksTheBackendOfDefaultLoopsAndANameItDoesNotKnowIsAWarning()
+    {
+        Assert.True(EventLoop.TryParseBackend("IO_URING", out LoopBackend parsed));
+        Assert.Equal(LoopBackend.IoUring, parsed);
+        Assert.True(EventLoop.TryParseBackend("epoll", out parsed));
+        Assert.Equal(LoopBackend.Epoll, parsed);
+        Assert.False(EventLoop.TryParseBackend("kqueue", out _));
+
+        var logs = new CapturingLoggerProvider();
+        using ILoggerFactory factory = logs.CreateFactory();
+        try
+        {
+            Environment.SetEnvironmentVariable(EventLoop.BackendEnvironmentVariable, "io_uring");
+            using (var loop = new EventLoop(new EventLoopOptions { LoggerFactory = factory }))
+            {
+                Assert.Equal(IoUringBackend.Refusal is null ? LoopBackend.IoUring : LoopBackend.Epoll, loop.Backend);
+            }
+            // Options win over the environment.
+            using (var loop = new EventLoop(new EventLoopOptions { LoggerFactory = factory, Backend = LoopBackend.Epoll }))
+            {
+                Assert.Equal(LoopBackend.Epoll, loop.Backend);
+            }
+            logs.Entries.Clear();
+            Environment.SetEnvironmentVariable(EventLoop.BackendEnvironmentVariable, "kqueue");
+            using (var loop = new EventLoop(new EventLoopOptions { LoggerFactory = factory }))
+            {
+                Assert.Equal(LoopBackend.Epoll, loop.Backend);
+            }
+            CapturingLoggerProvider.Entry warning = Assert.Single(logs.Entries);
+            Assert.Contains("kqueue", warning.Message);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(EventLoop.BackendEnvironmentVariable, null);
+        }
+    }
+
+    [Fact]
+    public void AnUnknownBackendValueIsRefused() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new EventLoop(new EventLoopOptions { Backend = (LoopBackend)7 }));
+
+    [IoUringFact]
+    public void UnregisterThenCloseReleasesTheSocketSoThePeerSeesTheEnd()
+    {
+        // The ring's poll holds a reference to the file until its removal reaches the kernel; the loop must send the
+        // removal on its next turn, or a closed connection would stay open for its peer.
+        EventLoop loop = NewLoop(new EventLoopOptions { Backend = LoopBackend.IoUring });
+        var (a, b) = TestUtil.SocketPair();
+        Own(a);
+        loop.Register(Kevent.Read(b.Fd), (in Kevent _) => { });
+        RunFor(loop, TimeSpan.FromMilliseconds(20));
+        loop.Unregister((ulong)b.Fd, KeventFilter.Read);
+        b.Dispose();
+        RunFor(loop, TimeSpan.FromMilliseconds(20));
+        Assert.True(SpinWait.SpinUntil(() => Io.Read(a.Fd, new byte[1]) == 0, TimeSpan.FromSeconds(5)), "the peer never saw the end");
+    }
+
+    [IoUringFact]
+    public void ManyDescriptorsReadyAtOnceAreEachDeliveredInBatchesNoLargerThanTheLimit()
+    {
+        // More ready descriptors than one turn collects: the rest wait in the completion queue for the next turn,
+        // and every level-triggered one is delivered again until it is drained, none twice in one turn.
+        const int Count = 300;
+        EventLoop loop = NewLoop(new EventLoopOptions { Backend = LoopBackend.IoUring, MaxEventsPerWait = 16 });
+        var pipes = new (FileDescriptor R, FileDescriptor W)[Count];
+        int drained = 0;
+        var seenThisTurn = new HashSet<int>();
+        long turn = -1;
+        for (int i = 0; i < Count; i++)
+        {
+            pipes[i] = TestUtil.Pipe();
+            Own(pipes[i].R);
+            Own(pipes[i].W);
+            int index = i;
+            loop.Register(Kevent.Read(pipes[i].R.Fd), (in Kevent ev) =>
+            {
+                if (loop.Iterations != turn)
+                {
+                    turn = loop.Iterations;
+                    seenThisTurn.Clear();
+                }
+                Assert.True(seenThisTurn.Add(index), $"pipe {index} was delivered twice in one turn");
+                Assert.True(seenThisTurn.Count <= 16, "a turn delivered more than MaxEventsPerWait descriptors");
+                // Read one byte per delivery: the second byte must bring a second delivery (level-triggered).
+                Assert.Equal(1, Io.Read((int)ev.Ident, new byte[1]));
+                if (Io.BytesAvailable((int)ev.Ident) == 0 && ++drained == Count)
+                {
+                    loop.Stop();
+                }
+            });
+            Assert.Equal(2, Io.Write(pipes[i].W.Fd, [1, 2]));
+        }
+        RunWithLimit(loop);
+        Assert.Equal(Count, drained);
+        foreach (var (r, _) in pipes)
+        {
+            loop.Unregister((ulong)r.Fd, KeventFilter.Read);
+        }
+    }
+}
