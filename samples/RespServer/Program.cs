@@ -14,13 +14,14 @@ Option<int> maxClientsOption = SampleOptions.Int("--max-clients", 10_000, 1, int
     "client limit (capped at the fd limit - 32); one more is told '-ERR max number of clients reached' and closed");
 Option<int> maxQueryBufferOption = SampleOptions.Int("--max-query-buffer", 1024 * 1024 * 1024, 1024, int.MaxValue, "BYTES",
     "most unparsed bytes held for one client (Redis' client-query-buffer-limit); over it the client is closed");
+Option<string> backendOption = SampleOptions.Backend();
 Option<double> timeoutOption = SampleOptions.Seconds("--timeout", 0, "close clients idle this long (0 never, as in Redis)");
 Option<int> spinOption = SampleOptions.Int("--spin-us", 50, 0, 1_000_000, "N",
     "while lightly loaded, poll this many microseconds before blocking in epoll_wait (0 never spins)");
 var commandLine = new SampleCommand("RespServer",
     "Redis-protocol (RESP2) key-value server on one Kevents loop: strings, counters, expiry, KEYS/SCAN, INFO. " +
     "Keys live in memory on the loop. Stops cleanly on Ctrl+C or SIGTERM and prints a one-line summary.",
-    portOption, bindOption, maxClientsOption, maxQueryBufferOption, timeoutOption, spinOption);
+    portOption, bindOption, maxClientsOption, maxQueryBufferOption, timeoutOption, spinOption, backendOption);
 if (!commandLine.TryParse(args, out ParseResult parsed, out int exitCode))
 {
     return exitCode;
@@ -42,6 +43,7 @@ using var loop = new EventLoop(new EventLoopOptions
 {
     LoggerFactory = loggerFactory,
     Name = "resp",
+    Backend = SampleOptions.ParseBackend(parsed.GetValue(backendOption)!),
     SpinBeforeSleep = TimeSpan.FromMicroseconds(parsed.GetValue(spinOption)),
 });
 KeyValueServer server;
