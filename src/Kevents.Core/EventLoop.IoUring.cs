@@ -27,7 +27,6 @@ public sealed partial class EventLoop
     private const ulong RingKindWake = 3UL << 56;
     private const ulong RingKindMask = 0xFFUL << 56;
     private const uint PollGenerationMask = 0xFF_FFFF;
-    private const uint RingEntries = 256;
 
     private readonly LoopBackend _backend;
     private IoUringRing? _uring;
@@ -39,6 +38,9 @@ public sealed partial class EventLoop
     /// environment was consulted and after any fallback (never <see cref="LoopBackend.Default"/>).
     /// </summary>
     public LoopBackend Backend => _backend;
+
+    /// <summary>The loop's ring on the io_uring backend (null on epoll), for tests that look at its sizes.</summary>
+    internal IoUringRing? Ring => _uring;
 
     private bool RingHasCompletions => _uring!.PendingCompletions > 0 || _uring.HasOverflow;
 
@@ -90,8 +92,8 @@ public sealed partial class EventLoop
     /// <summary>Creates the ring and arms the wake-up poll; false (and why) when the kernel refuses, so the loop uses epoll.</summary>
     private bool TryStartIoUring(out string? why)
     {
-        int rc = IoUringRing.Create(RingEntries, out IoUringRing? ring,
-            new IoUringSetupOptions { CompletionQueueSize = RingEntries * 16, CompletionEventFd = false });
+        int rc = IoUringRing.Create(_options.IoUringEntries, out IoUringRing? ring,
+            new IoUringSetupOptions { CompletionQueueSize = _options.IoUringCompletionEntries, CompletionEventFd = false });
         if (rc < 0)
         {
             why = rc switch

@@ -61,6 +61,12 @@ public sealed class EventLoopOptions
     /// </summary>
     public LoopBackend Backend { get; set; }
 
+    /// <summary>io_uring backend: submission queue entries (tests make it tiny to force flushes). Default 256.</summary>
+    internal uint IoUringEntries { get; set; } = 256;
+
+    /// <summary>io_uring backend: completion queue entries (tests make it tiny to force overflow). Default 4096.</summary>
+    internal uint IoUringCompletionEntries { get; set; } = 4096;
+
     internal EventLoopOptions Validate()
     {
         if (!Enum.IsDefined(Backend))

@@ -176,14 +176,32 @@ public sealed class BackendSelectionTests : LoopTest
     }
 
     [IoUringFact]
-    public void ManyDescriptorsReadyAtOnceAreEachDeliveredInBatchesNoLargerThanTheLimit()
+    public void ManyDescriptorsReadyAtOnceAreEachDeliveredInBatchesNoLargerThanTheLimit() =>
+        ManyDescriptorsReadyAtOnce(new EventLoopOptions { Backend = LoopBackend.IoUring, MaxEventsPerWait = 16 });
+
+    [IoUringFact]
+    public void ATinyRingLosesAndDuplicatesNothing()
+    {
+        // Four submission entries: registering 300 descriptors must send the queue on whenever it fills. Eight
+        // completion entries: 300 ready polls overflow it, so the kernel holds completions back (NODROP) and the loop
+        // must bring them in, over many turns, without losing or repeating one.
+        var options = new EventLoopOptions { Backend = LoopBackend.IoUring, MaxEventsPerWait = 16, IoUringEntries = 4, IoUringCompletionEntries = 8 };
+        EventLoop loop = ManyDescriptorsReadyAtOnce(options);
+        Assert.Equal(8u, loop.Ring!.CompletionQueueSize);
+        Assert.True(_sawOverflow, "the completion queue never overflowed, so this test proved nothing");
+    }
+
+    private bool _sawOverflow;
+
+    private EventLoop ManyDescriptorsReadyAtOnce(EventLoopOptions options)
     {
         // More ready descriptors than one turn collects: the rest wait in the completion queue for the next turn,
         // and every level-triggered one is delivered again until it is drained, none twice in one turn.
         const int Count = 300;
-        EventLoop loop = NewLoop(new EventLoopOptions { Backend = LoopBackend.IoUring, MaxEventsPerWait = 16 });
+        EventLoop loop = NewLoop(options);
         var pipes = new (FileDescriptor R, FileDescriptor W)[Count];
         int drained = 0;
+        var delivered = new int[Count];
         var seenThisTurn = new HashSet<int>();
         long turn = -1;
         for (int i = 0; i < Count; i++)
@@ -199,8 +217,10 @@ public sealed class BackendSelectionTests : LoopTest
                     turn = loop.Iterations;
                     seenThisTurn.Clear();
                 }
+                _sawOverflow |= loop.Ring!.HasOverflow;
                 Assert.True(seenThisTurn.Add(index), $"pipe {index} was delivered twice in one turn");
                 Assert.True(seenThisTurn.Count <= 16, "a turn delivered more than MaxEventsPerWait descriptors");
+                Assert.True(delivered[index]++ < 2, $"pipe {index} was delivered more often than it had bytes");
                 // Read one byte per delivery: the second byte must bring a second delivery (level-triggered).
                 Assert.Equal(1, Io.Read((int)ev.Ident, new byte[1]));
                 if (Io.BytesAvailable((int)ev.Ident) == 0 && ++drained == Count)
@@ -216,5 +236,6 @@ public sealed class BackendSelectionTests : LoopTest
         {
             loop.Unregister((ulong)r.Fd, KeventFilter.Read);
         }
+        return loop;
     }
 }
