@@ -200,7 +200,9 @@ public sealed partial class EventLoop
     /// <summary>Phase 5 on io_uring: submit what the turn prepared and wait for a completion, a wake-up or the timeout.</summary>
     private int WaitInRing(long timeoutNs)
     {
-        int rc = _uring!.SubmitAndWait(timeoutNs);
+        int rc = timeoutNs != 0 && _options.SpinBeforeSleep > TimeSpan.Zero && _lastReady <= 1
+            ? SpinThenWaitInRing(timeoutNs)
+            : _uring!.SubmitAndWait(timeoutNs);
         Volatile.Write(ref _wakeState, WakeStateAwake);
         if (rc < 0 && rc != -Errno.ETIME && rc != -Errno.EINTR && rc != -Errno.EBUSY && rc != -Errno.EAGAIN)
         {
@@ -208,7 +210,48 @@ public sealed partial class EventLoop
             Log.PollerFailed(_logger, Errno.Describe(rc));
             _stopRequested = true;
         }
-        return _uring.PendingCompletions;
+        return _uring!.PendingCompletions;
+    }
+
+    /// <summary>
+    /// SpinBeforeSleep on io_uring: submit what the turn prepared, then watch the completion queue, which is plain
+    /// shared memory (no syscall per look, unlike epoll's spin), and the loop's own queues, before sleeping in the ring.
+    /// </summary>
+    private int SpinThenWaitInRing(long timeoutNs)
+    {
+        IoUringRing ring = _uring!;
+        int rc = ring.SubmitAndWait(0);
+        long start = ReadClock();
+        long spinUntil = start + _options.SpinBeforeSleep.Ticks * 100;
+        // From MaySleep only: if a producer already moved it to Awake, it wrote the eventfd and the ring will say so.
+        Interlocked.CompareExchange(ref _wakeState, WakeStateSpinning, WakeStateMaySleep);
+        while (true)
+        {
+            for (int i = 0; i < 16; i++)
+            {
+                if (ring.PendingCompletions > 0 || !_posted.IsEmpty || !_completions.IsEmpty || _stopRequested)
+                {
+                    return rc;
+                }
+                Thread.SpinWait(8);
+            }
+            long now = ReadClock();
+            if (timeoutNs > 0 && now - start >= timeoutNs)
+            {
+                return rc;
+            }
+            if (now >= spinUntil)
+            {
+                // Producers must write the eventfd again from here on; announce it (full fence), then look once more.
+                Interlocked.Exchange(ref _wakeState, WakeStateMaySleep);
+                if (!_posted.IsEmpty || !_completions.IsEmpty || _stopRequested)
+                {
+                    return rc;
+                }
+                long remaining = timeoutNs < 0 ? -1 : Math.Max(0, timeoutNs - (now - start));
+                return remaining == 0 ? rc : ring.SubmitAndWait(remaining);
+            }
+        }
     }
 
     /// <summary>Phase 5's collection on io_uring: completions become the same kevents epoll's readiness does.</summary>

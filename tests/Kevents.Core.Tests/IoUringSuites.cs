@@ -155,6 +155,45 @@ public sealed class BackendSelectionTests : LoopTest
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ASpinningLoopHearsReadinessAndPostsWhileSpinningAndAfterItSleeps(bool ioUring)
+    {
+        EventLoop loop = NewLoop(new EventLoopOptions
+        {
+            Backend = ioUring ? IoUringBackend.Backend : LoopBackend.Epoll,
+            SpinBeforeSleep = TimeSpan.FromMilliseconds(20),
+        });
+        var (r, w) = TestUtil.Pipe();
+        Own(r);
+        Own(w);
+        var reads = new System.Collections.Concurrent.BlockingCollection<byte>();
+        loop.Register(Kevent.Read(r.Fd), (in Kevent _) =>
+        {
+            byte[] one = new byte[1];
+            if (Io.Read(r.Fd, one) == 1)
+            {
+                reads.Add(one[0]);
+            }
+        });
+        Task running = loop.RunAsync();
+        for (byte round = 1; round <= 3; round++)
+        {
+            // Round 1 lands while the loop still spins (within 20 ms of its last turn); later rounds after it slept.
+            WriteByte(w, round);
+            Assert.True(reads.TryTake(out byte got, TimeSpan.FromSeconds(10)), $"round {round}: the byte was never read");
+            Assert.Equal(round, got);
+            var posted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            loop.Post(() => posted.SetResult());
+            await posted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await Task.Delay(round * 30);
+        }
+        await loop.InvokeAsync(() => loop.Unregister((ulong)r.Fd, KeventFilter.Read));
+        loop.Stop();
+        await running.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
     [Fact]
     public void AnUnknownBackendValueIsRefused() =>
         Assert.Throws<ArgumentOutOfRangeException>(() => new EventLoop(new EventLoopOptions { Backend = (LoopBackend)7 }));
