@@ -42,7 +42,7 @@ public sealed partial class EventLoop
     /// <summary>The loop's ring on the io_uring backend (null on epoll), for tests that look at its sizes.</summary>
     internal IoUringRing? Ring => _uring;
 
-    private bool RingHasCompletions => _uring!.PendingCompletions > 0 || _uring.HasOverflow;
+    private bool RingHasCompletions => _uring!.PendingCompletions > 0 || _uring.HasOverflow || _heldMayMove;
 
     /// <summary>The backend asked for: the options', else the environment's, else epoll. <paramref name="why"/> says why an unreadable variable was ignored.</summary>
     private static LoopBackend ResolveBackend(LoopBackend requested, out string? why)
@@ -120,6 +120,7 @@ public sealed partial class EventLoop
             return false;
         }
         _uring = ring;
+        StartReceiveBuffers();
         why = null;
         return true;
     }
@@ -129,6 +130,33 @@ public sealed partial class EventLoop
     /// <summary>The io_uring side of UpdateInterest: arms, replaces or removes the fd's poll. Returns 0 or -errno.</summary>
     private int UpdatePoll(int fd, ref FdEntry entry, EpollFlags desired, bool force)
     {
+        if (force)
+        {
+            // epoll_ctl refuses a closed descriptor or a regular file at once; a poll request would only fail (or report
+            // a file ready forever) in its completion, after Register returned. Ask now, as epoll would.
+            int open = IoUringRing.CheckPollable(fd);
+            if (open < 0)
+            {
+                return open;
+            }
+        }
+        NoteHeldMayMove();
+        if (_receiveBuffers is not null && (entry.Recv != RecvState.Idle || (entry.Read.FilterFlags & ReceiveInRingFilterFlag) != 0))
+        {
+            if (UpdateRecv(fd, ref entry) < 0)
+            {
+                return -Errno.EBUSY;
+            }
+            if (WantsRingReceive(ref entry))
+            {
+                // The receive reports input, the end and errors; the poll is left with writability, if anything.
+                desired &= ~(EpollFlags.In | EpollFlags.RdHup);
+                if ((desired & ~EpollFlags.EdgeTriggered) == EpollFlags.None)
+                {
+                    desired = EpollFlags.None;
+                }
+            }
+        }
         if (desired == EpollFlags.None)
         {
             if (entry.InEpoll)
@@ -142,16 +170,6 @@ public sealed partial class EventLoop
         if (entry.InEpoll && desired == entry.Interest && !force)
         {
             return 0;
-        }
-        if (force)
-        {
-            // epoll_ctl refuses a closed descriptor or a regular file at once; a poll request would only fail (or report
-            // a file ready forever) in its completion, after Register returned. Ask now, as epoll would.
-            int open = IoUringRing.CheckPollable(fd);
-            if (open < 0)
-            {
-                return open;
-            }
         }
         if (entry.InEpoll)
         {
@@ -261,6 +279,10 @@ public sealed partial class EventLoop
         // Bounded like epoll's batch, so one turn cannot grow without end; the rest waits for the next turn, whose
         // timeout is then zero (RingHasCompletions).
         int budget = _options.MaxEventsPerWait;
+        if (_heldMayMove)
+        {
+            ReleaseHeld();
+        }
         EnsureBatchCapacity(budget * 2);
         FdEntry[] fds = _fds;
         while (budget > 0 && ring.TryReap(out IoUringCompletion c))
@@ -270,6 +292,11 @@ public sealed partial class EventLoop
             {
                 budget--;
                 CollectPoll(fds, c);
+            }
+            else if (kind == RingKindRecv)
+            {
+                budget--;
+                CollectRecv(fds, c);
             }
             else if (kind == RingKindWake)
             {
@@ -340,11 +367,9 @@ public sealed partial class EventLoop
             }
             ref FdEntry entry = ref fds[fd];
             entry.RearmQueued = false;
-            if (!entry.InEpoll)
-            {
-                // Handlers may have changed the interest meanwhile (which armed a poll already) or dropped it.
-                UpdateInterest(fd, ref entry);
-            }
+            // Handlers may have changed the interest meanwhile (which armed a poll already) or dropped it; this arms
+            // what is still wanted and not armed, and does nothing for what is.
+            UpdateInterest(fd, ref entry);
         }
         _rearmCount = 0;
     }

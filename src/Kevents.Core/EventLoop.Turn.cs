@@ -29,6 +29,8 @@ public sealed partial class EventLoop
     {
         public Kevent Kevent;
         public int Epoch;
+        /// <summary>io_uring receive: the provided buffer holding the kevent's bytes, plus one; 0 for none.</summary>
+        public int Buffer;
     }
 
     /// <summary>
@@ -372,7 +374,7 @@ public sealed partial class EventLoop
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Append(in Kevent kevent, int epoch)
+    private void Append(in Kevent kevent, int epoch, int buffer = 0)
     {
         if (_batchCount == _batch.Length)
         {
@@ -381,6 +383,7 @@ public sealed partial class EventLoop
         ref BatchEntry slot = ref _batch[_batchCount++];
         slot.Kevent = kevent;
         slot.Epoch = epoch;
+        slot.Buffer = buffer;
     }
 
     private void EnsureBatchCapacity(int more)
@@ -410,7 +413,14 @@ public sealed partial class EventLoop
             {
                 case KeventFilter.Read:
                 case KeventFilter.Write:
-                    DispatchFd(entry.Kevent, entry.Epoch, output, ref written);
+                    if (entry.Buffer != 0)
+                    {
+                        DispatchReceived(entry, output, ref written);
+                    }
+                    else
+                    {
+                        DispatchFd(entry.Kevent, entry.Epoch, output, ref written);
+                    }
                     break;
                 default:
                     DispatchKeyed(entry.Kevent, output, ref written);

@@ -22,13 +22,15 @@ namespace Kevents;
 /// <para><b>Descriptors.</b> Unregister a descriptor before closing it. A descriptor closed while registered whose
 /// open file lives on elsewhere (a dup, a child process) stays in epoll out of reach of
 /// <see cref="Unregister(ulong, KeventFilter)"/>; the loop notices, logs a warning naming it, and rebuilds its epoll
-/// set.</para>
+/// set. On <see cref="LoopBackend.IoUring"/> Unregister removes the ring's poll by its request, which reaches it
+/// after a close too.</para>
 /// <para><b>Logging.</b> Handler failures and warnings go to <see cref="EventLoopOptions.LoggerFactory"/>, or to
 /// standard error when none is set.</para>
 /// <para><b>One turn of the loop</b>, in this order: (1) update the cached monotonic clock; (2) fire expired timers;
 /// (3) run posted work, at most <see cref="EventLoopOptions.MaxPostedPerIteration"/> items; (4) compute the wait:
 /// zero if work is pending, else until the next timer, else forever (optionally spinning first); (5) wait in
-/// epoll and collect ready kevents; (6) drain the completion ring into the same batch; (7) dispatch the batch.</para>
+/// the poller (epoll, or the io_uring ring: <see cref="EventLoopOptions.Backend"/>) and collect ready kevents;
+/// (6) drain the completion ring into the same batch; (7) dispatch the batch.</para>
 /// <para><b>Spurious events.</b> Readiness is a hint: a handler may be called when a read or write would still
 /// return EAGAIN, and must treat EAGAIN as normal. With <see cref="KeventFlags.Clear"/> (edge-triggered) a handler
 /// must read or write until EAGAIN, or it may not hear of that descriptor again.</para>
@@ -313,6 +315,8 @@ public sealed partial class EventLoop : IDisposable
         _wakeFd.Dispose();
         _epoll?.Dispose();
         _uring?.Dispose();
+        // After the ring: the kernel may write into these buffers until the ring is gone.
+        _receiveBuffers?.Dispose();
     }
 
     /// <summary>

@@ -42,7 +42,8 @@ public sealed class EventLoopOptions
     /// Before sleeping in epoll_wait, poll without blocking for up to this long, but only while the loop is lightly
     /// loaded (its last wait brought at most one descriptor). Spinning trades CPU for latency there: a wake-up from a
     /// blocking wait costs tens of microseconds. Under load there is always work soon, and on a small machine a
-    /// spinning loop would take the CPU its own peers need. Default zero: never spin.
+    /// spinning loop would take the CPU its own peers need. Default zero: never spin. On <see cref="LoopBackend.IoUring"/>
+    /// the spin watches the ring's completion queue, which is shared memory, so it makes no syscall.
     /// </summary>
     public TimeSpan SpinBeforeSleep { get; set; } = TimeSpan.Zero;
 

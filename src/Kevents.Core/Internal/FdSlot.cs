@@ -30,4 +30,19 @@ internal struct FdEntry
     public uint PollGeneration;
     /// <summary>io_uring backend: the fd is on the list of polls to re-arm after this turn's dispatch.</summary>
     public bool RearmQueued;
+    /// <summary>io_uring backend: the generation of the fd's multishot receive.</summary>
+    public uint RecvGeneration;
+    /// <summary>io_uring backend: the fd's multishot receive (see EventLoop.IoUring.Receive.cs).</summary>
+    public RecvState Recv;
+}
+
+/// <summary>Where an fd's multishot receive on the io_uring backend stands.</summary>
+internal enum RecvState : byte
+{
+    /// <summary>None in the ring.</summary>
+    Idle,
+    /// <summary>Armed: its completions carry the bytes received.</summary>
+    Armed,
+    /// <summary>Cancelled (reading paused or stopped), its last completion not seen yet; no new one until it is.</summary>
+    Cancelling,
 }

@@ -18,6 +18,15 @@ internal static class IoUringAbi
     /// <summary>IORING_CQE_F_MORE (5.13): more completions will follow for this request (a multishot one is still armed).</summary>
     public const uint CqeMore = 1u << 1;
 
+    /// <summary>IORING_CQE_F_BUFFER: the completion's flags name, in their top 16 bits, the provided buffer it filled.</summary>
+    public const uint CqeBuffer = 1u << 0;
+
+    /// <summary>IOSQE_BUFFER_SELECT: in an entry's flags, the kernel picks the buffer from the entry's buffer group.</summary>
+    public const byte SqeBufferSelect = 1 << 5;
+
+    /// <summary>IORING_RECV_MULTISHOT (6.0), in a receive entry's ioprio: the receive stays armed.</summary>
+    public const ushort RecvMultishot = 1 << 1;
+
     /// <summary>IORING_ENTER_GETEVENTS: io_uring_enter waits for min_complete completions.</summary>
     public const uint EnterGetEvents = 1u << 0;
 

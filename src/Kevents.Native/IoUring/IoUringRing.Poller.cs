@@ -25,6 +25,25 @@ internal sealed unsafe partial class IoUringRing
     }
 
     /// <summary>
+    /// Prepares a multishot receive on the socket <paramref name="fd"/> into buffers the kernel picks from
+    /// <paramref name="bufferGroup"/> (IORING_RECV_MULTISHOT with IOSQE_BUFFER_SELECT, Linux 6.0): one completion per
+    /// chunk received, its result the byte count (0 at the end of the stream, -errno on failure) and its flags naming the
+    /// buffer; the last one lacks <see cref="IoUringAbi.CqeMore"/>. False when the submission queue is full.
+    /// </summary>
+    public bool PrepareRecvMultishot(int fd, ushort bufferGroup, ulong userData)
+    {
+        SqeView* sqe = (SqeView*)NextEntry(IoUringOpcode.Recv, fd, userData);
+        if (sqe == null)
+        {
+            return false;
+        }
+        sqe->Flags = IoUringAbi.SqeBufferSelect;
+        sqe->IoPrio = IoUringAbi.RecvMultishot;
+        sqe->BufGroup = bufferGroup;
+        return true;
+    }
+
+    /// <summary>
     /// What epoll_ctl would answer for watching <paramref name="fd"/>, asked before a poll request is prepared (whose own
     /// failure would come back only in its completion, too late for the caller): 0, -EBADF for a closed descriptor, or
     /// -EPERM for a regular file or directory, which epoll refuses and a poll would report ready forever. Fault plans
@@ -134,6 +153,9 @@ internal sealed unsafe partial class IoUringRing
     [StructLayout(LayoutKind.Explicit, Size = 64)]
     private struct SqeView
     {
+        [FieldOffset(1)] public byte Flags;
+        [FieldOffset(2)] public ushort IoPrio;
+        [FieldOffset(40)] public ushort BufGroup;
         [FieldOffset(16)] public ulong Addr;
         [FieldOffset(24)] public uint Len;
         [FieldOffset(28)] public uint OpFlags;
