@@ -42,7 +42,7 @@ public sealed partial class EventLoop
     /// <summary>The loop's ring on the io_uring backend (null on epoll), for tests that look at its sizes.</summary>
     internal IoUringRing? Ring => _uring;
 
-    private bool RingHasCompletions => _uring!.PendingCompletions > 0 || _uring.HasOverflow || _heldMayMove;
+    private bool RingHasCompletions => _uring!.PendingCompletions > 0 || _uring.HasOverflow || _uring.HasTaskWork || _heldMayMove;
 
     /// <summary>The backend asked for: the options', else the environment's, else epoll. <paramref name="why"/> says why an unreadable variable was ignored.</summary>
     private static LoopBackend ResolveBackend(LoopBackend requested, out string? why)
@@ -93,7 +93,7 @@ public sealed partial class EventLoop
     private bool TryStartIoUring(out string? why)
     {
         int rc = IoUringRing.Create(_options.IoUringEntries, out IoUringRing? ring,
-            new IoUringSetupOptions { CompletionQueueSize = _options.IoUringCompletionEntries, CompletionEventFd = false });
+            new IoUringSetupOptions { CompletionQueueSize = _options.IoUringCompletionEntries, CompletionEventFd = false, CooperativeTaskRun = true });
         if (rc < 0)
         {
             why = rc switch
@@ -250,6 +250,12 @@ public sealed partial class EventLoop
                 if (ring.PendingCompletions > 0 || !_posted.IsEmpty || !_completions.IsEmpty || _stopRequested)
                 {
                     return rc;
+                }
+                if (ring.HasTaskWork)
+                {
+                    // Completions wait for this thread to enter the ring (cooperative task running): let them in.
+                    rc = ring.SubmitAndWait(0);
+                    continue;
                 }
                 Thread.SpinWait(8);
             }

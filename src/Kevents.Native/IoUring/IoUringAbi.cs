@@ -9,6 +9,15 @@ internal static class IoUringAbi
     /// <summary>IORING_SETUP_SUBMIT_ALL (5.18): keep submitting the batch after an entry fails.</summary>
     public const uint SetupSubmitAll = 1u << 7;
 
+    /// <summary>IORING_SETUP_COOP_TASKRUN (5.19): finish completions when the task next enters the ring, without interrupting it.</summary>
+    public const uint SetupCoopTaskRun = 1u << 8;
+
+    /// <summary>IORING_SETUP_TASKRUN_FLAG (5.19): with COOP_TASKRUN, set <see cref="SqTaskRun"/> while such work waits.</summary>
+    public const uint SetupTaskRunFlag = 1u << 9;
+
+    /// <summary>IORING_SQ_TASKRUN: in the SQ ring flags, completions wait for the task to enter the ring.</summary>
+    public const uint SqTaskRun = 1u << 2;
+
     /// <summary>IORING_SQ_CQ_OVERFLOW: in the SQ ring flags, set while the kernel holds completions the CQ had no room for.</summary>
     public const uint SqCqOverflow = 1u << 1;
 

@@ -93,6 +93,12 @@ internal sealed unsafe partial class IoUringRing
     }
 
     /// <summary>
+    /// True when the kernel has completions waiting for this thread to enter the ring (a ring set up with
+    /// <see cref="IoUringSetupOptions.CooperativeTaskRun"/>); <see cref="SubmitAndWait"/> with 0 then runs them.
+    /// </summary>
+    public bool HasTaskWork => !_disposed && (Volatile.Read(ref *_sqFlags) & IoUringAbi.SqTaskRun) != 0;
+
+    /// <summary>
     /// One io_uring_enter that submits every prepared entry and then, unless <paramref name="timeoutNs"/> is 0, waits
     /// for at least one completion or until <paramref name="timeoutNs"/> has passed (-1: no limit). Needs
     /// <see cref="IoUringFeatures.ExtendedArgument"/>. Returns the number of entries submitted, or -errno: -ETIME when
@@ -109,11 +115,12 @@ internal sealed unsafe partial class IoUringRing
         uint toSubmit = _sqTailLocal - Volatile.Read(ref *_sqHead);
         if (timeoutNs == 0)
         {
-            if (toSubmit == 0 && !HasOverflow)
+            bool getEvents = HasOverflow || HasTaskWork;
+            if (toSubmit == 0 && !getEvents)
             {
                 return 0;
             }
-            uint flags = HasOverflow ? IoUringAbi.EnterGetEvents : 0;
+            uint flags = getEvents ? IoUringAbi.EnterGetEvents : 0;
             return (int)Sys.Once(FaultSite.IoUringSubmit, _ring.Fd, 0, new WaitCall(_ring.Fd, toSubmit, 0, flags, null));
         }
         GeteventsArg arg = default;

@@ -117,7 +117,7 @@ internal sealed unsafe partial class IoUringRing : IDisposable
         }
 
         io_uring_params p = default;
-        int rc = Setup(entries, options?.CompletionQueueSize ?? 0, ref p, out FileDescriptor? ringFd);
+        int rc = Setup(entries, options?.CompletionQueueSize ?? 0, options?.CooperativeTaskRun ?? false, ref p, out FileDescriptor? ringFd);
         if (rc < 0)
         {
             return rc;
@@ -172,7 +172,7 @@ internal sealed unsafe partial class IoUringRing : IDisposable
         _completionEvent?.Dispose();
     }
 
-    private static int Setup(uint entries, uint cqSize, ref io_uring_params p, out FileDescriptor? ringFd)
+    private static int Setup(uint entries, uint cqSize, bool cooperative, ref io_uring_params p, out FileDescriptor? ringFd)
     {
         if (FaultInjection.Fails(FaultSite.IoUringSetup, -1, out int fault))
         {
@@ -187,6 +187,10 @@ internal sealed unsafe partial class IoUringRing : IDisposable
         if (cqSize != 0)
         {
             flags |= LibC.IORING_SETUP_CQSIZE;
+        }
+        if (cooperative)
+        {
+            flags |= IoUringAbi.SetupCoopTaskRun | IoUringAbi.SetupTaskRunFlag;
         }
 
         while (true)
@@ -205,6 +209,12 @@ internal sealed unsafe partial class IoUringRing : IDisposable
                 }
             }
             int errno = Errno.Last();
+            if (errno == Errno.EINVAL && (flags & (IoUringAbi.SetupCoopTaskRun | IoUringAbi.SetupTaskRunFlag)) != 0)
+            {
+                // Before 5.19: no cooperative task running; the ring works without it.
+                flags &= ~(IoUringAbi.SetupCoopTaskRun | IoUringAbi.SetupTaskRunFlag);
+                continue;
+            }
             if (errno == Errno.EINVAL && (flags & IoUringAbi.SetupSubmitAll) != 0)
             {
                 flags &= ~IoUringAbi.SetupSubmitAll;

@@ -20,4 +20,12 @@ internal sealed class IoUringSetupOptions
     /// A ring that is itself the loop's poller waits in io_uring_enter and needs none.
     /// </summary>
     public bool CompletionEventFd { get; init; } = true;
+
+    /// <summary>
+    /// Ask for IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG (5.19): completions are finished when the owner
+    /// thread next enters the ring instead of interrupting it wherever it runs, and the SQ flags say when such work is
+    /// waiting (<see cref="IoUringRing.HasTaskWork"/>). For a ring whose one thread enters it every turn; kernels
+    /// without it get a ring without it. Default false.
+    /// </summary>
+    public bool CooperativeTaskRun { get; init; }
 }
