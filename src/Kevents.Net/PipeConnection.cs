@@ -225,7 +225,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         _sends.Enter();
         try
         {
-            ReadIntoInput();
+            ReadIntoInput(ev);
         }
         finally
         {
@@ -233,11 +233,27 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         }
     }
 
-    private void ReadIntoInput()
+    // On the io_uring backend the loop receives for this connection too (EventLoop.IoUring.Receive.cs).
+    private protected override uint ReadFilterFlags => _loop.ReceiveInRingIfSupported;
+
+    private void ReadIntoInput(in Kevent ev)
     {
         PipeWriter writer = _input.Writer;
-        Memory<byte> memory = writer.GetMemory(MinimumReadSize);
-        long n = Io.Read(_socket!.Fd, memory.Span);
+        Memory<byte> memory;
+        long n;
+        if ((ev.FilterFlags & EventLoop.ReceivedFilterFlag) != 0)
+        {
+            // The one hook of the ring receive: the bytes are in the loop's buffer already; copy them into the pipe.
+            ReadOnlySpan<byte> received = _loop.ReceivedBytes;
+            memory = writer.GetMemory(Math.Max(MinimumReadSize, received.Length));
+            received.CopyTo(memory.Span);
+            n = ev.Data;
+        }
+        else
+        {
+            memory = writer.GetMemory(MinimumReadSize);
+            n = Io.Read(_socket!.Fd, memory.Span);
+        }
         if (n > 0)
         {
             MarkInput();

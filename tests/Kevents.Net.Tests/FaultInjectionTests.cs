@@ -25,7 +25,15 @@ public class EchoUnderFaultsTests : EchoTests
     public async Task FaultsReallyFireDuringTheSuite()
     {
         await EightMebibytesEachWayArriveIntact(Api.Pipe);
-        Assert.True(_plan.Injected(FaultSite.Read) > 0, "no read fault fired");
+        if (Loop.Backend == LoopBackend.Epoll)
+        {
+            Assert.True(_plan.Injected(FaultSite.Read) > 0, "no read fault fired");
+        }
+        else
+        {
+            // On io_uring the loop receives for connections (multishot receive): no read(2) is ever made.
+            Assert.Equal(0, _plan.Injected(FaultSite.Read));
+        }
         Assert.True(_plan.Injected(FaultSite.Send) > 0, "no send fault fired");
     }
 
