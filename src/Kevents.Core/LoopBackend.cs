@@ -15,7 +15,9 @@ public enum LoopBackend
     /// <summary>
     /// io_uring: the loop's ring is the poller. Interest in a descriptor is a poll request in the ring (one-shot and
     /// re-armed after each delivery for level-triggered registrations, multishot for <see cref="KeventFlags.Clear"/>),
-    /// and one io_uring_enter per turn submits every change and waits, with the next timer as its timeout. Where the
+    /// and one io_uring_enter per turn submits every change and waits, with the next timer as its timeout. Kevents.Net's
+    /// connections receive through one multishot receive each into the loop's provided buffers, without a read call per
+    /// message. Where the
     /// kernel lacks io_uring or forbids it (ENOSYS, EPERM, <c>kernel.io_uring_disabled</c>, a kernel older than 5.13),
     /// the loop logs one warning saying why and runs on <see cref="Epoll"/>; <see cref="EventLoop.Backend"/> tells which.
     /// </summary>
