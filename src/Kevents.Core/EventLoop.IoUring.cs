@@ -356,7 +356,7 @@ public sealed partial class EventLoop
         }
         if (c.Result > 0)
         {
-            CollectReady(fd, ref entry, (EpollFlags)c.Result);
+            CollectReady(fd, ref entry, (EpollFlags)c.Result, readByRing: WantsRingReceive(ref entry));
         }
     }
 

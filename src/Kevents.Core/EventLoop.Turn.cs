@@ -266,14 +266,16 @@ public sealed partial class EventLoop
         }
     }
 
-    /// <summary>Turns the readiness <paramref name="events"/> of <paramref name="fd"/> into Read and Write kevents.</summary>
+    /// <summary>Turns the readiness <paramref name="events"/> of <paramref name="fd"/> into Read and Write kevents (Write only when <paramref name="readByRing"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void CollectReady(int fd, ref FdEntry entry, EpollFlags events)
+    private void CollectReady(int fd, ref FdEntry entry, EpollFlags events, bool readByRing = false)
     {
         bool error = (events & EpollFlags.Err) != 0;
         long errorData = error ? -SocketErrorOf(fd) : 0;
 
-        if (entry.Read.Active && (events & (EpollFlags.In | EpollFlags.RdHup | EpollFlags.Hup | EpollFlags.Err)) != 0)
+        // readByRing: the fd's multishot receive reports its input, end and errors; a Read readiness from its write poll
+        // would send the handler to read(2) beside it and could take bytes out of order.
+        if (!readByRing && entry.Read.Active && (events & (EpollFlags.In | EpollFlags.RdHup | EpollFlags.Hup | EpollFlags.Err)) != 0)
         {
             KeventFlags flags = entry.Read.Flags;
             if ((events & (EpollFlags.RdHup | EpollFlags.Hup)) != 0)
