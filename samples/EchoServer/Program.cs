@@ -21,12 +21,13 @@ Option<int> spinOption = SampleOptions.Int("--spin-us", 50, 0, 1_000_000, "N",
 Option<bool> metricsOption = SampleOptions.Flag("--metrics",
     "listen to every instrument of the Kevents meter in-process and collect them once a second (measures what observing costs)");
 Option<int> loopsOption = SampleOptions.Loops();
+Option<string> backendOption = SampleOptions.Backend();
 Option<string> distributionOption = SampleOptions.Distribution();
 Option<bool> reusePortOption = SampleOptions.Flag("--reuse-port",
     "set SO_REUSEPORT on the listener, so several EchoServer processes can share one port (the kernel spreads connections)");
 var commandLine = new SampleCommand("EchoServer",
     "TCP echo server on Kevents. Stops cleanly on Ctrl+C or SIGTERM and prints a one-line summary.",
-    portOption, bindOption, unixOption, maxConnectionsOption, idleOption, apiOption, spinOption, loopsOption, distributionOption, reusePortOption, metricsOption);
+    portOption, bindOption, unixOption, maxConnectionsOption, idleOption, apiOption, spinOption, loopsOption, distributionOption, reusePortOption, metricsOption, backendOption);
 commandLine.Check(p => p.GetValue(apiOption) == "kevents" && p.GetValue(unixOption) is not null
     ? "--api kevents serves TCP only: drop --unix, or use --api stream or pipe." : null);
 commandLine.Check(p => p.GetValue(loopsOption) > 1 && (p.GetValue(apiOption) == "kevents" || p.GetValue(unixOption) is not null)
@@ -45,6 +46,7 @@ int spinMicroseconds = parsed.GetValue(spinOption);
 using MetricsListener? metrics = parsed.GetValue(metricsOption) ? new MetricsListener() : null;
 int loopCount = parsed.GetValue(loopsOption);
 LoopDistribution distribution = SampleOptions.ParseDistribution(parsed.GetValue(distributionOption)!);
+LoopBackend backend = SampleOptions.ParseBackend(parsed.GetValue(backendOption)!);
 
 using ILoggerFactory loggerFactory = LoggerFactory.Create(builder => builder
     .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
@@ -67,6 +69,7 @@ using var loop = new EventLoop(new EventLoopOptions
 {
     LoggerFactory = loggerFactory,
     Name = "echo",
+    Backend = backend,
     SpinBeforeSleep = TimeSpan.FromMicroseconds(spinMicroseconds),
 });
 
@@ -137,6 +140,7 @@ int RunGroup()
         LoopCount = loopCount,
         PinToCpus = distribution == LoopDistribution.ReusePortCpu,
         LoggerFactory = loggerFactory,
+        Backend = backend,
         ConfigureLoop = (_, o) => o.SpinBeforeSleep = TimeSpan.FromMicroseconds(spinMicroseconds),
     });
     SocketServerGroup servers;

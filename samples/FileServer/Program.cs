@@ -24,12 +24,13 @@ Option<string> coldFilesOption = SampleOptions.Choice("--cold-files", "threadlet
     "bodies not in the page cache: threadlet reads them into the cache on a cache-miss thread while the loop serves " +
     "others; inline sends them with sendfile on the loop, which waits for the disk (for comparisons)");
 Option<int> loopsOption = SampleOptions.Loops();
+Option<string> backendOption = SampleOptions.Backend();
 Option<string> distributionOption = SampleOptions.Distribution();
 var commandLine = new SampleCommand("FileServer",
     "HTTP/1.1 static file server on Kevents. Serves GET and HEAD with keep-alive and byte ranges; never serves a file " +
     "outside the root. Stops cleanly on Ctrl+C or SIGTERM and prints a one-line summary.",
     rootOption, portOption, bindOption, headerTimeoutOption, idleTimeoutOption, maxConnectionsOption, verboseOption,
-    coldFilesOption, loopsOption, distributionOption);
+    coldFilesOption, loopsOption, distributionOption, backendOption);
 if (!commandLine.TryParse(args, out ParseResult parsed, out int exitCode))
 {
     return exitCode;
@@ -47,6 +48,7 @@ IPAddress bind = parsed.GetValue(bindOption)!;
 bool verbose = parsed.GetValue(verboseOption);
 int loopCount = parsed.GetValue(loopsOption);
 LoopDistribution distribution = SampleOptions.ParseDistribution(parsed.GetValue(distributionOption)!);
+LoopBackend backend = SampleOptions.ParseBackend(parsed.GetValue(backendOption)!);
 
 using ILoggerFactory loggerFactory = LoggerFactory.Create(builder => builder
     .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
@@ -58,7 +60,7 @@ if (loopCount > 1)
     return RunGroup();
 }
 
-using var loop = new EventLoop(new EventLoopOptions { LoggerFactory = loggerFactory, Name = "fileserver" });
+using var loop = new EventLoop(new EventLoopOptions { LoggerFactory = loggerFactory, Name = "fileserver", Backend = backend });
 StaticFileServer server;
 try
 {
@@ -96,6 +98,7 @@ int RunGroup()
         LoopCount = loopCount,
         PinToCpus = distribution == LoopDistribution.ReusePortCpu,
         LoggerFactory = loggerFactory,
+        Backend = backend,
     });
     var handlers = new StaticFileServer?[loopCount];
     HttpServerGroup servers;

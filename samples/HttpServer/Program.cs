@@ -13,11 +13,12 @@ using Microsoft.Extensions.Logging;
 Option<int> portOption = SampleOptions.Port(8080, "TCP port (0 picks a free port)");
 Option<IPAddress> bindOption = SampleOptions.Bind("IP address to bind (use 0.0.0.0 or :: for all interfaces)");
 Option<int> loopsOption = SampleOptions.Loops();
+Option<string> backendOption = SampleOptions.Backend();
 Option<string> distributionOption = SampleOptions.Distribution();
 var commandLine = new SampleCommand("HttpServer",
     "HTTP/1.1 server on Kevents: /plaintext and /json as the TechEmpower benchmarks define them, and / with a short page. " +
     "Stops cleanly on Ctrl+C or SIGTERM and prints a one-line summary.",
-    portOption, bindOption, loopsOption, distributionOption);
+    portOption, bindOption, loopsOption, distributionOption, backendOption);
 if (!commandLine.TryParse(args, out ParseResult parsed, out int exitCode))
 {
     return exitCode;
@@ -26,6 +27,7 @@ int port = parsed.GetValue(portOption);
 IPAddress bind = parsed.GetValue(bindOption)!;
 int loopCount = parsed.GetValue(loopsOption);
 LoopDistribution distribution = SampleOptions.ParseDistribution(parsed.GetValue(distributionOption)!);
+LoopBackend backend = SampleOptions.ParseBackend(parsed.GetValue(backendOption)!);
 
 using ILoggerFactory loggerFactory = LoggerFactory.Create(builder => builder
     .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
@@ -38,7 +40,7 @@ if (loopCount > 1)
     return RunGroup();
 }
 
-using var loop = new EventLoop(new EventLoopOptions { LoggerFactory = loggerFactory, Name = "http" });
+using var loop = new EventLoop(new EventLoopOptions { LoggerFactory = loggerFactory, Name = "http", Backend = backend });
 HttpServer server;
 try
 {
@@ -69,6 +71,7 @@ int RunGroup()
         LoopCount = loopCount,
         PinToCpus = distribution == LoopDistribution.ReusePortCpu,
         LoggerFactory = loggerFactory,
+        Backend = backend,
     });
     HttpServerGroup servers;
     try

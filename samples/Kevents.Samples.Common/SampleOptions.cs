@@ -60,6 +60,19 @@ public static class SampleOptions
         _ => "reuseport",
     };
 
+    /// <summary>
+    /// <c>--backend default|epoll|io_uring</c>: the poller every loop waits in (default: the <c>KEVENTS_BACKEND</c>
+    /// environment variable, else epoll). io_uring falls back to epoll, with one warning, where the kernel refuses it.
+    /// </summary>
+    public static Option<string> Backend() =>
+        Choice("--backend", "default", ["default", "epoll", "io_uring"],
+            "the loops' poller: epoll, or io_uring (completions; falls back to epoll with a warning where the kernel refuses it); " +
+            "default: the KEVENTS_BACKEND environment variable, else epoll");
+
+    /// <summary>The <see cref="LoopBackend"/> a <see cref="Backend"/> value names.</summary>
+    public static LoopBackend ParseBackend(string value) =>
+        EventLoop.TryParseBackend(value, out LoopBackend backend) ? backend : LoopBackend.Default;
+
     /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>.</summary>
     public static Option<int> Int(string name, int defaultValue, int min, int max, string valueName, string description, params string[] aliases) =>
         Create(name, defaultValue, valueName, description,

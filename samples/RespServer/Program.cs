@@ -14,6 +14,7 @@ Option<int> maxClientsOption = SampleOptions.Int("--max-clients", 10_000, 1, int
     "client limit (capped at the fd limit - 32); one more is told '-ERR max number of clients reached' and closed");
 Option<int> maxQueryBufferOption = SampleOptions.Int("--max-query-buffer", 1024 * 1024 * 1024, 1024, int.MaxValue, "BYTES",
     "most unparsed bytes held for one client (Redis' client-query-buffer-limit); over it the client is closed");
+Option<string> backendOption = SampleOptions.Backend();
 Option<double> timeoutOption = SampleOptions.Seconds("--timeout", 0, "close clients idle this long (0 never, as in Redis)");
 // No spinning by default: on a machine whose cores the clients share, the spin was about a sixth of the server's CPU
 // at redis-benchmark -P 1 and took that time from the clients; it only pays for one client's latency on idle cores.
@@ -22,7 +23,7 @@ Option<int> spinOption = SampleOptions.Int("--spin-us", 0, 0, 1_000_000, "N",
 var commandLine = new SampleCommand("RespServer",
     "Redis-protocol (RESP2) key-value server on one Kevents loop: strings, counters, expiry, KEYS/SCAN, INFO. " +
     "Keys live in memory on the loop. Stops cleanly on Ctrl+C or SIGTERM and prints a one-line summary.",
-    portOption, bindOption, maxClientsOption, maxQueryBufferOption, timeoutOption, spinOption);
+    portOption, bindOption, maxClientsOption, maxQueryBufferOption, timeoutOption, spinOption, backendOption);
 if (!commandLine.TryParse(args, out ParseResult parsed, out int exitCode))
 {
     return exitCode;
@@ -44,6 +45,7 @@ using var loop = new EventLoop(new EventLoopOptions
 {
     LoggerFactory = loggerFactory,
     Name = "resp",
+    Backend = SampleOptions.ParseBackend(parsed.GetValue(backendOption)!),
     SpinBeforeSleep = TimeSpan.FromMicroseconds(parsed.GetValue(spinOption)),
 });
 KeyValueServer server;

@@ -291,6 +291,10 @@ public sealed partial class EventLoop
         {
             desired |= EpollFlags.EdgeTriggered;
         }
+        if (_uring is not null)
+        {
+            return UpdatePoll(fd, ref entry, desired, force);
+        }
 
         if (desired == EpollFlags.None)
         {
@@ -298,7 +302,7 @@ public sealed partial class EventLoop
             {
                 // A descriptor nobody listens to leaves the set: epoll would otherwise keep reporting HUP/ERR for it.
                 // EBADF/ENOENT mean the caller closed it first, which already removed it.
-                Epoll.Control(_epoll.Fd, Epoll.Delete, fd, EpollFlags.None, 0);
+                Epoll.Control(_epoll!.Fd, Epoll.Delete, fd, EpollFlags.None, 0);
                 entry.InEpoll = false;
             }
             entry.Interest = EpollFlags.None;
@@ -308,19 +312,19 @@ public sealed partial class EventLoop
         int rc;
         if (!entry.InEpoll)
         {
-            rc = Epoll.Control(_epoll.Fd, Epoll.Add, fd, desired, (ulong)fd);
+            rc = Epoll.Control(_epoll!.Fd, Epoll.Add, fd, desired, (ulong)fd);
             if (rc == -Errno.EEXIST)
             {
-                rc = Epoll.Control(_epoll.Fd, Epoll.Modify, fd, desired, (ulong)fd);
+                rc = Epoll.Control(_epoll!.Fd, Epoll.Modify, fd, desired, (ulong)fd);
             }
         }
         else if (desired != entry.Interest || force)
         {
-            rc = Epoll.Control(_epoll.Fd, Epoll.Modify, fd, desired, (ulong)fd);
+            rc = Epoll.Control(_epoll!.Fd, Epoll.Modify, fd, desired, (ulong)fd);
             if (rc == -Errno.ENOENT)
             {
                 // The descriptor was closed and its number reused without an Unregister in between.
-                rc = Epoll.Control(_epoll.Fd, Epoll.Add, fd, desired, (ulong)fd);
+                rc = Epoll.Control(_epoll!.Fd, Epoll.Add, fd, desired, (ulong)fd);
             }
         }
         else

@@ -29,6 +29,8 @@ public sealed partial class EventLoop
     {
         public Kevent Kevent;
         public int Epoch;
+        /// <summary>io_uring receive: the provided buffer holding the kevent's bytes, plus one; 0 for none.</summary>
+        public int Buffer;
     }
 
     /// <summary>
@@ -101,13 +103,20 @@ public sealed partial class EventLoop
         // Phase 5: wait in epoll and collect.
         long waitStart = ReadClock();
         _metrics.BusyNanoseconds += waitStart - busyStart;
-        int ready = WaitForEvents(timeoutNs);
+        int ready = _uring is null ? WaitForEvents(timeoutNs) : WaitInRing(timeoutNs);
         _lastReady = ready;
         _nowNs = ReadClock();
         busyStart = _nowNs;
         _readyNs = busyStart;
         _batchCount = 0;
-        CollectPollerEvents(_pollerEvents.AsSpan(0, ready));
+        if (_uring is null)
+        {
+            CollectPollerEvents(_pollerEvents.AsSpan(0, ready));
+        }
+        else
+        {
+            CollectCompletions();
+        }
 
         if (_stalePollerEntry)
         {
@@ -119,6 +128,10 @@ public sealed partial class EventLoop
 
         // Phase 7: one dispatcher for all of it.
         DispatchBatch(output, ref written);
+        if (_rearmCount > 0)
+        {
+            RearmPolls();
+        }
 
         _metrics.BusyNanoseconds += ReadClock() - busyStart;
         return written;
@@ -130,7 +143,8 @@ public sealed partial class EventLoop
         // Announce that we may sleep, then look for work: a producer that enqueues after this exchange sees 0 and
         // writes the eventfd; one that enqueued before it is seen by the checks below (both sides use full fences).
         Interlocked.Exchange(ref _wakeState, WakeStateMaySleep);
-        if (_stopRequested || written > 0 || _localPosted.Count > 0 || !_posted.IsEmpty || !_completions.IsEmpty || _pullBacklog.Count > 0)
+        if (_stopRequested || written > 0 || _localPosted.Count > 0 || !_posted.IsEmpty || !_completions.IsEmpty || _pullBacklog.Count > 0
+            || (_uring is not null && RingHasCompletions))
         {
             return 0;
         }
@@ -159,7 +173,7 @@ public sealed partial class EventLoop
         }
         else
         {
-            n = Epoll.WaitPrecise(_epoll.Fd, _pollerEvents, timeoutNs);
+            n = Epoll.WaitPrecise(_epoll!.Fd, _pollerEvents, timeoutNs);
         }
         // Awake: producers need not write the eventfd until we announce sleep again.
         Volatile.Write(ref _wakeState, WakeStateAwake);
@@ -191,7 +205,7 @@ public sealed partial class EventLoop
                 }
                 Thread.SpinWait(8);
             }
-            int n = Epoll.Wait(_epoll.Fd, _pollerEvents, 0);
+            int n = Epoll.Wait(_epoll!.Fd, _pollerEvents, 0);
             if (n != 0)
             {
                 return n;
@@ -210,7 +224,7 @@ public sealed partial class EventLoop
                     return 0;
                 }
                 long remaining = timeoutNs < 0 ? -1 : Math.Max(0, timeoutNs - (now - start));
-                return Epoll.WaitPrecise(_epoll.Fd, _pollerEvents, remaining);
+                return Epoll.WaitPrecise(_epoll!.Fd, _pollerEvents, remaining);
             }
         }
     }
@@ -248,42 +262,49 @@ public sealed partial class EventLoop
                 OnStaleReadiness(fd);
                 continue;
             }
-            ref FdEntry entry = ref fds[fd];
-            EpollFlags events = ev.Events;
-            bool error = (events & EpollFlags.Err) != 0;
-            long errorData = error ? -SocketErrorOf(fd) : 0;
+            CollectReady(fd, ref fds[fd], ev.Events);
+        }
+    }
 
-            if (entry.Read.Active && (events & (EpollFlags.In | EpollFlags.RdHup | EpollFlags.Hup | EpollFlags.Err)) != 0)
+    /// <summary>Turns the readiness <paramref name="events"/> of <paramref name="fd"/> into Read and Write kevents (Write only when <paramref name="readByRing"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CollectReady(int fd, ref FdEntry entry, EpollFlags events, bool readByRing = false)
+    {
+        bool error = (events & EpollFlags.Err) != 0;
+        long errorData = error ? -SocketErrorOf(fd) : 0;
+
+        // readByRing: the fd's multishot receive reports its input, end and errors; a Read readiness from its write poll
+        // would send the handler to read(2) beside it and could take bytes out of order.
+        if (!readByRing && entry.Read.Active && (events & (EpollFlags.In | EpollFlags.RdHup | EpollFlags.Hup | EpollFlags.Err)) != 0)
+        {
+            KeventFlags flags = entry.Read.Flags;
+            if ((events & (EpollFlags.RdHup | EpollFlags.Hup)) != 0)
             {
-                KeventFlags flags = entry.Read.Flags;
-                if ((events & (EpollFlags.RdHup | EpollFlags.Hup)) != 0)
-                {
-                    flags |= KeventFlags.Eof;
-                }
-                long value = errorData;
-                if (error)
-                {
-                    flags |= KeventFlags.Error;
-                }
-                else if ((entry.Read.FilterFlags & (uint)ReadFilterFlags.ReportBytes) != 0)
-                {
-                    value = Math.Max(0, Io.BytesAvailable(fd));
-                }
-                Append(new Kevent((ulong)fd, KeventFilter.Read, flags, entry.Read.FilterFlags, value, entry.Read.UserData), entry.Read.Epoch);
+                flags |= KeventFlags.Eof;
             }
-            if (entry.Write.Active && (events & (EpollFlags.Out | EpollFlags.Hup | EpollFlags.Err)) != 0)
+            long value = errorData;
+            if (error)
             {
-                KeventFlags flags = entry.Write.Flags;
-                if ((events & EpollFlags.Hup) != 0)
-                {
-                    flags |= KeventFlags.Eof;
-                }
-                if (error)
-                {
-                    flags |= KeventFlags.Error;
-                }
-                Append(new Kevent((ulong)fd, KeventFilter.Write, flags, entry.Write.FilterFlags, errorData, entry.Write.UserData), entry.Write.Epoch);
+                flags |= KeventFlags.Error;
             }
+            else if ((entry.Read.FilterFlags & (uint)ReadFilterFlags.ReportBytes) != 0)
+            {
+                value = Math.Max(0, Io.BytesAvailable(fd));
+            }
+            Append(new Kevent((ulong)fd, KeventFilter.Read, flags, entry.Read.FilterFlags, value, entry.Read.UserData), entry.Read.Epoch);
+        }
+        if (entry.Write.Active && (events & (EpollFlags.Out | EpollFlags.Hup | EpollFlags.Err)) != 0)
+        {
+            KeventFlags flags = entry.Write.Flags;
+            if ((events & EpollFlags.Hup) != 0)
+            {
+                flags |= KeventFlags.Eof;
+            }
+            if (error)
+            {
+                flags |= KeventFlags.Error;
+            }
+            Append(new Kevent((ulong)fd, KeventFilter.Write, flags, entry.Write.FilterFlags, errorData, entry.Write.UserData), entry.Write.Epoch);
         }
     }
 
@@ -332,7 +353,7 @@ public sealed partial class EventLoop
                 entry.Interest = EpollFlags.None;
             }
         }
-        FileDescriptor old = _epoll;
+        FileDescriptor old = _epoll!;
         _epoll = fresh!;
         old.Dispose();
     }
@@ -355,7 +376,7 @@ public sealed partial class EventLoop
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Append(in Kevent kevent, int epoch)
+    private void Append(in Kevent kevent, int epoch, int buffer = 0)
     {
         if (_batchCount == _batch.Length)
         {
@@ -364,6 +385,7 @@ public sealed partial class EventLoop
         ref BatchEntry slot = ref _batch[_batchCount++];
         slot.Kevent = kevent;
         slot.Epoch = epoch;
+        slot.Buffer = buffer;
     }
 
     private void EnsureBatchCapacity(int more)
@@ -393,7 +415,14 @@ public sealed partial class EventLoop
             {
                 case KeventFilter.Read:
                 case KeventFilter.Write:
-                    DispatchFd(entry.Kevent, entry.Epoch, output, ref written);
+                    if (entry.Buffer != 0)
+                    {
+                        DispatchReceived(entry, output, ref written);
+                    }
+                    else
+                    {
+                        DispatchFd(entry.Kevent, entry.Epoch, output, ref written);
+                    }
                     break;
                 default:
                     DispatchKeyed(entry.Kevent, output, ref written);

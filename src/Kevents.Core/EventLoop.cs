@@ -22,13 +22,15 @@ namespace Kevents;
 /// <para><b>Descriptors.</b> Unregister a descriptor before closing it. A descriptor closed while registered whose
 /// open file lives on elsewhere (a dup, a child process) stays in epoll out of reach of
 /// <see cref="Unregister(ulong, KeventFilter)"/>; the loop notices, logs a warning naming it, and rebuilds its epoll
-/// set.</para>
+/// set. On <see cref="LoopBackend.IoUring"/> Unregister removes the ring's poll by its request, which reaches it
+/// after a close too.</para>
 /// <para><b>Logging.</b> Handler failures and warnings go to <see cref="EventLoopOptions.LoggerFactory"/>, or to
 /// standard error when none is set.</para>
 /// <para><b>One turn of the loop</b>, in this order: (1) update the cached monotonic clock; (2) fire expired timers;
 /// (3) run posted work, at most <see cref="EventLoopOptions.MaxPostedPerIteration"/> items; (4) compute the wait:
 /// zero if work is pending, else until the next timer, else forever (optionally spinning first); (5) wait in
-/// epoll and collect ready kevents; (6) drain the completion ring into the same batch; (7) dispatch the batch.</para>
+/// the poller (epoll, or the io_uring ring: <see cref="EventLoopOptions.Backend"/>) and collect ready kevents;
+/// (6) drain the completion ring into the same batch; (7) dispatch the batch.</para>
 /// <para><b>Spurious events.</b> Readiness is a hint: a handler may be called when a read or write would still
 /// return EAGAIN, and must treat EAGAIN as normal. With <see cref="KeventFlags.Clear"/> (edge-triggered) a handler
 /// must read or write until EAGAIN, or it may not hear of that descriptor again.</para>
@@ -43,7 +45,8 @@ public sealed partial class EventLoop : IDisposable
     private readonly string _name;
     private readonly ILogger _logger;
     // Replaced only on the loop thread, when a descriptor closed before Unregister leaves an entry nobody can remove.
-    private FileDescriptor _epoll;
+    // Null on the io_uring backend, whose ring (_uring) is the poller instead.
+    private FileDescriptor? _epoll;
     private readonly FileDescriptor _wakeFd;
     private readonly TimeProvider? _timeProvider;
     private readonly long _timeOrigin;
@@ -67,7 +70,10 @@ public sealed partial class EventLoop : IDisposable
     {
     }
 
-    /// <summary>Creates a loop with <paramref name="options"/>. Creating a loop opens two descriptors: an epoll set and an eventfd.</summary>
+    /// <summary>
+    /// Creates a loop with <paramref name="options"/>. Creating a loop opens two descriptors: the poller (an epoll set,
+    /// or an io_uring ring on <see cref="LoopBackend.IoUring"/>) and an eventfd.
+    /// </summary>
     public EventLoop(EventLoopOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -77,25 +83,37 @@ public sealed partial class EventLoop : IDisposable
         _timeProvider = options.TimeProvider is { } tp && tp != TimeProvider.System ? tp : null;
         _timeOrigin = _timeProvider?.GetTimestamp() ?? 0;
 
-        int rc = Epoll.Create(out FileDescriptor? epoll);
+        int rc = EventFd.Create(out FileDescriptor? wake);
         if (rc < 0)
         {
-            throw ThrowHelper.NativeFailure("create the loop's epoll set", rc);
-        }
-        _epoll = epoll!;
-        rc = EventFd.Create(out FileDescriptor? wake);
-        if (rc < 0)
-        {
-            _epoll.Dispose();
             throw ThrowHelper.NativeFailure("create the loop's wake-up eventfd", rc);
         }
         _wakeFd = wake!;
-        rc = Epoll.Control(_epoll.Fd, Epoll.Add, _wakeFd.Fd, EpollFlags.In, WakeToken);
-        if (rc < 0)
+        _backend = ResolveBackend(options.Backend, out string? why);
+        if (_backend == LoopBackend.IoUring && !TryStartIoUring(out why))
         {
-            _wakeFd.Dispose();
-            _epoll.Dispose();
-            throw ThrowHelper.NativeFailure("watch the wake-up eventfd", rc);
+            _backend = LoopBackend.Epoll;
+        }
+        if (_backend == LoopBackend.Epoll)
+        {
+            rc = Epoll.Create(out FileDescriptor? epoll);
+            if (rc < 0)
+            {
+                _wakeFd.Dispose();
+                throw ThrowHelper.NativeFailure("create the loop's epoll set", rc);
+            }
+            _epoll = epoll!;
+            rc = Epoll.Control(_epoll.Fd, Epoll.Add, _wakeFd.Fd, EpollFlags.In, WakeToken);
+            if (rc < 0)
+            {
+                _wakeFd.Dispose();
+                _epoll.Dispose();
+                throw ThrowHelper.NativeFailure("watch the wake-up eventfd", rc);
+            }
+        }
+        if (why is not null)
+        {
+            Log.BackendFallback(_logger, _name, why);
         }
 
         _pollerEvents = new EpollEvent[options.MaxEventsPerWait];
@@ -295,7 +313,10 @@ public sealed partial class EventLoop : IDisposable
             Log.PendingWorkDropped(_logger, Name, dropped);
         }
         _wakeFd.Dispose();
-        _epoll.Dispose();
+        _epoll?.Dispose();
+        _uring?.Dispose();
+        // After the ring: the kernel may write into these buffers until the ring is gone.
+        _receiveBuffers?.Dispose();
     }
 
     /// <summary>
@@ -340,8 +361,8 @@ public sealed partial class EventLoop : IDisposable
     /// </summary>
     public void UpdateTime() => _nowNs = ReadClock();
 
-    /// <summary>The epoll set's descriptor, for tests that check its flags.</summary>
-    internal int PollerFd => _epoll.Fd;
+    /// <summary>The poller's descriptor (the epoll set, or the io_uring ring), for tests that check its flags.</summary>
+    internal int PollerFd => _uring?.RingFd ?? _epoll!.Fd;
 
     /// <summary>Entries in the descriptor table, for tests that check it is never sized by an unchecked number.</summary>
     internal int FdTableLength => _fds.Length;

@@ -51,7 +51,7 @@ public sealed class EventLoopGroup : IDisposable
         {
             for (int i = 0; i < count; i++)
             {
-                var loopOptions = new EventLoopOptions { Name = $"kevents-loop-{i}", LoggerFactory = options.LoggerFactory };
+                var loopOptions = new EventLoopOptions { Name = $"kevents-loop-{i}", LoggerFactory = options.LoggerFactory, Backend = options.Backend };
                 options.ConfigureLoop?.Invoke(i, loopOptions);
                 _loops[i] = new EventLoop(loopOptions);
             }

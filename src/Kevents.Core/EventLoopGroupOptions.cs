@@ -23,6 +23,12 @@ public sealed class EventLoopGroupOptions
     public ILoggerFactory? LoggerFactory { get; set; }
 
     /// <summary>
+    /// The poller backend of every loop (<see cref="EventLoopOptions.Backend"/>), set before <see cref="ConfigureLoop"/>
+    /// runs. Default <see cref="LoopBackend.Default"/>: the <c>KEVENTS_BACKEND</c> environment variable, else epoll.
+    /// </summary>
+    public LoopBackend Backend { get; set; }
+
+    /// <summary>
     /// Adjusts the options of loop i before it is created (spin time, batch sizes, ring capacity). The options it is
     /// given already carry the loop's name (<c>kevents-loop-</c>i, also its thread's name) and
     /// <see cref="LoggerFactory"/>. Default null: every loop uses the defaults of <see cref="EventLoopOptions"/>.

@@ -42,7 +42,8 @@ public sealed class EventLoopOptions
     /// Before sleeping in epoll_wait, poll without blocking for up to this long, but only while the loop is lightly
     /// loaded (its last wait brought at most one descriptor). Spinning trades CPU for latency there: a wake-up from a
     /// blocking wait costs tens of microseconds. Under load there is always work soon, and on a small machine a
-    /// spinning loop would take the CPU its own peers need. Default zero: never spin.
+    /// spinning loop would take the CPU its own peers need. Default zero: never spin. On <see cref="LoopBackend.IoUring"/>
+    /// the spin watches the ring's completion queue, which is shared memory, so it makes no syscall.
     /// </summary>
     public TimeSpan SpinBeforeSleep { get; set; } = TimeSpan.Zero;
 
@@ -52,8 +53,27 @@ public sealed class EventLoopOptions
     /// </summary>
     public TimeProvider? TimeProvider { get; set; }
 
+    /// <summary>
+    /// The kernel interface the loop waits in. Default <see cref="LoopBackend.Default"/>: the environment variable
+    /// <c>KEVENTS_BACKEND</c> (<c>epoll</c> or <c>io_uring</c>) decides, and epoll when it is unset.
+    /// <see cref="LoopBackend.IoUring"/> falls back to epoll, with one warning saying why, where the kernel lacks or
+    /// forbids io_uring; <see cref="EventLoop.Backend"/> says which backend the loop got. Handlers and Kevents.Net
+    /// behave the same on both.
+    /// </summary>
+    public LoopBackend Backend { get; set; }
+
+    /// <summary>io_uring backend: submission queue entries (tests make it tiny to force flushes). Default 256.</summary>
+    internal uint IoUringEntries { get; set; } = 256;
+
+    /// <summary>io_uring backend: completion queue entries (tests make it tiny to force overflow). Default 4096.</summary>
+    internal uint IoUringCompletionEntries { get; set; } = 4096;
+
     internal EventLoopOptions Validate()
     {
+        if (!Enum.IsDefined(Backend))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Backend), Backend, "Choose LoopBackend.Default, Epoll or IoUring.");
+        }
         if (MaxPostedPerIteration < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxPostedPerIteration), MaxPostedPerIteration, "At least one posted item must run per turn.");

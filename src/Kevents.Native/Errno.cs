@@ -54,6 +54,8 @@ public static class Errno
     public const int ENAMETOOLONG = 36;
     /// <summary>Function not implemented.</summary>
     public const int ENOSYS = 38;
+    /// <summary>Timer expired (io_uring_enter's wait ran out of time).</summary>
+    public const int ETIME = 62;
     /// <summary>Too many levels of symbolic links (openat2: a magic link, or O_NOFOLLOW met a link).</summary>
     public const int ELOOP = 40;
     /// <summary>Machine is not on the network.</summary>
@@ -141,6 +143,7 @@ public static class Errno
         EPIPE => "EPIPE",
         ENAMETOOLONG => "ENAMETOOLONG",
         ENOSYS => "ENOSYS",
+        ETIME => "ETIME",
         ELOOP => "ELOOP",
         ENONET => "ENONET",
         EPROTO => "EPROTO",

@@ -72,6 +72,11 @@ internal static unsafe partial class Interop
     [LibraryImport(Libc, SetLastError = true)]
     internal static partial int sched_getcpu();
 
+    // Variadic in C; glibc's syscall() is assembly that moves its integer arguments into the kernel's registers, so the
+    // x64 and arm64 Linux ABIs pass them like fixed arguments. Used where Tmds.LibC's binding lacks an argument.
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial long syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
+
     [StructLayout(LayoutKind.Sequential)]
     internal struct Timespec
     {

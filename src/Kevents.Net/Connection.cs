@@ -184,7 +184,7 @@ public abstract partial class Connection : ILoopTimerTarget
             {
                 ArmTimer(due);
             }
-            _loop.Register(Kevent.Read(_socket!.Fd), _onReadable);
+            _loop.Register(new Kevent((ulong)_socket!.Fd, KeventFilter.Read, KeventFlags.None, ReadFilterFlags, 0, 0), _onReadable);
             _readRegistered = true;
             _readEnabled = true;
             return true;
@@ -257,6 +257,9 @@ public abstract partial class Connection : ILoopTimerTarget
     internal abstract void RequestShutdown();
 
     private protected abstract void OnReadable(in Kevent ev);
+
+    /// <summary>The Read registration's filter flags: a connection that takes bytes from the loop's ring says so here.</summary>
+    private protected virtual uint ReadFilterFlags => 0;
 
     private protected abstract void OnWritable(in Kevent ev);
 

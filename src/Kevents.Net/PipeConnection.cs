@@ -249,7 +249,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         _sends.Enter();
         try
         {
-            ReadIntoInput();
+            ReadIntoInput(ev);
         }
         finally
         {
@@ -257,17 +257,32 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         }
     }
 
-    private void ReadIntoInput()
+    // On the io_uring backend the loop receives for this connection too (EventLoop.IoUring.Receive.cs).
+    private protected override uint ReadFilterFlags => _loop.ReceiveInRingIfSupported;
+
+    private void ReadIntoInput(in Kevent ev)
     {
         // The segment is taken only now that bytes are there, and given back once the application has consumed them.
-        Memory<byte> memory = _input.BeginWrite(MinimumReadSize);
+        bool inRing = (ev.FilterFlags & EventLoop.ReceivedFilterFlag) != 0;
+        ReadOnlySpan<byte> received = inRing ? _loop.ReceivedBytes : default;
+        Memory<byte> memory = _input.BeginWrite(Math.Max(MinimumReadSize, received.Length));
         if (memory.IsEmpty)
         {
             // The application completed Input: it wants nothing more, so stop reading.
             StopInput(null);
             return;
         }
-        long n = Io.Read(_socket!.Fd, memory.Span);
+        long n;
+        if (inRing)
+        {
+            // The one hook of the ring receive: the bytes are in the loop's buffer already; copy them into the input.
+            received.CopyTo(memory.Span);
+            n = ev.Data;
+        }
+        else
+        {
+            n = Io.Read(_socket!.Fd, memory.Span);
+        }
         if (n > 0)
         {
             MarkInput();

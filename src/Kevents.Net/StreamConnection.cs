@@ -189,8 +189,17 @@ public sealed class StreamConnection : Connection
         _pendingCount += data.Length;
     }
 
+    // On the io_uring backend the loop receives for this connection (multishot receive into its provided buffers) and
+    // hands OnData the kernel's buffer itself: no copy, no read call.
+    private protected override uint ReadFilterFlags => _loop.ReceiveInRingIfSupported;
+
     private protected override void OnReadable(in Kevent ev)
     {
+        if ((ev.FilterFlags & EventLoop.ReceivedFilterFlag) != 0)
+        {
+            OnReceived(ev);
+            return;
+        }
         byte[] buffer = _readBuffer.Array;
         // A few reads per event when the buffer fills, then let other connections have their turn.
         for (int i = 0; i < 4 && !IsClosed; i++)
@@ -216,22 +225,51 @@ public sealed class StreamConnection : Connection
             }
             if (n == 0 && PeerError == 0)
             {
-                _inputDone = true;
-                StopReading();
-                try
-                {
-                    _handler.OnEndOfStream(this);
-                }
-                catch (Exception ex)
-                {
-                    ApplicationFailed(ex);
-                }
+                OnEndOfInput();
                 return;
             }
             // A read error, or the end of a connection epoll reported as failed (its SO_ERROR is in PeerError): a
             // reset, never a clean end of stream.
             CloseSocket(NetErrors.Reset(Id, n < 0 ? (int)n : PeerError));
             return;
+        }
+    }
+
+    /// <summary>A chunk the loop received for this connection, its end of stream, or its failure (see EventLoop.IoUring.Receive.cs).</summary>
+    private void OnReceived(in Kevent ev)
+    {
+        if (IsClosed)
+        {
+            return;
+        }
+        long n = ev.Data;
+        if (n > 0)
+        {
+            MarkInput();
+            BytesRead += n;
+            Deliver(_loop.ReceivedBytes);
+            return;
+        }
+        if (n == 0 && PeerError == 0)
+        {
+            OnEndOfInput();
+            return;
+        }
+        // A failed receive: a reset, never a clean end of stream, exactly as on the read path.
+        CloseSocket(NetErrors.Reset(Id, n < 0 ? (int)n : PeerError));
+    }
+
+    private void OnEndOfInput()
+    {
+        _inputDone = true;
+        StopReading();
+        try
+        {
+            _handler.OnEndOfStream(this);
+        }
+        catch (Exception ex)
+        {
+            ApplicationFailed(ex);
         }
     }
 

@@ -147,9 +147,18 @@ public partial class ApiEdgeTests : LoopTest
         RunFor(loop, TimeSpan.FromMilliseconds(300));
         long turns = loop.Iterations - iterationsBefore;
 
-        CapturingLoggerProvider.Entry warning = Assert.Single(logs.Entries, e => e.Level == LogLevel.Warning);
-        Assert.Contains($"fd {number}", warning.Message);
-        Assert.Contains("Unregister before", warning.Message);
+        if (loop.Backend == LoopBackend.Epoll)
+        {
+            CapturingLoggerProvider.Entry warning = Assert.Single(logs.Entries, e => e.Level == LogLevel.Warning);
+            Assert.Contains($"fd {number}", warning.Message);
+            Assert.Contains("Unregister before", warning.Message);
+        }
+        else
+        {
+            // io_uring removes a poll by its request, not by the descriptor's number, so Unregister reaches it even
+            // after the close: nothing is left to report.
+            Assert.DoesNotContain(logs.Entries, e => e.Level >= LogLevel.Warning);
+        }
         // An idle loop turns a handful of times in 300 ms (the stop timer, the warning); a spinning one, thousands.
         Assert.True(turns < 100, $"the loop turned {turns} times in 300 ms with nothing to do");
     }
@@ -167,7 +176,7 @@ public partial class ApiEdgeTests : LoopTest
         {
             var logs = new CapturingLoggerProvider();
             using ILoggerFactory factory = logs.CreateFactory();
-            var loop = new EventLoop(new EventLoopOptions { LoggerFactory = factory, RingCapacity = 64 });
+            var loop = new EventLoop(WithBackend(new EventLoopOptions { LoggerFactory = factory, RingCapacity = 64 }));
             Task run = loop.RunAsync();
             using var go = new Barrier(Producers + 1);
             var producers = Enumerable.Range(0, Producers).Select(_ => new Thread(() =>

@@ -216,7 +216,7 @@ public class CrossThreadTests : LoopTest
         // right after RunAsync once raced the new thread into Register and failed.)
         for (int i = 0; i < 20; i++)
         {
-            using var loop = new EventLoop();
+            using var loop = new EventLoop(WithBackend());
             Task running = loop.RunAsync();
             Assert.True(loop.IsRunning);
             Assert.False(loop.IsOnLoopThread);
@@ -243,7 +243,7 @@ public class CrossThreadTests : LoopTest
     public void DisposingARunningLoopStopsItAndReleasesItsDescriptors()
     {
         int baseline = TestUtil.OpenFdCount();
-        var loop = new EventLoop();
+        var loop = new EventLoop(WithBackend());
         loop.Register(Kevent.Timer(1, TimeSpan.FromMilliseconds(5), periodic: true), (in Kevent _) => { });
         Task running = loop.RunAsync();
         SpinWait.SpinUntil(() => loop.IsRunning, TimeSpan.FromSeconds(5));
@@ -260,7 +260,7 @@ public class CrossThreadTests : LoopTest
     public void DisposeFromInsideAHandlerReleasesWhenTheTurnEnds()
     {
         int baseline = TestUtil.OpenFdCount();
-        var loop = new EventLoop();
+        var loop = new EventLoop(WithBackend());
         loop.Register(Kevent.Timer(1, TimeSpan.FromMilliseconds(1), periodic: false), (in Kevent _) => loop.Dispose());
         loop.Run();
         TestUtil.AssertFdCountReturnsTo(baseline);

@@ -20,7 +20,7 @@ public class DescriptorTests : LoopTest
         int baseline = TestUtil.OpenFdCount();
         for (int i = 0; i < 50; i++)
         {
-            using var loop = new EventLoop();
+            using var loop = new EventLoop(WithBackend());
             var (a, b) = TestUtil.SocketPair();
             loop.Register(Kevent.Read(b.Fd), (in Kevent _) => loop.Stop());
             loop.Register(Kevent.Signal(Signals.SIGHUP), (in Kevent _) => { });

@@ -19,9 +19,23 @@ public abstract class LoopTest : GatedTest
     }
     private readonly List<IDisposable> _owned = new();
 
+    /// <summary>The poller backend this suite's loops use; the io_uring suites (IoUringSuites.cs) override it.</summary>
+    protected virtual LoopBackend Backend => LoopBackend.Epoll;
+
+    /// <summary>Options with this suite's <see cref="Backend"/> (unless the test chose one).</summary>
+    protected EventLoopOptions WithBackend(EventLoopOptions? options = null)
+    {
+        options ??= new EventLoopOptions();
+        if (options.Backend == LoopBackend.Default)
+        {
+            options.Backend = Backend;
+        }
+        return options;
+    }
+
     protected EventLoop NewLoop(EventLoopOptions? options = null)
     {
-        var loop = options is null ? new EventLoop() : new EventLoop(options);
+        var loop = new EventLoop(WithBackend(options));
         _owned.Add(loop);
         return loop;
     }

@@ -4,7 +4,7 @@ namespace Kevents.Tests;
 /// Pull registrations (no handler) belong to <see cref="EventLoop.Poll"/>. Under <see cref="EventLoop.Run"/> nothing
 /// would collect their kevents: registering one there is refused, and one made earlier is reported when it fires.
 /// </summary>
-public sealed class PullUnderRunTests : LoopTest
+public class PullUnderRunTests : LoopTest
 {
     [Fact]
     public void RegisteringWithoutAHandlerWhileRunDispatchesIsRefusedWithWhatToDo()

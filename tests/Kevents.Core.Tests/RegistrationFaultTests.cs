@@ -3,7 +3,7 @@ using Kevents.Native;
 namespace Kevents.Tests;
 
 /// <summary>Registrations the kernel refuses for lack of room, made to happen with fault injection.</summary>
-public sealed class RegistrationFaultTests : LoopTest
+public class RegistrationFaultTests : LoopTest
 {
     [Theory]
     [InlineData(Errno.ENOSPC, "max_user_watches")]

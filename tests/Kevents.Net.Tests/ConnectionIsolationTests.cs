@@ -293,7 +293,7 @@ public class ConnectionIsolationTests : NetTest
             closeError = e;
             Interlocked.Increment(ref closed);
         });
-        var loop = new EventLoop(new EventLoopOptions { Name = "disposed-under-abort" });
+        var loop = new EventLoop(new EventLoopOptions { Name = "disposed-under-abort", Backend = Backend });
         Task running = loop.RunAsync();
         StreamConnection connection = await loop.ConnectAsync(listener.LocalEndPoint!, handler).WaitAsync(Limit);
         using Socket peer = await listener.AcceptAsync().WaitAsync(Limit);
@@ -334,7 +334,7 @@ public class ConnectionIsolationTests : NetTest
         var handler = new CallbackHandler(
             onConnected: c => live.Enqueue(c),
             onClosed: (c, _) => closes.AddOrUpdate(c, 1, (_, n) => n + 1));
-        var loop = new EventLoop(new EventLoopOptions { Name = "aborts-racing-dispose" });
+        var loop = new EventLoop(new EventLoopOptions { Name = "aborts-racing-dispose", Backend = Backend });
         Task running = loop.RunAsync();
         SocketServer server = await loop.InvokeAsync(() => loop.ListenTcp(TestUtil.AnyLoopback(), handler, NoTimeouts));
         var clients = new List<Socket>();
@@ -390,7 +390,7 @@ public class ConnectionIsolationTests : NetTest
             closeError = e;
             Interlocked.Increment(ref closed);
         });
-        var loop = new EventLoop(new EventLoopOptions { Name = "disposed-under-server" });
+        var loop = new EventLoop(new EventLoopOptions { Name = "disposed-under-server", Backend = Backend });
         Task running = loop.RunAsync();
         SocketServer server = await loop.InvokeAsync(() => loop.ListenTcp(TestUtil.AnyLoopback(), handler, NoTimeouts));
         using Socket client = await ConnectClientAsync(server.LocalEndPoint);

@@ -9,7 +9,7 @@ namespace Kevents.Tests;
 /// spuriously with EAGAIN, or moving fewer bytes than asked; accepts and waits interrupted. Every byte must still
 /// arrive in order and every connection close once.
 /// </summary>
-public sealed class EchoUnderFaultsTests : EchoTests
+public class EchoUnderFaultsTests : EchoTests
 {
     private readonly FaultPlan _plan = new FaultPlan(seed: 11)
         .Fail(FaultSite.Read, Errno.EINTR, 0.1).Fail(FaultSite.Read, Errno.EAGAIN, 0.05).Shorten(FaultSite.Read, 0.3)
@@ -25,7 +25,15 @@ public sealed class EchoUnderFaultsTests : EchoTests
     public async Task FaultsReallyFireDuringTheSuite()
     {
         await EightMebibytesEachWayArriveIntact(Api.Pipe);
-        Assert.True(_plan.Injected(FaultSite.Read) > 0, "no read fault fired");
+        if (Loop.Backend == LoopBackend.Epoll)
+        {
+            Assert.True(_plan.Injected(FaultSite.Read) > 0, "no read fault fired");
+        }
+        else
+        {
+            // On io_uring the loop receives for connections (multishot receive): no read(2) is ever made.
+            Assert.Equal(0, _plan.Injected(FaultSite.Read));
+        }
         Assert.True(_plan.Injected(FaultSite.Send) > 0, "no send fault fired");
     }
 

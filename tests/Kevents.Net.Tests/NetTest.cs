@@ -18,11 +18,17 @@ public abstract class NetTest : GatedTest
 
     protected NetTest()
     {
-        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = GetType().Name });
+        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = GetType().Name, Backend = Backend });
         _running = Loop.RunAsync();
     }
 
     protected EventLoop Loop { get; }
+
+    /// <summary>
+    /// The poller backend of <see cref="Loop"/> (read in the constructor, so an override must return a constant); the
+    /// io_uring suites (IoUringSuites.cs) override it.
+    /// </summary>
+    protected virtual LoopBackend Backend => LoopBackend.Epoll;
 
     protected CapturingLoggerProvider Logs => Gate.Logs;
 

@@ -18,11 +18,13 @@ public partial class EchoServerProcessTests : GatedTest
     private static partial Regex ListeningLine();
 
     [Theory]
-    [InlineData("stream")]
-    [InlineData("pipe")]
-    public async Task EchoServerProcessEchoesServesLoadGenAndExitsCleanlyOnSigterm(string api)
+    [InlineData("stream", "epoll")]
+    [InlineData("pipe", "epoll")]
+    [InlineData("stream", "io_uring")]
+    [InlineData("pipe", "io_uring")]
+    public async Task EchoServerProcessEchoesServesLoadGenAndExitsCleanlyOnSigterm(string api, string backend)
     {
-        using var server = new SampleProcess("EchoServer.dll", ListeningLine(), fdLimit: 0, "--port", "0", "--api", api);
+        using var server = new SampleProcess("EchoServer.dll", ListeningLine(), fdLimit: 0, "--port", "0", "--api", api, "--backend", backend);
         int port = server.WaitForPort();
 
         // A plain socket round trip first: the sample must echo exactly what it got.

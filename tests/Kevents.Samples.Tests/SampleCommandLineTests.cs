@@ -19,6 +19,7 @@ public class SampleCommandLineTests : GatedTest
     [InlineData("EchoServer", "--idle-timeout must be a number from 0 to 604800 (got '-1')", "--idle-timeout", "-1")]
     [InlineData("EchoServer", "--api must be one of stream, pipe, kevents (got 'udp')", "--api", "udp")]
     [InlineData("EchoServer", "--bind must be an IP address", "--bind", "localhost")]
+    [InlineData("EchoServer", "--backend must be one of default, epoll, io_uring (got 'kqueue')", "--backend", "kqueue")]
     [InlineData("EchoServer", "Required argument missing for option: '--max-connections'", "--max-connections")]
     [InlineData("EchoServer", "--api kevents serves TCP only", "--api", "kevents", "--unix", "/tmp/kevents-cli-test.sock")]
     [InlineData("FileServer", "Unrecognized command or argument '--bogus'", "--bogus")]

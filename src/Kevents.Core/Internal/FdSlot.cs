@@ -24,5 +24,25 @@ internal struct FdEntry
     public FdSlot Write;
     /// <summary>The interest epoll holds for this fd; None when the fd is not in the epoll set.</summary>
     public Kevents.Native.EpollFlags Interest;
+    /// <summary>In the epoll set; on the io_uring backend, a poll for <see cref="Interest"/> is armed in the ring.</summary>
     public bool InEpoll;
+    /// <summary>io_uring backend: the generation of the armed poll, in its user data, so a completion of an older poll is ignored.</summary>
+    public uint PollGeneration;
+    /// <summary>io_uring backend: the fd is on the list of polls to re-arm after this turn's dispatch.</summary>
+    public bool RearmQueued;
+    /// <summary>io_uring backend: the generation of the fd's multishot receive.</summary>
+    public uint RecvGeneration;
+    /// <summary>io_uring backend: the fd's multishot receive (see EventLoop.IoUring.Receive.cs).</summary>
+    public RecvState Recv;
+}
+
+/// <summary>Where an fd's multishot receive on the io_uring backend stands.</summary>
+internal enum RecvState : byte
+{
+    /// <summary>None in the ring.</summary>
+    Idle,
+    /// <summary>Armed: its completions carry the bytes received.</summary>
+    Armed,
+    /// <summary>Cancelled (reading paused or stopped), its last completion not seen yet; no new one until it is.</summary>
+    Cancelling,
 }

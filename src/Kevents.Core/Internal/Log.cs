@@ -56,4 +56,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 12, EventName = "BlockedReportFailed", Level = LogLevel.Error,
         Message = "The watchdog's report {Callback} threw while reporting a held loop; the slow handler is not treated as failed")]
     public static partial void BlockedReportFailed(ILogger logger, string callback, Exception exception);
+
+    [LoggerMessage(EventId = 43, EventName = "BackendFallback", Level = LogLevel.Warning,
+        Message = "Loop {Name} runs on epoll instead of io_uring: {Reason}")]
+    public static partial void BackendFallback(ILogger logger, string name, string reason);
 }

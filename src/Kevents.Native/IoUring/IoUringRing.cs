@@ -19,7 +19,7 @@ namespace Kevents.Native;
 internal sealed unsafe partial class IoUringRing : IDisposable
 {
     private readonly FileDescriptor _ring;
-    private readonly FileDescriptor _completionEvent;
+    private readonly FileDescriptor? _completionEvent;
     private readonly Mappings _maps;
 
     // Submission queue, shared with the kernel. The kernel advances the head when it consumes entries; this
@@ -45,7 +45,7 @@ internal sealed unsafe partial class IoUringRing : IDisposable
     private readonly ulong[] _supported;
     private bool _disposed;
 
-    private IoUringRing(FileDescriptor ring, FileDescriptor completionEvent, in io_uring_params p, Mappings maps, ulong[] supported)
+    private IoUringRing(FileDescriptor ring, FileDescriptor? completionEvent, in io_uring_params p, Mappings maps, ulong[] supported)
     {
         _ring = ring;
         _completionEvent = completionEvent;
@@ -90,9 +90,10 @@ internal sealed unsafe partial class IoUringRing : IDisposable
     /// An eventfd (NONBLOCK, CLOEXEC) the kernel signals when it posts completions. Watch it for readability with
     /// epoll; when it fires, drain it with <see cref="EventFd.Drain"/> first and then call <see cref="TryReap"/> until it
     /// returns false. Draining first means a completion posted meanwhile signals the eventfd again, so none waits
-    /// unnoticed. Signals may be coalesced or spurious: the completion queue, not the counter, is the truth.
+    /// unnoticed. Signals may be coalesced or spurious: the completion queue, not the counter, is the truth. -1 for a
+    /// ring created without one (<see cref="IoUringSetupOptions.CompletionEventFd"/>).
     /// </summary>
-    public int CompletionEventFd => _completionEvent.Fd;
+    public int CompletionEventFd => _completionEvent?.Fd ?? -1;
 
     /// <summary>
     /// True when the kernel reports <paramref name="opcode"/> (an <see cref="IoUringOpcode"/> value) as supported.
@@ -116,7 +117,7 @@ internal sealed unsafe partial class IoUringRing : IDisposable
         }
 
         io_uring_params p = default;
-        int rc = Setup(entries, options?.CompletionQueueSize ?? 0, ref p, out FileDescriptor? ringFd);
+        int rc = Setup(entries, options?.CompletionQueueSize ?? 0, options?.CooperativeTaskRun ?? false, ref p, out FileDescriptor? ringFd);
         if (rc < 0)
         {
             return rc;
@@ -136,10 +137,14 @@ internal sealed unsafe partial class IoUringRing : IDisposable
             return rc;
         }
 
-        rc = EventFd.Create(out FileDescriptor? eventFd);
-        if (rc == 0)
+        FileDescriptor? eventFd = null;
+        if (options?.CompletionEventFd ?? true)
         {
-            rc = RegisterEventFd(ringFd.Fd, eventFd!.Fd);
+            rc = EventFd.Create(out eventFd);
+            if (rc == 0)
+            {
+                rc = RegisterEventFd(ringFd.Fd, eventFd!.Fd);
+            }
         }
         if (rc < 0)
         {
@@ -149,7 +154,7 @@ internal sealed unsafe partial class IoUringRing : IDisposable
             return rc;
         }
 
-        ring = new IoUringRing(ringFd, eventFd!, p, maps, Probe(ringFd.Fd));
+        ring = new IoUringRing(ringFd, eventFd, p, maps, Probe(ringFd.Fd));
         return 0;
     }
 
@@ -164,10 +169,10 @@ internal sealed unsafe partial class IoUringRing : IDisposable
         _maps.Unmap();
         // The ring holds its own reference to the eventfd, so the order of these two closes does not matter to the kernel.
         _ring.Dispose();
-        _completionEvent.Dispose();
+        _completionEvent?.Dispose();
     }
 
-    private static int Setup(uint entries, uint cqSize, ref io_uring_params p, out FileDescriptor? ringFd)
+    private static int Setup(uint entries, uint cqSize, bool cooperative, ref io_uring_params p, out FileDescriptor? ringFd)
     {
         if (FaultInjection.Fails(FaultSite.IoUringSetup, -1, out int fault))
         {
@@ -182,6 +187,10 @@ internal sealed unsafe partial class IoUringRing : IDisposable
         if (cqSize != 0)
         {
             flags |= LibC.IORING_SETUP_CQSIZE;
+        }
+        if (cooperative)
+        {
+            flags |= IoUringAbi.SetupCoopTaskRun | IoUringAbi.SetupTaskRunFlag;
         }
 
         while (true)
@@ -200,6 +209,12 @@ internal sealed unsafe partial class IoUringRing : IDisposable
                 }
             }
             int errno = Errno.Last();
+            if (errno == Errno.EINVAL && (flags & (IoUringAbi.SetupCoopTaskRun | IoUringAbi.SetupTaskRunFlag)) != 0)
+            {
+                // Before 5.19: no cooperative task running; the ring works without it.
+                flags &= ~(IoUringAbi.SetupCoopTaskRun | IoUringAbi.SetupTaskRunFlag);
+                continue;
+            }
             if (errno == Errno.EINVAL && (flags & IoUringAbi.SetupSubmitAll) != 0)
             {
                 flags &= ~IoUringAbi.SetupSubmitAll;
