@@ -67,27 +67,8 @@ public abstract class NetTest : GatedTest
     }
 
     /// <summary>Reads until the peer closes; returns what arrived (a reset ends it too, reported by the flag).</summary>
-    protected static async Task<(byte[] Data, bool Reset)> ReceiveToEndAsync(Socket socket)
-    {
-        var all = new MemoryStream();
-        byte[] buffer = new byte[64 * 1024];
-        try
-        {
-            while (true)
-            {
-                int n = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).AsTask().WaitAsync(Limit);
-                if (n == 0)
-                {
-                    return (all.ToArray(), false);
-                }
-                all.Write(buffer, 0, n);
-            }
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
-        {
-            return (all.ToArray(), true);
-        }
-    }
+    protected static async Task<(byte[] Data, bool Reset)> ReceiveToEndAsync(Socket socket) =>
+        await ClientSockets.ReceiveUntilClosedAsync(socket, Limit);
 
     protected static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
     {

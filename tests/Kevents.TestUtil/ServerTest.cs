@@ -61,27 +61,8 @@ public abstract class ServerTest : GatedTest
     protected static async Task<byte[]> ReceiveToEndAsync(Socket socket) => (await ReceiveUntilClosedAsync(socket)).Bytes;
 
     /// <summary>Reads until the server closes the connection; (what arrived, whether it ended in a reset).</summary>
-    protected static async Task<(byte[] Bytes, bool Reset)> ReceiveUntilClosedAsync(Socket socket)
-    {
-        var all = new MemoryStream();
-        byte[] buffer = new byte[64 * 1024];
-        try
-        {
-            while (true)
-            {
-                int n = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).AsTask().WaitAsync(Limit);
-                if (n == 0)
-                {
-                    return (all.ToArray(), false);
-                }
-                all.Write(buffer, 0, n);
-            }
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
-        {
-            return (all.ToArray(), true);
-        }
-    }
+    protected static Task<(byte[] Bytes, bool Reset)> ReceiveUntilClosedAsync(Socket socket) =>
+        ClientSockets.ReceiveUntilClosedAsync(socket, Limit);
 
     /// <summary>Polls <paramref name="condition"/> on the loop thread until it holds; fails after <see cref="Limit"/>.</summary>
     protected async Task WaitUntilAsync(Func<bool> condition, string what)
