@@ -59,11 +59,14 @@ ECHO_DLL=$(ls "$ROOT"/samples/EchoServer/bin/Release/net*/EchoServer.dll | head 
 LOADGEN_DLL=$(ls "$ROOT"/samples/LoadGen/bin/Release/net*/LoadGen.dll | head -1)
 [[ -f $ECHO_DLL && -f $LOADGEN_DLL ]] || die "no Release build of EchoServer and LoadGen (run without SKIP_BUILD=1)"
 
-# A loopback port nothing listens on (connect refused), for HAProxy's own listeners.
+# A loopback port nothing listens on (connect refused), for HAProxy's own listeners. Taken below the kernel's
+# ephemeral range: a port in it may be the local end of some client connection (or of thousands in TIME-WAIT on a
+# machine other loads share), which refuses a connect and still makes HAProxy's bind fail with EADDRINUSE.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
     local port
     for _ in $(seq 100); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((20000 + RANDOM % (EPHEMERAL_LOW - 20000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
     done
     die "no free loopback port found"

@@ -7,6 +7,8 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLK_TCK=$(getconf CLK_TCK)
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# Debian installs the servers compared here (nginx, haproxy) in /usr/sbin, which a non-root PATH often lacks.
+[[ ":$PATH:" == *:/usr/sbin:* ]] || PATH=$PATH:/usr/sbin
 
 log() { echo "[${BENCH_NAME:-bench}] $*" >&2; }
 die() { log "SETUP FAILED: $*"; exit 2; }   # exit code 2: setup failed, as every script's header says
