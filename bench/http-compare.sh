@@ -171,9 +171,8 @@ done
 for id in "${SERVERS[@]}"; do [[ -n ${PID[$id]:-} ]] && stop_pid "${PID[$id]}"; done
 
 # ---------------------------------------------------------------- report
-fmt_rate() { awk -v v="$1" 'BEGIN { if (v == "") { print "n/a"; exit }
-    if (v >= 1e6) printf "%.2fM", v / 1e6; else if (v >= 1e3) printf "%.0fK", v / 1e3; else printf "%.0f", v }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'; }
+TABLE_COLUMNS=("${SHAPES[@]}")
+title() { echo "${SHAPE_TITLE[$1]}"; }
 cell() {   # $1 id, $2 shape
     local id=$1 shape=$2
     [[ -n ${STATUS[$id,$shape]:-} ]] || { echo "n/a"; return; }
@@ -188,44 +187,20 @@ cell() {   # $1 id, $2 shape
     echo "Load average (1 min) at the start: ${LOAD_START}; at the end: $(load_avg)."
     echo "Every server's /plaintext body was first checked byte for byte by LoadGen, pipelined 16 deep."
     echo
-    header="| server | check |"; rule="|---|---|"
-    for shape in "${SHAPES[@]}"; do header+=" ${SHAPE_TITLE[$shape]} |"; rule+="---|"; done
-    echo "$header"; echo "$rule"
-    for id in "${SERVERS[@]}"; do
-        row="| ${LABEL[$id]} | ${VERIFY[$id]:-n/a} |"
-        for shape in "${SHAPES[@]}"; do row+=" $(cell "$id" "$shape") |"; done
-        echo "$row"
-    done
+    server_table
     echo
     echo "Throughput ratios (same run):"
     echo
-    header="| ratio |"; rule="|---|"
-    for shape in "${SHAPES[@]}"; do header+=" ${SHAPE_TITLE[$shape]} |"; rule+="---|"; done
-    echo "$header"; echo "$rule"
-    for pair in "kevents nginx" "kevents kestrel" "kestrel nginx"; do
-        read -r a b <<<"$pair"
-        row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
-        for shape in "${SHAPES[@]}"; do row+=" $(ratio "${RPS[$a,$shape]:-}" "${RPS[$b,$shape]:-}") |"; done
-        echo "$row"
-    done
+    ratio_table RPS "kevents nginx" "kevents kestrel" "kestrel nginx"
     echo
     echo "CPU time per request, the peer's over Kevents' (same run; above 1 means Kevents spends less per request). With"
     echo "client and servers sharing the cores, this moves far less with the machine's other work than throughput does:"
     echo
-    header="| ratio |"; rule="|---|"
-    for shape in "${SHAPES[@]}"; do header+=" ${SHAPE_TITLE[$shape]} |"; rule+="---|"; done
-    echo "$header"; echo "$rule"
-    for pair in "nginx kevents" "kestrel kevents"; do
-        read -r a b <<<"$pair"
-        row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
-        for shape in "${SHAPES[@]}"; do row+=" $(ratio "${CPU[$a,$shape]:-}" "${CPU[$b,$shape]:-}") |"; done
-        echo "$row"
-    done
+    ratio_table CPU "nginx kevents" "kestrel kevents"
     echo
     echo "p99 latency (wrk):"
     echo
-    echo "| server |$(for s in "${SHAPES[@]}"; do printf ' %s |' "${SHAPE_TITLE[$s]}"; done)"
-    echo "|---|$(for _ in "${SHAPES[@]}"; do printf -- '---|'; done)"
+    table_head server
     for id in "${SERVERS[@]}"; do
         row="| ${LABEL[$id]} |"
         for shape in "${SHAPES[@]}"; do row+=" ${P99[$id,$shape]:-n/a} |"; done

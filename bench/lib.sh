@@ -166,3 +166,43 @@ nginx_temp_paths() {
         echo "    ${p}_temp_path $1/${p/client_/};"
     done
 }
+
+# ---------------------------------------------------------------- report tables of the side-by-side comparisons
+# They need the script's TABLE_COLUMNS (column keys), title KEY (a column's heading), cell ID KEY (a server's cell),
+# SERVERS, LABEL[id] and VERIFY[id]; measurements are kept in arrays keyed "id,column-key".
+fmt_rate() { awk -v v="$1" 'BEGIN { if (v == "") { print "n/a"; exit }
+    if (v >= 1e6) printf "%.2fM", v / 1e6; else if (v >= 1e3) printf "%.0fK", v / 1e3; else printf "%.0f", v }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'; }
+
+# table_head FIRST...: the heading row (the given first headings, then every column's title) and its rule.
+table_head() {
+    local header="|" rule="|" c
+    for c in "$@"; do header+=" $c |"; rule+="---|"; done
+    for c in "${TABLE_COLUMNS[@]}"; do header+=" $(title "$c") |"; rule+="---|"; done
+    echo "$header"; echo "$rule"
+}
+
+# server_table: one row per server: its label, its check, and its cell in every column.
+server_table() {
+    local id c row
+    table_head server check
+    for id in "${SERVERS[@]}"; do
+        row="| ${LABEL[$id]} | ${VERIFY[$id]:-n/a} |"
+        for c in "${TABLE_COLUMNS[@]}"; do row+=" $(cell "$id" "$c") |"; done
+        echo "$row"
+    done
+}
+
+# ratio_table ARRAY "A B"...: one row per pair, ARRAY[A,column] / ARRAY[B,column] in every column.
+ratio_table() {
+    local -n measured=$1
+    shift
+    local pair a b c row
+    table_head ratio
+    for pair in "$@"; do
+        read -r a b <<<"$pair"
+        row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
+        for c in "${TABLE_COLUMNS[@]}"; do row+=" $(ratio "${measured[$a,$c]:-}" "${measured[$b,$c]:-}") |"; done
+        echo "$row"
+    done
+}

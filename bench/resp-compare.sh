@@ -150,17 +150,14 @@ done
 for id in "${SERVERS[@]}"; do [[ -n ${PID[$id]:-} ]] && stop_pid "${PID[$id]}"; done
 
 # ---------------------------------------------------------------- report
-fmt_rate() { awk -v v="$1" 'BEGIN { if (v == "") { print "n/a"; exit }
-    if (v >= 1e6) printf "%.2fM", v / 1e6; else if (v >= 1e3) printf "%.0fK", v / 1e3; else printf "%.0f", v }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'; }
 upper() { tr '[:lower:]' '[:upper:]' <<<"$1"; }
-cell() {   # $1 id, $2 test, $3 pipe
-    [[ -n ${STATUS[$1,$2,$3]:-} ]] || { echo "n/a"; return; }
-    [[ ${STATUS[$1,$2,$3]} == ok ]] || { echo "${STATUS[$1,$2,$3]}"; return; }
-    echo "$(fmt_rate "${RPS[$1,$2,$3]}") / ${CPU[$1,$2,$3]:-?} us"
+cell() {   # $1 id, $2 column ("test,pipe")
+    [[ -n ${STATUS[$1,$2]:-} ]] || { echo "n/a"; return; }
+    [[ ${STATUS[$1,$2]} == ok ]] || { echo "${STATUS[$1,$2]}"; return; }
+    echo "$(fmt_rate "${RPS[$1,$2]}") / ${CPU[$1,$2]:-?} us"
 }
-COLUMNS_LIST=()
-for pipe in "${PIPES[@]}"; do for test in "${TESTS[@]}"; do COLUMNS_LIST+=("$test,$pipe"); done; done
+TABLE_COLUMNS=()
+for pipe in "${PIPES[@]}"; do for test in "${TESTS[@]}"; do TABLE_COLUMNS+=("$test,$pipe"); done; done
 title() { echo "$(upper "${1%,*}") -P ${1#*,}"; }
 {
     echo "## RESP comparison, $(date '+%Y-%m-%d %H:%M')"
@@ -171,39 +168,16 @@ title() { echo "$(upper "${1%,*}") -P ${1#*,}"; }
     echo "Load average (1 min) at the start: ${LOAD_START}; at the end: $(load_avg)."
     echo "Every server's PING, SET and GET replies were first checked byte for byte by LoadGen, pipelined 16 deep."
     echo
-    header="| server | check |"; rule="|---|---|"
-    for c in "${COLUMNS_LIST[@]}"; do header+=" $(title "$c") |"; rule+="---|"; done
-    echo "$header"; echo "$rule"
-    for id in "${SERVERS[@]}"; do
-        row="| ${LABEL[$id]} | ${VERIFY[$id]:-n/a} |"
-        for c in "${COLUMNS_LIST[@]}"; do row+=" $(cell "$id" "${c%,*}" "${c#*,}") |"; done
-        echo "$row"
-    done
+    server_table
     echo
     echo "Throughput ratios (same run):"
     echo
-    header="| ratio |"; rule="|---|"
-    for c in "${COLUMNS_LIST[@]}"; do header+=" $(title "$c") |"; rule+="---|"; done
-    echo "$header"; echo "$rule"
-    for pair in "kevents redis" "kevents garnet" "garnet redis"; do
-        read -r a b <<<"$pair"
-        row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
-        for c in "${COLUMNS_LIST[@]}"; do row+=" $(ratio "${RPS[$a,${c%,*},${c#*,}]:-}" "${RPS[$b,${c%,*},${c#*,}]:-}") |"; done
-        echo "$row"
-    done
+    ratio_table RPS "kevents redis" "kevents garnet" "garnet redis"
     echo
     echo "CPU time per request, the peer's over Kevents' (same run; above 1 means Kevents spends less per request). With"
     echo "client and servers sharing the cores, this moves far less with the machine's other work than throughput does:"
     echo
-    header="| ratio |"; rule="|---|"
-    for c in "${COLUMNS_LIST[@]}"; do header+=" $(title "$c") |"; rule+="---|"; done
-    echo "$header"; echo "$rule"
-    for pair in "redis kevents" "garnet kevents"; do
-        read -r a b <<<"$pair"
-        row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
-        for c in "${COLUMNS_LIST[@]}"; do row+=" $(ratio "${CPU[$a,${c%,*},${c#*,}]:-}" "${CPU[$b,${c%,*},${c#*,}]:-}") |"; done
-        echo "$row"
-    done
+    ratio_table CPU "redis kevents" "garnet kevents"
 } | tee "$OUT"
 log "written to $OUT (raw output in $RAW)"
 exit $FAILED
