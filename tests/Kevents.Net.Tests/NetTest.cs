@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging;
 
 namespace Kevents.Tests;
 
@@ -8,22 +7,8 @@ namespace Kevents.Tests;
 /// Base of the socket tests: a loop running on its own thread, helpers to run code on it, and the leak gate
 /// on dispose (loop disposed, fds back to baseline, nothing logged above Information unless a test expects it).
 /// </summary>
-public abstract class NetTest : GatedTest
+public abstract class NetTest : RunningLoopTest
 {
-    protected static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
-
-    private readonly Task _running;
-
-    static NetTest() => RuntimeWarmUp.Sockets();
-
-    protected NetTest()
-    {
-        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = GetType().Name });
-        _running = Loop.RunAsync();
-    }
-
-    protected EventLoop Loop { get; }
-
     protected CapturingLoggerProvider Logs => Gate.Logs;
 
     /// <summary>Set by tests that provoke warnings on purpose (descriptor exhaustion).</summary>
@@ -32,11 +17,6 @@ public abstract class NetTest : GatedTest
         get => Gate.AllowWarnings;
         set => Gate.AllowWarnings = value;
     }
-
-    /// <summary>Runs <paramref name="work"/> on the loop thread and returns its result.</summary>
-    protected Task<T> OnLoop<T>(Func<T> work) => Loop.InvokeAsync(work);
-
-    protected Task OnLoop(Action work) => Loop.InvokeAsync(work);
 
     /// <summary>Starts an async flow on the loop thread (its awaits resume there) and returns its result.</summary>
     protected Task<T> OnLoopAsync<T>(Func<Task<T>> work) => Loop.InvokeAsync(work);
@@ -81,13 +61,5 @@ public abstract class NetTest : GatedTest
             }
             await Task.Delay(5);
         }
-    }
-
-    public override void Dispose()
-    {
-        Loop.Stop();
-        Assert.True(_running.Wait(Limit), "the loop did not stop");
-        Loop.Dispose();
-        base.Dispose();
     }
 }

@@ -6,34 +6,16 @@ namespace Kevents.Tests;
 
 /// <summary>
 /// Base of the tests that host one server on a loop of their own, bound to loopback port 0, and talk to it over
-/// client sockets: the loop runs from construction to disposal, and on disposal the server is drained and disposed
-/// (<see cref="StopServer"/>), the loop stopped and disposed, and only then the leak gate checked, so whatever the
-/// server left open counts against the test.
+/// client sockets: on disposal the server is drained and disposed (<see cref="StopServer"/>) before the loop is
+/// stopped and the leak gate checked, so whatever the server left open counts against the test.
 /// </summary>
-public abstract class ServerTest : GatedTest
+public abstract class ServerTest : RunningLoopTest
 {
-    /// <summary>The bound on every wait: generous, since the machine running the tests may be slow and shared.</summary>
-    protected static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
-
-    private readonly Task _running;
-
-    static ServerTest() => RuntimeWarmUp.Sockets();
-
-    protected ServerTest()
-    {
-        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = GetType().Name });
-        _running = Loop.RunAsync();
-    }
-
-    protected EventLoop Loop { get; }
-
     /// <summary>Where the server listens (throws until it is started).</summary>
     protected abstract IPEndPoint EndPoint { get; }
 
     /// <summary>Whether <see cref="ConnectAsync"/> turns Nagle off on the client socket.</summary>
     protected virtual bool ClientNoDelay => false;
-
-    protected Task<T> OnLoop<T>(Func<T> work) => Loop.InvokeAsync(work);
 
     protected async Task<Socket> ConnectAsync()
     {
@@ -98,9 +80,6 @@ public abstract class ServerTest : GatedTest
     public override void Dispose()
     {
         StopServer();
-        Loop.Stop();
-        Assert.True(_running.Wait(Limit), "the loop did not stop");
-        Loop.Dispose();
         base.Dispose();
     }
 }
