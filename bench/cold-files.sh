@@ -27,7 +27,9 @@
 # Exit code: 0 when every configuration was measured, 1 when a run failed, 2 when setup failed.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=cold-files
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DURATION=${DURATION:-10}
 HOT_CONNS=${HOT_CONNS:-8}
 COLD_FILES=${COLD_FILES:-4}
@@ -42,43 +44,17 @@ BIN=$ROOT/bench/results/bin
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=$ROOT/bench/results/cold-files-$STAMP.md
 RAW=$ROOT/bench/results/cold-files-$STAMP.raw.txt
-TMP=$(mktemp -d /tmp/kevents-cold-files.XXXXXX)
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+bench_tmp; TMP=$BENCH_TMP
 
 mkdir -p "$BIN" "$DIR"
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-log() { echo "[cold-files] $*" >&2; }
+raise_fd_limit
 
-CHILDREN=()
-stop_pid() {
-    local pid=$1
-    [[ -z $pid ]] && return
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-}
-cleanup() {
-    for pid in "${CHILDREN[@]}"; do stop_pid "$pid"; done
-    [[ -n ${CGROUP_DIR:-} ]] && rmdir "$CGROUP_DIR" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_cleanup() { [[ -n ${CGROUP_DIR:-} ]] && rmdir "$CGROUP_DIR" 2>/dev/null; }
 
-need() {   # $1 command, $2 Debian package
-    command -v "$1" >/dev/null 2>&1 && return 0
-    log "$1 missing, installing $2"
-    { apt-get install -y "$2" >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y "$2" >/dev/null 2>&1; }; } \
-        && command -v "$1" >/dev/null 2>&1 || { log "could not install $2"; return 1; }
-}
 need wrk wrk || exit 2
 need curl curl || exit 2
 need gcc gcc || exit 2
-[[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null || need nginx nginx-light || exit 2
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+need_nginx || exit 2
 NGINX_THREADS=0
 "$NGINX" -V 2>&1 | grep -q -- "--with-threads" && NGINX_THREADS=1
 
@@ -163,29 +139,19 @@ fi
 FS_DLL=$ROOT/samples/FileServer/bin/Release/net10.0/FileServer.dll
 if [[ $SKIP_BUILD != 1 || ! -f $FS_DLL ]]; then
     log "building samples/FileServer"
-    timeout 600 dotnet build -c Release -nologo -v quiet "$ROOT/samples/FileServer/FileServer.csproj" >"$BIN/build-cold-files.log" 2>&1 \
-        || { log "build failed (see $BIN/build-cold-files.log)"; exit 2; }
+    build_release "$ROOT/samples/FileServer/FileServer.csproj" "$BIN/build-cold-files.log" || exit 2
 fi
 
 write_nginx_conf() {   # $1 port, $2 extra directives for the location
     mkdir -p "$TMP/nginx"
-    cat >"$TMP/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
+    { nginx_prelude "$TMP/nginx"; cat <<EOF
 events { worker_connections 4096; }
 http {
     access_log off;
     sendfile on;
     keepalive_requests 1000000000;
     keepalive_timeout 300s;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
+$(nginx_temp_paths "$TMP/nginx")
     server {
         listen 127.0.0.1:$1 backlog=4096;
         root $DIR;
@@ -193,6 +159,7 @@ http {
     }
 }
 EOF
+    } >"$TMP/nginx/nginx.conf"
 }
 
 CONFIGS=(threadlet inline nginx-aio nginx)
@@ -219,13 +186,7 @@ start_server() {   # $1 id, $2 port
     esac
     SERVER_PID=$!
     CHILDREN+=("$SERVER_PID")
-    for _ in $(seq 300); do
-        kill -0 "$SERVER_PID" 2>/dev/null || { log "$id exited early (see $BIN/cold-server-$id.log)"; return 1; }
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    log "$id did not accept on port $port within 30 s"
-    return 1
+    await_server "$id" "$port" "$SERVER_PID" "$BIN/cold-server-$id.log"
 }
 
 # Downloads every cold file in parallel, evicts them all, again, until $TMP/stop exists; appends bytes to $1.
@@ -295,7 +256,7 @@ for id in "${CONFIGS[@]}"; do
 done
 
 {
-    echo "Cold files, $(date -u +%Y-%m-%d' '%H:%M) UTC, $(nproc) CPUs, Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "Cold files, $(date -u +%Y-%m-%d' '%H:%M) UTC, $(nproc) CPUs, Linux $(uname -r), load average $(load_avg 1-3)"
     echo "wrk -t1 -c$HOT_CONNS -d${DURATION}s on a 1 KiB file, nice $NICE; $COLD_FILES x $COLD_MB MB files downloaded in parallel rounds, evicted before each round ($FSTYPE)"
     for note in "${DISK_NOTES[@]}"; do echo "disk: $note"; done
     echo

@@ -13,7 +13,9 @@
 # Output: bench/results/counters-<date>.csv (the raw collection) and the summary on stdout.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=counters
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DURATION=${DURATION:-6}
 CONNS=${CONNS:-64}
 PORT=${PORT:-7460}
@@ -22,27 +24,15 @@ RESULTS=$ROOT/bench/results
 TOOLS=$RESULTS/tools
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 CSV=$RESULTS/counters-$STAMP.csv
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 mkdir -p "$RESULTS"
 
-log() { echo "[counters] $*" >&2; }
-
 SERVER_PID= LOAD_PID=
-cleanup() {
-    for pid in $LOAD_PID $SERVER_PID; do
-        kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_cleanup() { stop_pid "$LOAD_PID"; stop_pid "$SERVER_PID"; }
 
 # ---------------------------------------------------------------- dotnet-counters
 COUNTERS=$(command -v dotnet-counters || true)
 if [[ -z $COUNTERS ]]; then
-    if [[ ! -x $TOOLS/dotnet-counters ]]; then
-        log "dotnet-counters missing, installing it into $TOOLS"
-        dotnet tool install dotnet-counters --tool-path "$TOOLS" >/dev/null || { log "could not install dotnet-counters"; exit 1; }
-    fi
+    need_dotnet_tool dotnet-counters "$TOOLS" || exit 1
     COUNTERS=$TOOLS/dotnet-counters
 fi
 
@@ -51,8 +41,7 @@ SERVER=$ROOT/samples/EchoServer/bin/Release/net10.0/EchoServer
 LOADGEN=$ROOT/samples/LoadGen/bin/Release/net10.0/LoadGen.dll
 if [[ $SKIP_BUILD != 1 || ! -x $SERVER || ! -f $LOADGEN ]]; then
     for proj in samples/EchoServer/EchoServer.csproj samples/LoadGen/LoadGen.csproj; do
-        dotnet build -c Release -nologo -v quiet "$ROOT/$proj" >"$RESULTS/build-counters.log" 2>&1 \
-            || { cat "$RESULTS/build-counters.log"; log "build of $proj failed"; exit 1; }
+        build_release "$ROOT/$proj" "$RESULTS/build-counters.log" || { cat "$RESULTS/build-counters.log"; exit 1; }
     done
 fi
 
@@ -60,11 +49,8 @@ fi
 # The apphost, not `dotnet EchoServer.dll`: the process is then named EchoServer, as `-n EchoServer` expects.
 "$SERVER" --port "$PORT" --bind 127.0.0.1 >"$RESULTS/counters-server.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$RESULTS/counters-server.log"; log "EchoServer exited"; exit 1; }
-    sleep 0.1
-done
+wait_port "$PORT" "$SERVER_PID"
+[[ $? == 1 ]] && { cat "$RESULTS/counters-server.log"; log "EchoServer exited"; exit 1; }
 
 dotnet "$LOADGEN" --port "$PORT" -c "$CONNS" --warmup 0 --duration "$((DURATION + 2))" --quiet >"$RESULTS/counters-loadgen.log" 2>&1 &
 LOAD_PID=$!
@@ -74,7 +60,7 @@ log "collecting the Kevents meter of EchoServer (pid $SERVER_PID) for $DURATION 
     --duration "00:00:00:$(printf %02d "$DURATION")" >"$RESULTS/counters-collect.log" 2>&1 \
     || { cat "$RESULTS/counters-collect.log"; log "dotnet-counters collect failed"; exit 1; }
 wait "$LOAD_PID"; LOAD_PID=
-kill -TERM "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=
+stop_pid "$SERVER_PID"; SERVER_PID=
 
 [[ -s $CSV ]] || { log "no data in $CSV"; exit 1; }
 # CSV columns: Timestamp,Provider,Counter Name,Counter Type,Mean/Increment. dotnet-counters shows the tags inside the

@@ -23,7 +23,9 @@
 # Output: one line per round and a verdict; exit status 1 on any failure.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=fd-flood
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROUNDS=${ROUNDS:-4}
 FLOOD=${FLOOD:-24000}
 FLOOD_CLIENTS=${FLOOD_CLIENTS:-3}
@@ -33,22 +35,15 @@ FILE_REQUESTS=${FILE_REQUESTS:-3400}
 SERVERS=${SERVERS:-"echo file"}
 PORT=${PORT:-7590}
 SKIP_BUILD=${SKIP_BUILD:-0}
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-ulimit -n "$(ulimit -Hn)"
+raise_fd_limit
 LIMIT=$(ulimit -n)
 
-WORK=$(mktemp -d /tmp/kevents-fd-flood.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_tmp; WORK=$BENCH_TMP
 
 if [ "$SKIP_BUILD" != 1 ]; then
-    dotnet build "$ROOT/samples/EchoServer" -c Release -v q -nologo >/dev/null
-    dotnet build "$ROOT/samples/FileServer" -c Release -v q -nologo >/dev/null
+    for project in EchoServer FileServer; do
+        build_release "$ROOT/samples/$project" "$ROOT/bench/results/bin/build-fd-flood.log" || exit 1
+    done
 fi
 gcc -O2 -o "$WORK/fd-flood" "$ROOT/bench/peers/fd-flood.c"
 mkdir -p "$WORK/site"
@@ -58,7 +53,6 @@ head -c $((64 * 1024 * 1024)) /dev/zero > "$WORK/site/big.bin"
 # From here on failures are counted, not fatal: a server that dies must still be reported.
 set +e
 
-fds_of() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 
 # The well-behaved client: one keep-alive connection, a request every 50 ms, reconnecting if it is ever closed.
 # Writes "ok N failed F max_ms M" to its output file when told to stop (SIGTERM).
@@ -120,11 +114,11 @@ for server in $SERVERS; do
         dotnet "$ROOT/samples/FileServer/bin/Release/net10.0/FileServer.dll" --root "$WORK/site" --port "$port" >"$log" 2>&1 &
         request=$'GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n'; requests=$FILE_REQUESTS
     fi
-    spid=$!; PIDS+=("$spid")
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    spid=$!; CHILDREN+=("$spid")
+    wait_port "$port" "" 100
     sleep 0.5
     good_client "$server" "$port" "$WORK/$server.good" 2>"$WORK/$server.good.err" &
-    gpid=$!; PIDS+=("$gpid")
+    gpid=$!; CHILDREN+=("$gpid")
     sleep 1
     baseline=$(fds_of "$spid")
     echo "== $server server (pid $spid), RLIMIT_NOFILE $LIMIT, baseline $baseline descriptors"

@@ -11,56 +11,34 @@
 # Output: a markdown table on stdout.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=file-compare
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
 NGINX_PORT=${NGINX_PORT:-7580}
 FS_PORT=${FS_PORT:-7581}
 SKIP_BUILD=${SKIP_BUILD:-0}
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+raise_fd_limit
 
-need=()
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
-command -v wrk >/dev/null || need+=(wrk)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "installing ${need[*]}" >&2
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-    $SUDO apt-get install -y "${need[@]}" >/dev/null 2>&1 || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y "${need[@]}" >/dev/null; }
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+need_nginx nginx || exit 1
+need wrk wrk || exit 1
 
-WORK=$(mktemp -d /tmp/kevents-file-compare.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+bench_tmp; WORK=$BENCH_TMP
 
 mkdir -p "$WORK/site" "$WORK/nginx"
 head -c 1024 /dev/urandom > "$WORK/site/1k.bin"
 head -c 1048576 /dev/urandom > "$WORK/site/1m.bin"
 
-cat > "$WORK/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-master_process off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
+{ nginx_prelude "$WORK/nginx"; cat <<CONF
 events { worker_connections 4096; }
 http {
     access_log off;
     sendfile on;
     tcp_nopush on;
     keepalive_requests 1000000;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
+$(nginx_temp_paths "$WORK/nginx")
     types { application/octet-stream bin; }
     server {
         listen 127.0.0.1:$NGINX_PORT;
@@ -68,18 +46,19 @@ http {
     }
 }
 CONF
+} > "$WORK/nginx/nginx.conf"
 
 if [ "$SKIP_BUILD" != 1 ]; then
-    dotnet build "$ROOT/samples/FileServer" -c Release >/dev/null
+    build_release "$ROOT/samples/FileServer" "$WORK/build.log" || { cat "$WORK/build.log" >&2; exit 1; }
 fi
 FS_DLL=$ROOT/samples/FileServer/bin/Release/net10.0/FileServer.dll
 
 "$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
-PIDS+=($!)
+CHILDREN+=($!)
 dotnet "$FS_DLL" --root "$WORK/site" --port "$FS_PORT" --bind 127.0.0.1 > "$WORK/fileserver.log" 2>&1 &
-PIDS+=($!)
+CHILDREN+=($!)
 
-wait_port() {
+wait_http() {   # until the server on port $1 answers a GET
     for _ in $(seq 1 100); do
         if curl -sf -o /dev/null "http://127.0.0.1:$1/1k.bin"; then return 0; fi
         sleep 0.1
@@ -87,8 +66,8 @@ wait_port() {
     echo "server on port $1 did not come up" >&2
     exit 1
 }
-wait_port "$NGINX_PORT"
-wait_port "$FS_PORT"
+wait_http "$NGINX_PORT"
+wait_http "$FS_PORT"
 
 # Both servers must serve the same bytes before their speed means anything.
 for f in 1k.bin 1m.bin; do

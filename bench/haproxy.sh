@@ -27,7 +27,10 @@
 # HAProxy's own CPU and memory) in bench/results/.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=haproxy
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+STOP_TENTHS=60
 CONNS=${CONNS:-60}
 FRESH_CONNS=${FRESH_CONNS:-30}
 DURATION=${DURATION:-14}
@@ -37,58 +40,33 @@ STAMP=$(date +%Y-%m-%d-%H%M%S)
 RESULTS=$ROOT/bench/results
 WORK=$RESULTS/haproxy-$STAMP
 REPORT=$RESULTS/haproxy-$STAMP.html
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-
-log() { echo "[haproxy] $*" >&2; }
-die() { log "SETUP FAILED: $*"; exit 2; }
-
-# ---------------------------------------------------------------- cleanup
-CHILDREN=()
-stop_pid() {
-    local pid=$1
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null
-        for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-}
-cleanup() { for pid in "${CHILDREN[@]}"; do stop_pid "$pid"; done; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- tools
-need_apt=()
-command -v haproxy >/dev/null || need_apt+=(haproxy)
-command -v curl >/dev/null || need_apt+=(curl)
-command -v jq >/dev/null || need_apt+=(jq)
-if ((${#need_apt[@]})); then
-    log "installing ${need_apt[*]} from Debian"
-    SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
-    $SUDO apt-get update -qq >/dev/null || die "apt-get update failed"
-    # The package's own service is not wanted here (this script runs its own HAProxy): where the package starts
-    # it, it only listens on what /etc/haproxy/haproxy.cfg names, which is nothing by default.
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null || die "apt-get install ${need_apt[*]} failed"
-fi
+# The package's own service is not wanted here (this script runs its own HAProxy): where the package starts it, it
+# only listens on what /etc/haproxy/haproxy.cfg names, which is nothing by default.
+for tool in haproxy curl jq; do need "$tool" "$tool" || die "apt-get install $tool failed"; done
 log "$(haproxy -v | head -1)"
 
 mkdir -p "$WORK"
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+raise_fd_limit
 if [[ $SKIP_BUILD != 1 ]]; then
     log "building the samples (Release)"
     for project in samples/EchoServer samples/LoadGen; do
-        dotnet build "$ROOT/$project" -c Release -v q -nologo >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; die "build of $project failed"; }
+        build_release "$ROOT/$project" "$WORK/build.log" || { cat "$WORK/build.log" >&2; die "build of $project failed"; }
     done
 fi
 ECHO_DLL=$(ls "$ROOT"/samples/EchoServer/bin/Release/net*/EchoServer.dll | head -1)
 LOADGEN_DLL=$(ls "$ROOT"/samples/LoadGen/bin/Release/net*/LoadGen.dll | head -1)
 [[ -f $ECHO_DLL && -f $LOADGEN_DLL ]] || die "no Release build of EchoServer and LoadGen (run without SKIP_BUILD=1)"
 
-# A loopback port nothing listens on (connect refused), for HAProxy's own listeners.
+# A loopback port nothing listens on (connect refused), for HAProxy's own listeners. Taken below the kernel's
+# ephemeral range: a port in it may be the local end of some client connection (or of thousands in TIME-WAIT on a
+# machine other loads share), which refuses a connect and still makes HAProxy's bind fail with EADDRINUSE.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
     local port
     for _ in $(seq 100); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((20000 + RANDOM % (EPHEMERAL_LOW - 20000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
     done
     die "no free loopback port found"

@@ -15,9 +15,10 @@
 # Exit code: 0 when every available server was measured cleanly, 1 when a run failed (a server died, wrk saw
 # errors or non-2xx responses, LoadGen's check failed), 2 when setup failed (tools missing and not installable).
 set -uo pipefail
-LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=http-compare
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 BASE_PORT=${BASE_PORT:-7600}
@@ -27,91 +28,43 @@ BIN=$ROOT/bench/results/bin
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=$ROOT/bench/results/http-$STAMP.md
 RAW=$ROOT/bench/results/http-$STAMP.raw.txt
-TMP=$(mktemp -d /tmp/kevents-http-compare.XXXXXX)
-CLK_TCK=$(getconf CLK_TCK)
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+bench_tmp; TMP=$BENCH_TMP
+LOAD_START=$(load_avg)
 
 mkdir -p "$BIN"
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-log() { echo "[http-compare] $*" >&2; }
-
-# ---------------------------------------------------------------- cleanup
-CHILDREN=()
-stop_pid() {
-    local pid=$1
-    [[ -z $pid ]] && return
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-}
-cleanup() {
-    for pid in "${CHILDREN[@]}"; do stop_pid "$pid"; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+raise_fd_limit
 
 # ---------------------------------------------------------------- tools
-need() {   # $1 command, $2 Debian package
-    command -v "$1" >/dev/null 2>&1 && return 0
-    log "$1 missing, installing $2"
-    { apt-get install -y "$2" >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y "$2" >/dev/null 2>&1; }; } \
-        && command -v "$1" >/dev/null 2>&1 || { log "could not install $2"; return 1; }
-}
 need wrk wrk || exit 2
-[[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null || need nginx nginx-light || exit 2
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+need_nginx || exit 2
 need dotnet dotnet-sdk-10.0 || exit 2
 
 # ---------------------------------------------------------------- build
-build_dotnet() {   # $1 csproj, $2 expected dll
-    local proj=$1 dll=$2
-    [[ $SKIP_BUILD == 1 && -f $dll ]] && return 0
-    rm -f "$dll"
-    if ! timeout 600 dotnet build -c Release -nologo -v quiet "$proj" >"$BIN/build-$(basename "$proj").log" 2>&1; then
-        log "build of $proj failed (see $BIN/build-$(basename "$proj").log)"
-        return 1
-    fi
-    [[ -f $dll ]]
-}
-
 KEVENTS_PROJ=$ROOT/samples/HttpServer/HttpServer.csproj
 KEVENTS_DLL=$ROOT/samples/HttpServer/bin/Release/net10.0/HttpServer.dll
 KESTREL_DLL=$ROOT/bench/peers/KestrelPlaintext/bin/Release/net10.0/KestrelPlaintext.dll
 LOADGEN_DLL=$ROOT/samples/LoadGen/bin/Release/net10.0/LoadGen.dll
 log "building"
-build_dotnet "$ROOT/samples/LoadGen/LoadGen.csproj" "$LOADGEN_DLL" || exit 2
+build_dll "$ROOT/samples/LoadGen/LoadGen.csproj" "$LOADGEN_DLL" || exit 2
 HAVE_KEVENTS=0
 if [[ -f $KEVENTS_PROJ ]]; then
-    build_dotnet "$KEVENTS_PROJ" "$KEVENTS_DLL" && HAVE_KEVENTS=1
+    build_dll "$KEVENTS_PROJ" "$KEVENTS_DLL" && HAVE_KEVENTS=1
 else
     log "samples/HttpServer does not exist in this tree: its row is skipped (n/a)"
 fi
-HAVE_KESTREL=0; build_dotnet "$ROOT/bench/peers/KestrelPlaintext/KestrelPlaintext.csproj" "$KESTREL_DLL" && HAVE_KESTREL=1
+HAVE_KESTREL=0; build_dll "$ROOT/bench/peers/KestrelPlaintext/KestrelPlaintext.csproj" "$KESTREL_DLL" && HAVE_KESTREL=1
 
 # nginx: one process (no master), one worker's worth of work, the same body and the same headers as the others
 # (Content-Type text/plain, Content-Length, Date, Server), keep-alive without a request cap.
 write_nginx_conf() {   # $1 port
     mkdir -p "$TMP/nginx"
-    cat >"$TMP/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
+    { nginx_prelude "$TMP/nginx"; cat <<EOF
 events { worker_connections 4096; multi_accept on; }
 http {
     access_log off;
     keepalive_requests 1000000000;
     keepalive_timeout 300s;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
+$(nginx_temp_paths "$TMP/nginx")
     server {
         listen 127.0.0.1:$1 backlog=4096;
         location = /plaintext {
@@ -121,6 +74,7 @@ http {
     }
 }
 EOF
+    } >"$TMP/nginx/nginx.conf"
 }
 
 # ---------------------------------------------------------------- servers
@@ -150,16 +104,8 @@ start_server() {   # $1 id, $2 port
     $argv >"$BIN/http-server-$id.log" 2>&1 &
     SERVER_PID=$!
     CHILDREN+=("$SERVER_PID")
-    for _ in $(seq 300); do
-        kill -0 "$SERVER_PID" 2>/dev/null || { log "$id exited early (see $BIN/http-server-$id.log)"; return 1; }
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    log "$id did not accept on port $port within 30 s"
-    return 1
+    await_server "$id" "$port" "$SERVER_PID" "$BIN/http-server-$id.log"
 }
-
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
 
 # ---------------------------------------------------------------- load shapes
 SHAPES=(c64 c256 c64p16 c256p16)
@@ -212,15 +158,7 @@ verify() {   # $1 id, $2 port: LoadGen checks status, framing and every body byt
 # ---------------------------------------------------------------- run
 # All servers start up front; each shape visits them one after another, so drifts in background load hit all alike.
 : >"$RAW"
-declare -A PORT PID
-port=$BASE_PORT
-for id in "${SERVERS[@]}"; do
-    PORT[$id]=$port; port=$((port + 1))
-    [[ ${AVAIL[$id]} == 1 ]] || { log "$id: not available, row will be n/a"; continue; }
-    log "$id: starting on port ${PORT[$id]}"
-    if start_server "$id" "${PORT[$id]}"; then PID[$id]=$SERVER_PID; verify "$id" "${PORT[$id]}"
-    else AVAIL[$id]=0; FAILED=1; stop_pid "$SERVER_PID"; fi
-done
+start_servers
 for shape in "${SHAPES[@]}"; do
     for id in "${SERVERS[@]}"; do
         [[ ${AVAIL[$id]} == 1 ]] || continue
@@ -233,9 +171,8 @@ done
 for id in "${SERVERS[@]}"; do [[ -n ${PID[$id]:-} ]] && stop_pid "${PID[$id]}"; done
 
 # ---------------------------------------------------------------- report
-fmt_rate() { awk -v v="$1" 'BEGIN { if (v == "") { print "n/a"; exit }
-    if (v >= 1e6) printf "%.2fM", v / 1e6; else if (v >= 1e3) printf "%.0fK", v / 1e3; else printf "%.0f", v }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'; }
+TABLE_COLUMNS=("${SHAPES[@]}")
+title() { echo "${SHAPE_TITLE[$1]}"; }
 cell() {   # $1 id, $2 shape
     local id=$1 shape=$2
     [[ -n ${STATUS[$id,$shape]:-} ]] || { echo "n/a"; return; }
@@ -247,47 +184,23 @@ cell() {   # $1 id, $2 shape
     echo
     echo "$(nproc) CPUs, $(uname -r); wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') -t1, ${DURATION}s per shape after a ${WARMUP}s warm-up;" \
          "servers and client share the machine. Cells: requests/s / server CPU time per request (utime+stime from /proc)."
-    echo "Load average (1 min) at the start: ${LOAD_START}; at the end: $(cut -d' ' -f1 /proc/loadavg)."
+    echo "Load average (1 min) at the start: ${LOAD_START}; at the end: $(load_avg)."
     echo "Every server's /plaintext body was first checked byte for byte by LoadGen, pipelined 16 deep."
     echo
-    header="| server | check |"; rule="|---|---|"
-    for shape in "${SHAPES[@]}"; do header+=" ${SHAPE_TITLE[$shape]} |"; rule+="---|"; done
-    echo "$header"; echo "$rule"
-    for id in "${SERVERS[@]}"; do
-        row="| ${LABEL[$id]} | ${VERIFY[$id]:-n/a} |"
-        for shape in "${SHAPES[@]}"; do row+=" $(cell "$id" "$shape") |"; done
-        echo "$row"
-    done
+    server_table
     echo
     echo "Throughput ratios (same run):"
     echo
-    header="| ratio |"; rule="|---|"
-    for shape in "${SHAPES[@]}"; do header+=" ${SHAPE_TITLE[$shape]} |"; rule+="---|"; done
-    echo "$header"; echo "$rule"
-    for pair in "kevents nginx" "kevents kestrel" "kestrel nginx"; do
-        read -r a b <<<"$pair"
-        row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
-        for shape in "${SHAPES[@]}"; do row+=" $(ratio "${RPS[$a,$shape]:-}" "${RPS[$b,$shape]:-}") |"; done
-        echo "$row"
-    done
+    ratio_table RPS "kevents nginx" "kevents kestrel" "kestrel nginx"
     echo
     echo "CPU time per request, the peer's over Kevents' (same run; above 1 means Kevents spends less per request). With"
     echo "client and servers sharing the cores, this moves far less with the machine's other work than throughput does:"
     echo
-    header="| ratio |"; rule="|---|"
-    for shape in "${SHAPES[@]}"; do header+=" ${SHAPE_TITLE[$shape]} |"; rule+="---|"; done
-    echo "$header"; echo "$rule"
-    for pair in "nginx kevents" "kestrel kevents"; do
-        read -r a b <<<"$pair"
-        row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
-        for shape in "${SHAPES[@]}"; do row+=" $(ratio "${CPU[$a,$shape]:-}" "${CPU[$b,$shape]:-}") |"; done
-        echo "$row"
-    done
+    ratio_table CPU "nginx kevents" "kestrel kevents"
     echo
     echo "p99 latency (wrk):"
     echo
-    echo "| server |$(for s in "${SHAPES[@]}"; do printf ' %s |' "${SHAPE_TITLE[$s]}"; done)"
-    echo "|---|$(for _ in "${SHAPES[@]}"; do printf -- '---|'; done)"
+    table_head server
     for id in "${SERVERS[@]}"; do
         row="| ${LABEL[$id]} |"
         for shape in "${SHAPES[@]}"; do row+=" ${P99[$id,$shape]:-n/a} |"; done

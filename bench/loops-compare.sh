@@ -25,7 +25,10 @@
 # Exit status: non-zero when a client saw an error or a mismatched byte, or a server did not stop cleanly.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=loops-compare
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+STOP_TENTHS=100   # stop_pid: a server gets 10 s to stop after SIGTERM (its exit status is part of the verdict)
 PEERS=$ROOT/bench/peers
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
@@ -39,30 +42,11 @@ BIN=$ROOT/bench/results/bin
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=$ROOT/bench/results/loops-$STAMP.md
 RAW=$ROOT/bench/results/loops-$STAMP.raw.txt
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 mkdir -p "$BIN"
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-log() { echo "[loops-compare] $*" >&2; }
+raise_fd_limit
 
-CHILDREN=()
-stop_pid() {   # $1 pid: SIGTERM, wait up to 10 s, then SIGKILL; returns the exit status
-    local pid=$1 rc
-    [[ -z $pid ]] && return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-    rc=$?
-    return $rc
-}
-cleanup() { for pid in "${CHILDREN[@]}"; do kill -0 "$pid" 2>/dev/null && stop_pid "$pid"; done; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-command -v gcc >/dev/null || { log "gcc missing, installing"; apt-get install -y gcc >/dev/null || exit 1; }
+need gcc gcc || exit 1
 command -v dotnet >/dev/null || { log "dotnet is needed"; exit 1; }
 
 if [[ $SKIP_BUILD != 1 || ! -x $BIN/echo-client || ! -x $BIN/c-epoll-echo ]]; then
@@ -75,8 +59,7 @@ LOADGEN_DLL=$ROOT/samples/LoadGen/bin/Release/net10.0/LoadGen.dll
 if [[ $SKIP_BUILD != 1 || ! -f $KEVENTS_DLL || ! -f $LOADGEN_DLL ]]; then
     log "building EchoServer and LoadGen"
     for project in EchoServer LoadGen; do
-        dotnet build -c Release -nologo -v quiet "$ROOT/samples/$project/$project.csproj" >"$BIN/build-loops.log" 2>&1 \
-            || { log "$project build failed (see $BIN/build-loops.log)"; exit 1; }
+        build_release "$ROOT/samples/$project/$project.csproj" "$BIN/build-loops.log" || exit 1
     done
 fi
 NCPU=$(nproc)
@@ -122,10 +105,7 @@ start_server() {   # $1 id, $2 port
     return 1
 }
 
-# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat; the name in field 2 may hold spaces)
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
-TCK=$(getconf CLK_TCK)
 
 SHAPES=(c64 c1000)
 declare -A SHAPE_ARGS=([c64]="-c 64 -s 64" [c1000]="-c 1000 -s 64")
@@ -151,7 +131,7 @@ run_one() {   # $1 id, $2 shape, $3 round, $4 port
         log "$id/$shape: client failed (rc=$rc): $line"; FAILED=1
     else
         # microseconds of server CPU per echoed message
-        CPUMSG[$id,$shape,$round]=$(awk -v t="$ticks" -v hz="$TCK" -v m="$msgs" 'BEGIN { printf "%.3f", t / hz * 1e6 / m }')
+        CPUMSG[$id,$shape,$round]=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v m="$msgs" 'BEGIN { printf "%.3f", t / hz * 1e6 / m }')
         TPUT[$id,$shape,$round]=$(field "$line" msg_per_s)
     fi
     # The C reference takes SIGTERM's default action (status 143); EchoServer must drain and exit 0.
@@ -159,7 +139,7 @@ run_one() {   # $1 id, $2 shape, $3 round, $4 port
     if [[ $id != c && $rc != 0 ]]; then log "$id did not exit cleanly after SIGTERM (status $rc)"; FAILED=1; fi
     summary=$(grep -h "connections per loop:" "$BIN/loops-server-$id.log" 2>/dev/null | sed 's/.*connections per loop: //')
     SPREAD[$id,$shape,$round]=$summary
-    echo "round=$round id=$id shape=$shape rc=$rc server_ticks=$ticks tck=$TCK per_loop=${summary:-n/a} $line" >>"$RAW"
+    echo "round=$round id=$id shape=$shape rc=$rc server_ticks=$ticks tck=$CLK_TCK per_loop=${summary:-n/a} $line" >>"$RAW"
     log "round $round $id/$shape: ${CPUMSG[$id,$shape,$round]:-n/a} us CPU/msg, ${TPUT[$id,$shape,$round]:-n/a} msg/s, per loop ${summary:-n/a}"
 }
 

@@ -25,7 +25,9 @@
 # Output: one line per run on stderr, the summary table on stdout, also bench/results/metrics-cost-<date>.md.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=metrics-cost
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
@@ -36,36 +38,24 @@ METRICS_FLAG=${METRICS_FLAG---metrics}
 SECOND=${SECOND:-metrics}
 BIN=$ROOT/bench/results/bin
 OUT=$ROOT/bench/results/metrics-cost-$(date +%Y-%m-%d-%H%M%S).md
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 mkdir -p "$BIN"
 
-log() { echo "[metrics-cost] $*" >&2; }
-
 SERVER_PID=
-stop_server() {
-    [[ -z $SERVER_PID ]] && return
-    # SIGTERM, not SIGINT: a background job of a non-interactive shell starts with SIGINT ignored.
-    kill -TERM "$SERVER_PID" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID" 2>/dev/null
-    SERVER_PID=
-}
-trap stop_server EXIT
-trap 'exit 130' INT TERM
+# SIGTERM (stop_pid), not SIGINT: a background job of a non-interactive shell starts with SIGINT ignored.
+stop_server() { stop_pid "$SERVER_PID"; SERVER_PID=; }
+on_cleanup() { stop_server; }
 
 DLL=$ROOT/samples/EchoServer/bin/Release/net10.0/EchoServer.dll
 HOSTED_DLL=$ROOT/samples/HostedEchoServer/bin/Release/net10.0/HostedEchoServer.dll
 if [[ $SKIP_BUILD != 1 || ! -f $DLL || ! -f $HOSTED_DLL || ! -x $BIN/echo-client ]]; then
     gcc -O2 -Wall -o "$BIN/echo-client" "$ROOT/bench/peers/echo-client.c" || exit 1
     for project in EchoServer HostedEchoServer; do
-        dotnet build -c Release -nologo -v quiet "$ROOT/samples/$project/$project.csproj" >"$BIN/build-metrics-cost.log" 2>&1 \
-            || { cat "$BIN/build-metrics-cost.log"; log "$project build failed"; exit 1; }
+        build_release "$ROOT/samples/$project/$project.csproj" "$BIN/build-metrics-cost.log" \
+            || { cat "$BIN/build-metrics-cost.log"; exit 1; }
     done
 fi
 
-TICK_US=$((1000000 / $(getconf CLK_TCK)))
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime
+TICK_US=$((1000000 / CLK_TCK))
 
 run() {   # $1 mode (bare|metrics); prints "messages-per-second cpu-us-per-message"
     local mode=$1 extra= line cpu0 cpu1 msgs
@@ -78,10 +68,7 @@ run() {   # $1 mode (bare|metrics); prints "messages-per-second cpu-us-per-messa
         dotnet "$DLL" --port "$PORT" --bind 127.0.0.1 $extra >"$BIN/metrics-cost-$mode.log" 2>&1 &
     fi
     SERVER_PID=$!
-    for _ in $(seq 300); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-        sleep 0.1
-    done
+    wait_port "$PORT"
     "$BIN/echo-client" -a 127.0.0.1 -p "$PORT" -c "$CONNS" -s 64 -t "$WARMUP" -w 0 >/dev/null
     cpu0=$(cpu_ticks "$SERVER_PID")
     line=$("$BIN/echo-client" -a 127.0.0.1 -p "$PORT" -c "$CONNS" -s 64 -t "$DURATION" -w 0)

@@ -15,9 +15,10 @@
 # Garnet is installed into bench/results/tools (a local tool path, not the global one).
 # Exit code: 0 when every available server was measured cleanly, 1 when a run failed, 2 when setup failed.
 set -uo pipefail
-LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=resp-compare
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 REQUESTS_P1=${REQUESTS_P1:-200000}
 REQUESTS_P16=${REQUESTS_P16:-2000000}
 BASE_PORT=${BASE_PORT:-7700}
@@ -29,69 +30,28 @@ GARNET_VERSION=${GARNET_VERSION:-}
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=$ROOT/bench/results/resp-$STAMP.md
 RAW=$ROOT/bench/results/resp-$STAMP.raw.txt
-TMP=$(mktemp -d /tmp/kevents-resp-compare.XXXXXX)
-CLK_TCK=$(getconf CLK_TCK)
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+bench_tmp; TMP=$BENCH_TMP
+LOAD_START=$(load_avg)
 
 mkdir -p "$BIN" "$TOOLS"
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-log() { echo "[resp-compare] $*" >&2; }
-
-# ---------------------------------------------------------------- cleanup
-CHILDREN=()
-stop_pid() {
-    local pid=$1
-    [[ -z $pid ]] && return
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-}
-cleanup() {
-    for pid in "${CHILDREN[@]}"; do stop_pid "$pid"; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+raise_fd_limit
 
 # ---------------------------------------------------------------- tools
-need() {   # $1 command, $2 Debian package
-    command -v "$1" >/dev/null 2>&1 && return 0
-    log "$1 missing, installing $2"
-    { apt-get install -y "$2" >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y "$2" >/dev/null 2>&1; }; } \
-        && command -v "$1" >/dev/null 2>&1 || { log "could not install $2"; return 1; }
-}
 need redis-server redis-server || exit 2
 need redis-benchmark redis-tools || exit 2
 need dotnet dotnet-sdk-10.0 || exit 2
+need_dotnet_tool garnet-server "$TOOLS" "$GARNET_VERSION" || exit 2
 GARNET=$TOOLS/garnet-server
-if [[ ! -x $GARNET ]]; then
-    log "garnet-server missing, installing it into $TOOLS"
-    timeout 600 dotnet tool install garnet-server --tool-path "$TOOLS" ${GARNET_VERSION:+--version "$GARNET_VERSION"} \
-        >"$BIN/garnet-install.log" 2>&1 || { log "could not install garnet-server (see $BIN/garnet-install.log)"; exit 2; }
-fi
 
 # ---------------------------------------------------------------- build
-build_dotnet() {   # $1 csproj, $2 expected dll
-    local proj=$1 dll=$2
-    [[ $SKIP_BUILD == 1 && -f $dll ]] && return 0
-    rm -f "$dll"
-    if ! timeout 600 dotnet build -c Release -nologo -v quiet "$proj" >"$BIN/build-$(basename "$proj").log" 2>&1; then
-        log "build of $proj failed (see $BIN/build-$(basename "$proj").log)"
-        return 1
-    fi
-    [[ -f $dll ]]
-}
 KEVENTS_PROJ=$ROOT/samples/RespServer/RespServer.csproj
 KEVENTS_DLL=$ROOT/samples/RespServer/bin/Release/net10.0/RespServer.dll
 LOADGEN_DLL=$ROOT/samples/LoadGen/bin/Release/net10.0/LoadGen.dll
 log "building"
-build_dotnet "$ROOT/samples/LoadGen/LoadGen.csproj" "$LOADGEN_DLL" || exit 2
+build_dll "$ROOT/samples/LoadGen/LoadGen.csproj" "$LOADGEN_DLL" || exit 2
 HAVE_KEVENTS=0
 if [[ -f $KEVENTS_PROJ ]]; then
-    build_dotnet "$KEVENTS_PROJ" "$KEVENTS_DLL" && HAVE_KEVENTS=1
+    build_dll "$KEVENTS_PROJ" "$KEVENTS_DLL" && HAVE_KEVENTS=1
 else
     log "samples/RespServer does not exist in this tree: its row is skipped (n/a)"
 fi
@@ -130,8 +90,6 @@ start_server() {   # $1 id, $2 port
     log "$id did not answer PING on port $port within 30 s"
     return 1
 }
-
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
 
 # ---------------------------------------------------------------- load
 TESTS=(ping_inline ping_mbulk set get)
@@ -176,15 +134,7 @@ verify() {   # $1 id, $2 port: LoadGen checks PING, SET and GET replies, pipelin
 
 # ---------------------------------------------------------------- run
 : >"$RAW"
-declare -A PORT PID
-port=$BASE_PORT
-for id in "${SERVERS[@]}"; do
-    PORT[$id]=$port; port=$((port + 1))
-    [[ ${AVAIL[$id]} == 1 ]] || { log "$id: not available, row will be n/a"; continue; }
-    log "$id: starting on port ${PORT[$id]}"
-    if start_server "$id" "${PORT[$id]}"; then PID[$id]=$SERVER_PID; verify "$id" "${PORT[$id]}"
-    else AVAIL[$id]=0; FAILED=1; stop_pid "$SERVER_PID"; fi
-done
+start_servers
 # Each test visits the servers one after another, so drifts in background load hit all alike.
 for pipe in "${PIPES[@]}"; do
     for test in "${TESTS[@]}"; do
@@ -200,17 +150,14 @@ done
 for id in "${SERVERS[@]}"; do [[ -n ${PID[$id]:-} ]] && stop_pid "${PID[$id]}"; done
 
 # ---------------------------------------------------------------- report
-fmt_rate() { awk -v v="$1" 'BEGIN { if (v == "") { print "n/a"; exit }
-    if (v >= 1e6) printf "%.2fM", v / 1e6; else if (v >= 1e3) printf "%.0fK", v / 1e3; else printf "%.0f", v }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'; }
 upper() { tr '[:lower:]' '[:upper:]' <<<"$1"; }
-cell() {   # $1 id, $2 test, $3 pipe
-    [[ -n ${STATUS[$1,$2,$3]:-} ]] || { echo "n/a"; return; }
-    [[ ${STATUS[$1,$2,$3]} == ok ]] || { echo "${STATUS[$1,$2,$3]}"; return; }
-    echo "$(fmt_rate "${RPS[$1,$2,$3]}") / ${CPU[$1,$2,$3]:-?} us"
+cell() {   # $1 id, $2 column ("test,pipe")
+    [[ -n ${STATUS[$1,$2]:-} ]] || { echo "n/a"; return; }
+    [[ ${STATUS[$1,$2]} == ok ]] || { echo "${STATUS[$1,$2]}"; return; }
+    echo "$(fmt_rate "${RPS[$1,$2]}") / ${CPU[$1,$2]:-?} us"
 }
-COLUMNS_LIST=()
-for pipe in "${PIPES[@]}"; do for test in "${TESTS[@]}"; do COLUMNS_LIST+=("$test,$pipe"); done; done
+TABLE_COLUMNS=()
+for pipe in "${PIPES[@]}"; do for test in "${TESTS[@]}"; do TABLE_COLUMNS+=("$test,$pipe"); done; done
 title() { echo "$(upper "${1%,*}") -P ${1#*,}"; }
 {
     echo "## RESP comparison, $(date '+%Y-%m-%d %H:%M')"
@@ -218,42 +165,19 @@ title() { echo "$(upper "${1%,*}") -P ${1#*,}"; }
     echo "$(nproc) CPUs, $(uname -r); $(redis-server --version | awk '{print $1, $2, $3}'); Garnet $("$GARNET" --version 2>/dev/null | head -1);" \
          "redis-benchmark -c 50, $REQUESTS_P1 requests per test at -P 1 and $REQUESTS_P16 at -P 16 (3-byte values, one key);" \
          "servers and client share the machine. Cells: requests/s / server CPU time per request (utime+stime from /proc)."
-    echo "Load average (1 min) at the start: ${LOAD_START}; at the end: $(cut -d' ' -f1 /proc/loadavg)."
+    echo "Load average (1 min) at the start: ${LOAD_START}; at the end: $(load_avg)."
     echo "Every server's PING, SET and GET replies were first checked byte for byte by LoadGen, pipelined 16 deep."
     echo
-    header="| server | check |"; rule="|---|---|"
-    for c in "${COLUMNS_LIST[@]}"; do header+=" $(title "$c") |"; rule+="---|"; done
-    echo "$header"; echo "$rule"
-    for id in "${SERVERS[@]}"; do
-        row="| ${LABEL[$id]} | ${VERIFY[$id]:-n/a} |"
-        for c in "${COLUMNS_LIST[@]}"; do row+=" $(cell "$id" "${c%,*}" "${c#*,}") |"; done
-        echo "$row"
-    done
+    server_table
     echo
     echo "Throughput ratios (same run):"
     echo
-    header="| ratio |"; rule="|---|"
-    for c in "${COLUMNS_LIST[@]}"; do header+=" $(title "$c") |"; rule+="---|"; done
-    echo "$header"; echo "$rule"
-    for pair in "kevents redis" "kevents garnet" "garnet redis"; do
-        read -r a b <<<"$pair"
-        row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
-        for c in "${COLUMNS_LIST[@]}"; do row+=" $(ratio "${RPS[$a,${c%,*},${c#*,}]:-}" "${RPS[$b,${c%,*},${c#*,}]:-}") |"; done
-        echo "$row"
-    done
+    ratio_table RPS "kevents redis" "kevents garnet" "garnet redis"
     echo
     echo "CPU time per request, the peer's over Kevents' (same run; above 1 means Kevents spends less per request). With"
     echo "client and servers sharing the cores, this moves far less with the machine's other work than throughput does:"
     echo
-    header="| ratio |"; rule="|---|"
-    for c in "${COLUMNS_LIST[@]}"; do header+=" $(title "$c") |"; rule+="---|"; done
-    echo "$header"; echo "$rule"
-    for pair in "redis kevents" "garnet kevents"; do
-        read -r a b <<<"$pair"
-        row="| ${LABEL[$a]%% (*} / ${LABEL[$b]%% (*} |"
-        for c in "${COLUMNS_LIST[@]}"; do row+=" $(ratio "${CPU[$a,${c%,*},${c#*,}]:-}" "${CPU[$b,${c%,*},${c#*,}]:-}") |"; done
-        echo "$row"
-    done
+    ratio_table CPU "redis kevents" "garnet kevents"
 } | tee "$OUT"
 log "written to $OUT (raw output in $RAW)"
 exit $FAILED

@@ -111,11 +111,21 @@ public abstract partial class Connection
         {
             return refused;
         }
+        long sent = SendFileGuarded(_socket!.Fd, file, ref offset, count);
+        ReportSent(sent);
+        return sent;
+    }
+
+    /// <summary>
+    /// sendfile from <paramref name="file"/> to <paramref name="sinkFd"/> under a reference on the file's handle, so
+    /// another thread disposing it cannot free its number for reuse while the kernel reads from it. Any thread;
+    /// -EBADF when the file is already disposed. Shared with Kevents.Http, which warms cold files from a threadlet.
+    /// </summary>
+    internal static long SendFileGuarded(int sinkFd, FileDescriptor file, ref long offset, int count)
+    {
         bool added = false;
         try
         {
-            // A reference on the file's handle for the call: another thread disposing it cannot free its number
-            // for reuse while the kernel reads from it.
             file.DangerousAddRef(ref added);
         }
         catch (ObjectDisposedException)
@@ -124,9 +134,7 @@ public abstract partial class Connection
         }
         try
         {
-            long sent = NativeFile.SendFile(_socket!.Fd, file.Fd, ref offset, count);
-            ReportSent(sent);
-            return sent;
+            return NativeFile.SendFile(sinkFd, file.Fd, ref offset, count);
         }
         finally
         {

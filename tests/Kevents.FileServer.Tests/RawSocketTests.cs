@@ -167,22 +167,7 @@ public sealed class RawSocketTests : FileServerTest
         using Socket socket = await ConnectAsync();
         byte[] head = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"u8.ToArray();
         var reading = ReceiveToEndAsync(socket);
-        foreach (byte b in head)
-        {
-            if (reading.IsCompleted)
-            {
-                break;
-            }
-            try
-            {
-                await socket.SendAsync(new[] { b });
-            }
-            catch (SocketException)
-            {
-                break;
-            }
-            await Task.Delay(50);
-        }
+        await TrickleAsync(socket, head, reading, TimeSpan.FromMilliseconds(50));
         byte[] response = await reading;
         TimeSpan elapsed = clock.Elapsed;
         Assert.Equal(408, StatusOf(response));

@@ -11,31 +11,18 @@ namespace Kevents.Http.Tests;
 /// </summary>
 public sealed class BodyRateTests : HttpTest
 {
+    // 10 B/s, until the server answers (or far past the point where it should have).
+    private static readonly byte[] XEvery100MsFor20s = Enumerable.Repeat((byte)'x', 200).ToArray();
+
     [Fact]
     public async Task BodyAt10BytesPerSecondIsAnswered408AndClosed()
     {
-        StartServer(o =>
-        {
-            o.MinRequestBodyDataRate = 240;
-            o.MinRequestBodyDataRateGracePeriod = TimeSpan.FromSeconds(1);
-        });
+        StartRateServer(240, TimeSpan.FromSeconds(1));
         var clock = Stopwatch.StartNew();
         using Socket socket = await ConnectAsync();
         await socket.SendAsync("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"u8.ToArray());
         Task<byte[]> reading = ReceiveToEndAsync(socket);
-        // 10 B/s, until the server answers (or far past the point where it should have).
-        for (int i = 0; i < 200 && !reading.IsCompleted; i++)
-        {
-            try
-            {
-                await socket.SendAsync("x"u8.ToArray());
-            }
-            catch (SocketException)
-            {
-                break;
-            }
-            await Task.Delay(100);
-        }
+        await TrickleAsync(socket, XEvery100MsFor20s, reading, TimeSpan.FromMilliseconds(100));
         byte[] response = await reading;
         Assert.Equal(408, StatusOf(response));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"cut only after {clock.Elapsed}");
@@ -45,11 +32,7 @@ public sealed class BodyRateTests : HttpTest
     [Fact]
     public async Task BodyAtTwiceTheMinimumIsNeverCut()
     {
-        StartServer(o =>
-        {
-            o.MinRequestBodyDataRate = 200;
-            o.MinRequestBodyDataRateGracePeriod = TimeSpan.FromSeconds(1);
-        });
+        StartRateServer(200, TimeSpan.FromSeconds(1));
         using Socket socket = await ConnectAsync();
         const int Pieces = 25;
         await socket.SendAsync(Encoding.Latin1.GetBytes($"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {Pieces * 40}\r\n\r\n"));
@@ -76,11 +59,7 @@ public sealed class BodyRateTests : HttpTest
     {
         // The handler waits three windows before its first read and between its reads; the client sent everything at
         // once. Counted on a wall clock, every window after the first would show nothing arriving.
-        StartServer(o =>
-        {
-            o.MinRequestBodyDataRate = 240;
-            o.MinRequestBodyDataRateGracePeriod = TimeSpan.FromMilliseconds(300);
-        }, LazyReaderAsync);
+        StartRateServer(240, TimeSpan.FromMilliseconds(300), LazyReaderAsync);
         using Socket socket = await ConnectAsync();
         const int Length = 100 * 1024; // more than the server's 64 KiB body window: the rest waits for the handler
         await socket.SendAsync(Encoding.Latin1.GetBytes($"POST /lazy HTTP/1.1\r\nHost: x\r\nContent-Length: {Length}\r\n\r\n"));
@@ -94,26 +73,11 @@ public sealed class BodyRateTests : HttpTest
     public async Task UnreadRestOfASlowBodyIsCutAfterTheResponse()
     {
         // /ignore answers without reading; the rest of the body is then read and dropped on the body clock.
-        StartServer(o =>
-        {
-            o.MinRequestBodyDataRate = 240;
-            o.MinRequestBodyDataRateGracePeriod = TimeSpan.FromMilliseconds(500);
-        });
+        StartRateServer(240, TimeSpan.FromMilliseconds(500));
         using Socket socket = await ConnectAsync();
         await socket.SendAsync("POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc"u8.ToArray());
         Task<byte[]> reading = ReceiveToEndAsync(socket);
-        for (int i = 0; i < 200 && !reading.IsCompleted; i++)
-        {
-            try
-            {
-                await socket.SendAsync("x"u8.ToArray());
-            }
-            catch (SocketException)
-            {
-                break;
-            }
-            await Task.Delay(100);
-        }
+        await TrickleAsync(socket, XEvery100MsFor20s, reading, TimeSpan.FromMilliseconds(100));
         string response = Encoding.Latin1.GetString(await reading);
         Assert.StartsWith("HTTP/1.1 200 ", response);
         Assert.EndsWith("ignored", response);
@@ -123,11 +87,7 @@ public sealed class BodyRateTests : HttpTest
     [Fact]
     public async Task DisabledCheckLeavesASlowBodyAlone()
     {
-        StartServer(o =>
-        {
-            o.MinRequestBodyDataRate = null;
-            o.MinRequestBodyDataRateGracePeriod = TimeSpan.FromMilliseconds(100);
-        });
+        StartRateServer(null, TimeSpan.FromMilliseconds(100));
         using Socket socket = await ConnectAsync();
         await socket.SendAsync("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n"u8.ToArray());
         for (int i = 0; i < 8; i++)
@@ -164,6 +124,12 @@ public sealed class BodyRateTests : HttpTest
         options.Validate();
         Assert.Equal(long.MaxValue, options.MinBodyRateWindowNs);
     }
+
+    private void StartRateServer(double? minRate, TimeSpan grace, HttpHandler? handler = null) => StartServer(o =>
+    {
+        o.MinRequestBodyDataRate = minRate;
+        o.MinRequestBodyDataRateGracePeriod = grace;
+    }, handler);
 
     private static async ValueTask LazyReaderAsync(HttpRequest request, HttpResponse response)
     {

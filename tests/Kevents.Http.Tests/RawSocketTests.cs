@@ -159,36 +159,11 @@ public sealed class RawSocketTests : HttpTest
     public async Task DeepPipelineIsParsedInPlace()
     {
         const int count = 3000;
-        byte[] one = "HEAD /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray();
-        byte[] pipeline = new byte[one.Length * count];
-        for (int i = 0; i < count; i++)
-        {
-            one.CopyTo(pipeline, i * one.Length);
-        }
-        using Socket socket = await ConnectAsync();
-        Task<int> sending = socket.SendAsync(pipeline);
-        int answers = 0;
-        var tail = new StringBuilder();
-        byte[] buffer = new byte[64 * 1024];
-        while (answers < count)
-        {
-            int n = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).AsTask().WaitAsync(Limit);
-            Assert.True(n > 0, $"closed after {answers} answers");
-            tail.Append(Encoding.Latin1.GetString(buffer, 0, n));
-            string text = tail.ToString();
-            int at = 0, found;
-            while ((found = text.IndexOf("HTTP/1.1 200 OK", at, StringComparison.Ordinal)) >= 0)
-            {
-                answers++;
-                at = found + 1;
-            }
-            tail.Clear().Append(text.AsSpan(Math.Max(at, text.Length - 20)));
-        }
-        await sending;
+        int sent = await ExchangePipelineAsync("HEAD /plaintext HTTP/1.1\r\nHost: x\r\n\r\n", count);
         (long moved, int most) = await OnLoop(() => (Server.InputBytesMoved, Server.MostRequestsInOneTurn));
         // Moving the rest of the buffer for each request would move far more than was sent (quadratic); in place,
         // only a partial request at the end of a read is ever copied.
-        Assert.True(moved <= pipeline.Length, $"{moved} input bytes moved for {pipeline.Length} received");
+        Assert.True(moved <= sent, $"{moved} input bytes moved for {sent} received");
         // And the pipeline was answered in turns of at most MaxRequestsPerTurn, so it could not hold the loop.
         Assert.InRange(most, 1, 32);
     }
@@ -239,22 +214,7 @@ public sealed class RawSocketTests : HttpTest
         using Socket socket = await ConnectAsync();
         byte[] head = "GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"u8.ToArray();
         Task<byte[]> reading = ReceiveToEndAsync(socket);
-        foreach (byte b in head)
-        {
-            if (reading.IsCompleted)
-            {
-                break;
-            }
-            try
-            {
-                await socket.SendAsync(new[] { b });
-            }
-            catch (SocketException)
-            {
-                break;
-            }
-            await Task.Delay(50);
-        }
+        await TrickleAsync(socket, head, reading, TimeSpan.FromMilliseconds(50));
         byte[] response = await reading;
         Assert.Equal(408, StatusOf(response));
         // Bytes every 50 ms for over 3 s did not push the 1 s deadline out (the bound is generous for a slow machine).

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging;
 
 namespace Kevents.Tests;
 
@@ -8,28 +7,8 @@ namespace Kevents.Tests;
 /// Base of the socket tests: a loop running on its own thread, helpers to run code on it, and the leak gate
 /// on dispose (loop disposed, fds back to baseline, nothing logged above Information unless a test expects it).
 /// </summary>
-public abstract class NetTest : GatedTest
+public abstract class NetTest : RunningLoopTest
 {
-    protected static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
-
-    private readonly Task _running;
-
-    static NetTest() => RuntimeWarmUp.Sockets();
-
-    protected NetTest()
-    {
-        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = GetType().Name, Backend = Backend });
-        _running = Loop.RunAsync();
-    }
-
-    protected EventLoop Loop { get; }
-
-    /// <summary>
-    /// The poller backend of <see cref="Loop"/> (read in the constructor, so an override must return a constant); the
-    /// io_uring suites (IoUringSuites.cs) override it.
-    /// </summary>
-    protected virtual LoopBackend Backend => LoopBackend.Epoll;
-
     protected CapturingLoggerProvider Logs => Gate.Logs;
 
     /// <summary>Set by tests that provoke warnings on purpose (descriptor exhaustion).</summary>
@@ -38,11 +17,6 @@ public abstract class NetTest : GatedTest
         get => Gate.AllowWarnings;
         set => Gate.AllowWarnings = value;
     }
-
-    /// <summary>Runs <paramref name="work"/> on the loop thread and returns its result.</summary>
-    protected Task<T> OnLoop<T>(Func<T> work) => Loop.InvokeAsync(work);
-
-    protected Task OnLoop(Action work) => Loop.InvokeAsync(work);
 
     /// <summary>Starts an async flow on the loop thread (its awaits resume there) and returns its result.</summary>
     protected Task<T> OnLoopAsync<T>(Func<Task<T>> work) => Loop.InvokeAsync(work);
@@ -73,27 +47,8 @@ public abstract class NetTest : GatedTest
     }
 
     /// <summary>Reads until the peer closes; returns what arrived (a reset ends it too, reported by the flag).</summary>
-    protected static async Task<(byte[] Data, bool Reset)> ReceiveToEndAsync(Socket socket)
-    {
-        var all = new MemoryStream();
-        byte[] buffer = new byte[64 * 1024];
-        try
-        {
-            while (true)
-            {
-                int n = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).AsTask().WaitAsync(Limit);
-                if (n == 0)
-                {
-                    return (all.ToArray(), false);
-                }
-                all.Write(buffer, 0, n);
-            }
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
-        {
-            return (all.ToArray(), true);
-        }
-    }
+    protected static async Task<(byte[] Data, bool Reset)> ReceiveToEndAsync(Socket socket) =>
+        await ClientSockets.ReceiveUntilClosedAsync(socket, Limit);
 
     protected static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
     {
@@ -106,13 +61,5 @@ public abstract class NetTest : GatedTest
             }
             await Task.Delay(5);
         }
-    }
-
-    public override void Dispose()
-    {
-        Loop.Stop();
-        Assert.True(_running.Wait(Limit), "the loop did not stop");
-        Loop.Dispose();
-        base.Dispose();
     }
 }

@@ -44,7 +44,7 @@ public sealed class RawSocketTests : RespServerTest
         await SendAsync(socket, first + "\0");
         byte[] junk = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("junk", 4096)));
         string? reply = null;
-        var receive = ReceiveToEndAsync(socket);
+        var receive = ReceiveTextToEndAsync(socket);
         // Keep sending, as the protocol.tcl desync test does, until the server answers and closes.
         for (int i = 0; i < 64 && !receive.IsCompleted; i++)
         {
@@ -82,7 +82,7 @@ public sealed class RawSocketTests : RespServerTest
         using Socket good = await ConnectAsync();
         using Socket bad = await ConnectAsync();
         await SendAsync(bad, "*1\r\n$-10\r\n");
-        Assert.Equal("-ERR Protocol error: invalid bulk length\r\n", (await ReceiveToEndAsync(bad)).Text);
+        Assert.Equal("-ERR Protocol error: invalid bulk length\r\n", (await ReceiveTextToEndAsync(bad)).Text);
         await SendAsync(good, "*1\r\n$4\r\nPING\r\n");
         Assert.Equal("+PONG\r\n", await ReceiveAsync(good, 7));
     }
@@ -111,7 +111,7 @@ public sealed class RawSocketTests : RespServerTest
         using Socket socket = await ConnectAsync();
         await SendAsync(socket, "*1\r\n$400000\r\n");
         byte[] chunk = new byte[32 * 1024];
-        var receive = ReceiveToEndAsync(socket);
+        var receive = ReceiveTextToEndAsync(socket);
         for (int i = 0; i < 12 && !receive.IsCompleted; i++)
         {
             try
@@ -143,7 +143,7 @@ public sealed class RawSocketTests : RespServerTest
             for (int i = 0; i < 3; i++)
             {
                 using Socket extra = await ConnectAsync();
-                Assert.Equal("-ERR max number of clients reached\r\n", (await ReceiveToEndAsync(extra)).Text);
+                Assert.Equal("-ERR max number of clients reached\r\n", (await ReceiveTextToEndAsync(extra)).Text);
             }
             Assert.Equal(3, await OnLoop(() => Server.Server!.TotalRejected));
             sockets[0].Dispose();
@@ -260,7 +260,7 @@ public sealed class RawSocketTests : RespServerTest
         using Socket socket = await ConnectAsync();
         await SendAsync(socket, string.Concat(Enumerable.Repeat("INCR n\r\n", 500)));
         socket.Shutdown(SocketShutdown.Send);
-        string text = (await ReceiveToEndAsync(socket)).Text;
+        string text = (await ReceiveTextToEndAsync(socket)).Text;
         Assert.EndsWith(":500\r\n", text);
         Assert.Equal(500, text.Count(c => c == ':'));
     }
@@ -297,7 +297,7 @@ public sealed class IdleTimeoutTests : RespServerTest
     {
         using Socket idle = await ConnectAsync();
         using Socket busy = await ConnectAsync();
-        var closed = ReceiveToEndAsync(idle);
+        var closed = ReceiveTextToEndAsync(idle);
         for (int i = 0; i < 15; i++)
         {
             await SendAsync(busy, "PING\r\n");

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using System.Text.RegularExpressions;
 using Kevents.Native;
 using Kevents.Tests;
 
@@ -15,30 +14,24 @@ namespace Kevents.Samples.Tests;
 /// serving the good client, return to their baseline after each round and exit cleanly. bench/fd-flood.sh does the
 /// same at a 20,000 descriptor limit.
 /// </summary>
-public partial class DescriptorFloodProcessTests : GatedTest
+public class DescriptorFloodProcessTests : GatedTest
 {
     private const int FdLimit = 300;
     private const int FloodSize = 400;
 
     static DescriptorFloodProcessTests() => RuntimeWarmUp.ChildProcesses();
 
-    [GeneratedRegex(@"listening on 127\.0\.0\.1:(\d+)")]
-    private static partial Regex EchoListeningLine();
-
-    [GeneratedRegex(@"on http://127\.0\.0\.1:(\d+)/")]
-    private static partial Regex FileServerListeningLine();
-
     [Fact]
     public async Task EchoServerSurvivesRepeatedFloodsToTheDescriptorLimitWhileServingAGoodClient()
     {
         // A connection limit far above the descriptor limit: only the descriptor reserve can stop the flood.
-        using var server = new SampleProcess("EchoServer.dll", EchoListeningLine(), FdLimit, "--port", "0", "--max-connections", "100000");
+        using var server = new SampleProcess("EchoServer.dll", SampleProcess.EchoListening(), FdLimit, "--port", "0", "--max-connections", "100000");
         var endPoint = new IPEndPoint(IPAddress.Loopback, server.WaitForPort());
         using Socket good = await ConnectAsync(endPoint);
-        await EchoAsync(good, "hello");
+        await EchoClient.EchoOnceAsync(good, "hello");
         int baseline = server.OpenDescriptors();
 
-        await FloodRoundsAsync(server, endPoint, baseline, () => EchoAsync(good, "still served"));
+        await FloodRoundsAsync(server, endPoint, baseline, () => EchoClient.EchoOnceAsync(good, "still served"));
 
         server.StopAndAssertClean();
         Assert.Contains("descriptors are free in this process", server.Output);
@@ -52,7 +45,7 @@ public partial class DescriptorFloodProcessTests : GatedTest
         {
             byte[] body = Encoding.ASCII.GetBytes(new string('f', 40_000));
             System.IO.File.WriteAllBytes(Path.Combine(root, "file.txt"), body);
-            using var server = new SampleProcess("FileServer.dll", FileServerListeningLine(), FdLimit, "--root", root, "--port", "0", "--max-connections", "100000");
+            using var server = new SampleProcess("FileServer.dll", SampleProcess.FileServerListening(), FdLimit, "--root", root, "--port", "0", "--max-connections", "100000");
             var endPoint = new IPEndPoint(IPAddress.Loopback, server.WaitForPort());
             using Socket good = await ConnectAsync(endPoint);
             await GetAsync(good, body);
@@ -137,14 +130,6 @@ public partial class DescriptorFloodProcessTests : GatedTest
             socket.Dispose();
             throw;
         }
-    }
-
-    private static async Task EchoAsync(Socket client, string text)
-    {
-        byte[] message = Encoding.ASCII.GetBytes(text);
-        await client.SendAsync(message);
-        byte[] back = await ReceiveAsync(client, message.Length);
-        Assert.Equal(message, back);
     }
 
     private static async Task GetAsync(Socket client, byte[] body)

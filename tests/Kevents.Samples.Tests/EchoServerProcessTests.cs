@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using System.Text.RegularExpressions;
 using Kevents.Native;
 using Kevents.Tests;
@@ -14,9 +13,6 @@ public partial class EchoServerProcessTests : GatedTest
 {
     static EchoServerProcessTests() => RuntimeWarmUp.ChildProcesses();
 
-    [GeneratedRegex(@"listening on 127\.0\.0\.1:(\d+)")]
-    private static partial Regex ListeningLine();
-
     [Theory]
     [InlineData("stream", "epoll")]
     [InlineData("pipe", "epoll")]
@@ -24,24 +20,14 @@ public partial class EchoServerProcessTests : GatedTest
     [InlineData("pipe", "io_uring")]
     public async Task EchoServerProcessEchoesServesLoadGenAndExitsCleanlyOnSigterm(string api, string backend)
     {
-        using var server = new SampleProcess("EchoServer.dll", ListeningLine(), fdLimit: 0, "--port", "0", "--api", api, "--backend", backend);
+        using var server = new SampleProcess("EchoServer.dll", SampleProcess.EchoListening(), fdLimit: 0, "--port", "0", "--api", api, "--backend", backend);
         int port = server.WaitForPort();
 
         // A plain socket round trip first: the sample must echo exactly what it got.
         using (var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
         {
             await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
-            byte[] hello = Encoding.ASCII.GetBytes("hello, kevents");
-            await client.SendAsync(hello);
-            byte[] back = new byte[hello.Length];
-            int got = 0;
-            while (got < back.Length)
-            {
-                int n = await client.ReceiveAsync(back.AsMemory(got));
-                Assert.True(n > 0, "The server closed before echoing.");
-                got += n;
-            }
-            Assert.Equal(hello, back);
+            await EchoClient.EchoOnceAsync(client, "hello, kevents");
         }
 
         // Then LoadGen against it, briefly.
@@ -67,7 +53,7 @@ public partial class EchoServerProcessTests : GatedTest
     [Fact]
     public void EchoServerOnSigintDrainsAndExitsCleanly()
     {
-        using var server = new SampleProcess("EchoServer.dll", ListeningLine(), fdLimit: 0, "--port", "0");
+        using var server = new SampleProcess("EchoServer.dll", SampleProcess.EchoListening(), fdLimit: 0, "--port", "0");
         server.WaitForPort();
 
         Assert.Equal(0, ProcessSignals.Send(server.Process.Id, Signals.SIGINT));
@@ -83,32 +69,24 @@ public partial class EchoServerProcessTests : GatedTest
     public async Task OutOfDescriptorsTheServerShedsPendingClientsWithoutSpinningAndRecovers()
     {
         // docs/reliability.md, in a child process with a low RLIMIT_NOFILE (the runtime itself keeps ~100 fds open).
-        using var server = new SampleProcess("EchoServer.dll", ListeningLine(), fdLimit: 160, "--port", "0");
+        using var server = new SampleProcess("EchoServer.dll", SampleProcess.EchoListening(), fdLimit: 160, "--port", "0");
         int port = server.WaitForPort();
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
         using var existing = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await existing.ConnectAsync(endPoint);
-        await EchoOnceAsync(existing, "before");
+        await EchoClient.EchoOnceAsync(existing, "before");
 
         var crowd = new List<Socket>();
         try
         {
-            for (int i = 0; i < 150; i++)
-            {
-                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                crowd.Add(client);
-                await client.ConnectAsync(endPoint);
-            }
-            await Task.Delay(300);
+            await ConnectCrowdAsync(crowd, endPoint, 150);
 
             // Descriptors are exhausted and clients are still arriving in the backlog: the loop must not spin.
-            long before = CpuTicks(server.Process.Id);
-            await Task.Delay(1000);
-            long spent = CpuTicks(server.Process.Id) - before;
+            long spent = await TicksInOneSecondAsync(server.Process.Id);
             Assert.True(spent <= 5, $"the server used {spent} clock ticks (of 100) in one second while out of descriptors");
 
             // Existing connections are still served.
-            await EchoOnceAsync(existing, "during");
+            await EchoClient.EchoOnceAsync(existing, "during");
 
             // Every crowd client was either served or closed; none is left hanging.
             int served = 0, closed = 0;
@@ -145,39 +123,28 @@ public partial class EchoServerProcessTests : GatedTest
         Assert.True(server.Output.Contains("descriptors are free in this process", StringComparison.Ordinal)
             || server.Output.Contains("Out of file descriptors", StringComparison.Ordinal), server.Output);
 
-        Assert.Equal(0, ProcessSignals.Send(server.Process.Id, Signals.SIGTERM));
-        Assert.True(server.Process.WaitForExit(TimeSpan.FromSeconds(10)));
-        server.Process.WaitForExit();
-        Assert.Equal(0, server.Process.ExitCode);
+        server.StopAndAssertClean();
     }
 
     [Fact]
     public async Task RawKeventsServerOutOfDescriptorsPausesAcceptingInsteadOfSpinningAndRecovers()
     {
         // The raw-kevent API has no descriptor reserve: it meets EMFILE, and must not retry it on every turn.
-        using var server = new SampleProcess("EchoServer.dll", ListeningLine(), fdLimit: 160, "--port", "0", "--api", "kevents");
+        using var server = new SampleProcess("EchoServer.dll", SampleProcess.EchoListening(), fdLimit: 160, "--port", "0", "--api", "kevents");
         int port = server.WaitForPort();
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
         using var existing = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await existing.ConnectAsync(endPoint);
-        await EchoOnceAsync(existing, "before");
+        await EchoClient.EchoOnceAsync(existing, "before");
 
         var crowd = new List<Socket>();
         try
         {
-            for (int i = 0; i < 150; i++)
-            {
-                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                crowd.Add(client);
-                await client.ConnectAsync(endPoint);
-            }
-            await Task.Delay(300);
+            await ConnectCrowdAsync(crowd, endPoint, 150);
 
-            long before = CpuTicks(server.Process.Id);
-            await Task.Delay(1000);
-            long spent = CpuTicks(server.Process.Id) - before;
+            long spent = await TicksInOneSecondAsync(server.Process.Id);
             Assert.True(spent <= 20, $"the server used {spent} clock ticks (of 100) in one second while out of descriptors");
-            await EchoOnceAsync(existing, "during");
+            await EchoClient.EchoOnceAsync(existing, "during");
         }
         finally
         {
@@ -187,30 +154,12 @@ public partial class EchoServerProcessTests : GatedTest
         // Descriptors come back as the crowd's connections close; a new client is served within a few pauses.
         using var late = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await late.ConnectAsync(endPoint);
-        await EchoOnceAsync(late, "after");
+        await EchoClient.EchoOnceAsync(late, "after");
         Assert.Contains("pausing accepting", server.Output);
         int warnings = Regex.Matches(server.Output, "accept failed").Count;
         Assert.True(warnings <= 10, $"{warnings} accept warnings: the log is not rate-limited");
 
-        Assert.Equal(0, ProcessSignals.Send(server.Process.Id, Signals.SIGTERM));
-        Assert.True(server.Process.WaitForExit(TimeSpan.FromSeconds(10)));
-        server.Process.WaitForExit();
-        Assert.Equal(0, server.Process.ExitCode);
-    }
-
-    private static async Task EchoOnceAsync(Socket client, string text)
-    {
-        byte[] message = Encoding.ASCII.GetBytes(text);
-        await client.SendAsync(message);
-        byte[] back = new byte[message.Length];
-        int got = 0;
-        while (got < back.Length)
-        {
-            int n = await client.ReceiveAsync(back.AsMemory(got)).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
-            Assert.True(n > 0, "closed before echoing");
-            got += n;
-        }
-        Assert.Equal(message, back);
+        server.StopAndAssertClean();
     }
 
     /// <summary>True when the server echoed a byte; false when it closed or reset the connection (within 5 s).</summary>
@@ -227,6 +176,29 @@ public partial class EchoServerProcessTests : GatedTest
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// Connects <paramref name="count"/> clients, each added to <paramref name="crowd"/> before it connects (so the
+    /// caller's finally disposes every one, even after a failure), then gives the backlog 300 ms to settle.
+    /// </summary>
+    private static async Task ConnectCrowdAsync(List<Socket> crowd, IPEndPoint endPoint, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            crowd.Add(client);
+            await client.ConnectAsync(endPoint);
+        }
+        await Task.Delay(300);
+    }
+
+    /// <summary>The CPU time (clock ticks, 1/100 s) process <paramref name="pid"/> spends in the next second.</summary>
+    private static async Task<long> TicksInOneSecondAsync(int pid)
+    {
+        long before = CpuTicks(pid);
+        await Task.Delay(1000);
+        return CpuTicks(pid) - before;
     }
 
     /// <summary>User plus system CPU time of a process, in clock ticks (1/100 s).</summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using Kevents.Net;
+using Kevents.Tests;
 
 namespace Kevents.Samples.Tests;
 
@@ -37,15 +38,7 @@ internal sealed class InProcessEchoServer : IDisposable
         // Drain (LoadGen has closed its side already), then release the listener on the loop thread before the
         // loop stops, so the fd gate sees every descriptor closed.
         _server.ShutdownAsync(TimeSpan.FromSeconds(2)).Wait(TimeSpan.FromSeconds(5));
-        var released = new TaskCompletionSource();
-        _loop.Post(() =>
-        {
-            _server.Dispose();
-            released.TrySetResult();
-        });
-        released.Task.Wait(TimeSpan.FromSeconds(5));
-        _loop.Dispose();
-        _running.Wait(TimeSpan.FromSeconds(5));
+        _loop.DisposeWithServer(_running, _server);
     }
 
     private sealed class Echo(long corruptAt) : IStreamHandler

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Text;
 using Kevents.Net;
+using Kevents.Tests;
 
 namespace Kevents.Samples.Tests;
 
@@ -36,15 +37,7 @@ internal sealed class InProcessRespServer : IDisposable
     public void Dispose()
     {
         _server.ShutdownAsync(TimeSpan.FromSeconds(2)).Wait(TimeSpan.FromSeconds(5));
-        var released = new TaskCompletionSource();
-        _loop.Post(() =>
-        {
-            _server.Dispose();
-            released.TrySetResult();
-        });
-        released.Task.Wait(TimeSpan.FromSeconds(5));
-        _loop.Dispose();
-        _running.Wait(TimeSpan.FromSeconds(5));
+        _loop.DisposeWithServer(_running, _server);
     }
 
     private sealed class Responder(int corruptGet, int errorAt) : IStreamHandler

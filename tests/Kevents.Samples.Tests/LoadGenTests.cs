@@ -111,15 +111,7 @@ public class LoadGenTests : GatedTest
         }
         finally
         {
-            var released = new TaskCompletionSource();
-            loop.Post(() =>
-            {
-                server.Dispose();
-                released.TrySetResult();
-            });
-            released.Task.Wait(TimeSpan.FromSeconds(5));
-            loop.Dispose();
-            running.Wait(TimeSpan.FromSeconds(5));
+            loop.DisposeWithServer(running, server);
         }
     }
 
@@ -236,15 +228,7 @@ public class LoadGenTests : GatedTest
         }
         finally
         {
-            var released = new TaskCompletionSource();
-            loop.Post(() =>
-            {
-                server.Dispose();
-                released.TrySetResult();
-            });
-            released.Task.Wait(TimeSpan.FromSeconds(5));
-            loop.Dispose();
-            running.Wait(TimeSpan.FromSeconds(5));
+            loop.DisposeWithServer(running, server);
         }
     }
 

@@ -163,15 +163,7 @@ public class LoadReportTests : GatedTest
         }
         finally
         {
-            var released = new TaskCompletionSource();
-            loop.Post(() =>
-            {
-                server.Dispose();
-                released.TrySetResult();
-            });
-            released.Task.Wait(TimeSpan.FromSeconds(5));
-            loop.Dispose();
-            running.Wait(TimeSpan.FromSeconds(5));
+            loop.DisposeWithServer(running, server);
         }
     }
 

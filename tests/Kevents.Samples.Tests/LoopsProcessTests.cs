@@ -19,12 +19,6 @@ public partial class LoopsProcessTests : GatedTest
 
     static LoopsProcessTests() => RuntimeWarmUp.ChildProcesses();
 
-    [GeneratedRegex(@"listening on 127\.0\.0\.1:(\d+)")]
-    private static partial Regex EchoListeningLine();
-
-    [GeneratedRegex(@"on http://127\.0\.0\.1:(\d+)/")]
-    private static partial Regex FileServerListeningLine();
-
     [GeneratedRegex(@"connections per loop: (\d+(?:/\d+)*)")]
     private static partial Regex PerLoop();
 
@@ -35,23 +29,10 @@ public partial class LoopsProcessTests : GatedTest
     public async Task EchoServerServesOnEveryLoop(string distribution)
     {
         int loops = LoopsFor(distribution);
-        using var server = new SampleProcess("EchoServer.dll", EchoListeningLine(), fdLimit: 0,
+        using var server = new SampleProcess("EchoServer.dll", SampleProcess.EchoListening(), fdLimit: 0,
             "--port", "0", "--loops", loops.ToString(System.Globalization.CultureInfo.InvariantCulture), "--distribution", distribution);
         int port = server.WaitForPort();
-        await ForEachClientAsync(port, distribution, loops, async client =>
-        {
-            byte[] hello = Encoding.ASCII.GetBytes("hello");
-            await client.SendAsync(hello);
-            byte[] back = new byte[hello.Length];
-            int got = 0;
-            while (got < back.Length)
-            {
-                int n = await client.ReceiveAsync(back.AsMemory(got));
-                Assert.True(n > 0, "the server closed before echoing");
-                got += n;
-            }
-            Assert.Equal(hello, back);
-        });
+        await ForEachClientAsync(port, distribution, loops, client => EchoClient.EchoOnceAsync(client, "hello"));
         server.StopAndAssertClean();
         Assert.Contains($"EchoServer: {Connections} connections served", server.Output);
         AssertEveryLoopServed(server.Output, loops);
@@ -68,7 +49,7 @@ public partial class LoopsProcessTests : GatedTest
         try
         {
             await System.IO.File.WriteAllTextAsync(Path.Combine(root, "a.txt"), "hello");
-            using var server = new SampleProcess("FileServer.dll", FileServerListeningLine(), fdLimit: 0,
+            using var server = new SampleProcess("FileServer.dll", SampleProcess.FileServerListening(), fdLimit: 0,
                 "--root", root, "--port", "0", "--loops", loops.ToString(System.Globalization.CultureInfo.InvariantCulture), "--distribution", distribution);
             int port = server.WaitForPort();
             await ForEachClientAsync(port, distribution, loops, async client =>

@@ -9,9 +9,6 @@ public sealed partial class ReusePortProcessTests
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
 
-    [GeneratedRegex(@"listening on 127\.0\.0\.1:(\d+)")]
-    private static partial Regex ListeningLine();
-
     [GeneratedRegex(@"EchoServer: (\d+) connections served")]
     private static partial Regex ServedLine();
 
@@ -19,9 +16,9 @@ public sealed partial class ReusePortProcessTests
     public async Task TwoProcessesWithReusePortShareOnePortAndBothServe()
     {
         RuntimeWarmUp.ChildProcesses();
-        using var first = new SampleProcess("EchoServer.dll", ListeningLine(), 0, "--port", "0", "--reuse-port");
+        using var first = new SampleProcess("EchoServer.dll", SampleProcess.EchoListening(), 0, "--port", "0", "--reuse-port");
         int port = first.WaitForPort();
-        using var second = new SampleProcess("EchoServer.dll", ListeningLine(), 0, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--reuse-port");
+        using var second = new SampleProcess("EchoServer.dll", SampleProcess.EchoListening(), 0, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--reuse-port");
         Assert.Equal(port, second.WaitForPort());
 
         // The kernel hashes each connection's ports to one of the two listeners: with 40 connections, all of them on
@@ -49,9 +46,9 @@ public sealed partial class ReusePortProcessTests
     public void WithoutReusePortASecondProcessOnTheSamePortFailsSayingTheAddressIsInUse()
     {
         RuntimeWarmUp.ChildProcesses();
-        using var first = new SampleProcess("EchoServer.dll", ListeningLine(), 0, "--port", "0", "--reuse-port");
+        using var first = new SampleProcess("EchoServer.dll", SampleProcess.EchoListening(), 0, "--port", "0", "--reuse-port");
         int port = first.WaitForPort();
-        using var second = new SampleProcess("EchoServer.dll", ListeningLine(), 0, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var second = new SampleProcess("EchoServer.dll", SampleProcess.EchoListening(), 0, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(second.Process.WaitForExit(Limit), "the second server neither failed nor gave up");
         second.Process.WaitForExit();
         Assert.NotEqual(0, second.Process.ExitCode);

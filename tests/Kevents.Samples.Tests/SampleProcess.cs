@@ -6,7 +6,7 @@ using Kevents.Native;
 namespace Kevents.Tests;
 
 /// <summary>A sample started as users start it, as a child process, with its output captured.</summary>
-internal sealed class SampleProcess : IDisposable
+internal sealed partial class SampleProcess : IDisposable
 {
     private readonly StringBuilder _output = new();
     private readonly StringBuilder _errors = new();
@@ -127,4 +127,12 @@ internal sealed class SampleProcess : IDisposable
         }
         Process.Dispose();
     }
+
+    /// <summary>EchoServer's "listening on" line; its group 1 is the port.</summary>
+    [GeneratedRegex(@"listening on 127\.0\.0\.1:(\d+)")]
+    public static partial Regex EchoListening();
+
+    /// <summary>FileServer's "serving ... on http://" line; its group 1 is the port.</summary>
+    [GeneratedRegex(@"on http://127\.0\.0\.1:(\d+)/")]
+    public static partial Regex FileServerListening();
 }

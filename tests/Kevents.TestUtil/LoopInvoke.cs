@@ -45,4 +45,22 @@ public static class LoopInvoke
         });
         return result.Task;
     }
+
+    /// <summary>
+    /// Teardown for a loop a test runs itself: disposes <paramref name="server"/> on the loop thread (so its listener
+    /// and connections are closed before the loop stops, and the fd gate sees them closed), then disposes the loop and
+    /// waits for its run to end. Each wait is bounded at 5 s, so a teardown never hangs a test run.
+    /// </summary>
+    public static void DisposeWithServer(this EventLoop loop, Task running, IDisposable server)
+    {
+        var released = new TaskCompletionSource();
+        loop.Post(() =>
+        {
+            server.Dispose();
+            released.TrySetResult();
+        });
+        released.Task.Wait(TimeSpan.FromSeconds(5));
+        loop.Dispose();
+        running.Wait(TimeSpan.FromSeconds(5));
+    }
 }

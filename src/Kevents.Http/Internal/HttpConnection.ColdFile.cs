@@ -1,4 +1,5 @@
 using Kevents.Hybrid;
+using Kevents.Net;
 
 namespace Kevents.Http;
 
@@ -127,37 +128,14 @@ internal sealed partial class HttpConnection
                 {
                     return -Errno.ECANCELED;
                 }
-                long sent = SendSlice(sink!, file, ref position, (int)Math.Min(end - position, ReadSlice));
+                long sent = Connection.SendFileGuarded(
+                    sink!.Fd, file, ref position, (int)Math.Min(end - position, ReadSlice));
                 if (sent <= 0)
                 {
                     return sent == 0 ? position - offset : sent; // 0: the file ended early; sendfile will say so
                 }
             }
             return length;
-        }
-    }
-
-    private static long SendSlice(FileDescriptor sink, FileDescriptor file, ref long position, int count)
-    {
-        bool added = false;
-        try
-        {
-            file.DangerousAddRef(ref added);
-        }
-        catch (ObjectDisposedException)
-        {
-            return -Errno.EBADF;
-        }
-        try
-        {
-            return Kevents.Native.NativeFile.SendFile(sink.Fd, file.Fd, ref position, count);
-        }
-        finally
-        {
-            if (added)
-            {
-                file.DangerousRelease();
-            }
         }
     }
 
