@@ -26,8 +26,7 @@ public abstract partial class Connection : ILoopTimerTarget
     private protected readonly ConnectionOptions _options;
     private protected readonly ILogger _logger;
     private protected FileDescriptor? _socket;
-    private readonly KeventHandler _onReadable;
-    private readonly KeventHandler _onWritable;
+    private protected readonly NetLoop _net;
     private bool _readRegistered;
     private bool _readEnabled;
     private bool _writeRegistered;
@@ -63,8 +62,8 @@ public abstract partial class Connection : ILoopTimerTarget
         NetBuffers.ConnectionOpened();
         _netMetrics = NetMetrics.For(loop);
         _netMetrics.Open++;
-        _onReadable = OnReadableGuarded;
-        _onWritable = OnWritableGuarded;
+        // The loop's two shared handlers find this connection by its descriptor: no delegate per connection.
+        _net = NetLoop.Of(loop);
     }
 
     /// <summary>Bytes read from the socket so far.</summary>
@@ -184,7 +183,8 @@ public abstract partial class Connection : ILoopTimerTarget
             {
                 ArmTimer(due);
             }
-            _loop.Register(Kevent.Read(_socket!.Fd), _onReadable);
+            _net.Track(_socket!.Fd, this);
+            _loop.Register(Kevent.Read(_socket.Fd), _net.OnReadable);
             _readRegistered = true;
             _readEnabled = true;
             return true;
@@ -243,7 +243,7 @@ public abstract partial class Connection : ILoopTimerTarget
         if (watch)
         {
             // Marked only once the loop took it: a refused registration leaves nothing to unregister.
-            _loop.Register(Kevent.Write(_socket.Fd), _onWritable);
+            _loop.Register(Kevent.Write(_socket.Fd), _net.OnWritable);
             _writeRegistered = true;
         }
         else
@@ -277,6 +277,7 @@ public abstract partial class Connection : ILoopTimerTarget
             return;
         }
         LeaveLoop(socket.Fd, loopGone: false);
+        _net.Untrack(socket.Fd, this);
         ReleaseSocket(socket, error, reset);
         if (deferNotification)
         {
@@ -301,6 +302,7 @@ public abstract partial class Connection : ILoopTimerTarget
             return;
         }
         LeaveLoop(socket.Fd, loopGone: true);
+        _net.Untrack(socket.Fd, this);
         ReleaseSocket(socket, error, reset: true);
         ThreadPool.UnsafeQueueUserWorkItem(static s =>
         {
@@ -505,7 +507,7 @@ public abstract partial class Connection : ILoopTimerTarget
         }
     }
 
-    private void OnReadableGuarded(in Kevent ev)
+    internal void OnReadableGuarded(in Kevent ev)
     {
         try
         {
@@ -521,7 +523,7 @@ public abstract partial class Connection : ILoopTimerTarget
         }
     }
 
-    private void OnWritableGuarded(in Kevent ev)
+    internal void OnWritableGuarded(in Kevent ev)
     {
         try
         {
