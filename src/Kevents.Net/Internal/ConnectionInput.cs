@@ -137,7 +137,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             // Below the cap now, and the application can only consume: no second look is needed after it ran.
             below = chain.Unconsumed < PauseAt;
         }
-        Run(continuation, state, context);
+        Resume(continuation, state, context);
         if (below)
         {
             return false;
@@ -169,7 +169,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             WriterError = error;
             continuation = TakeContinuation(out state, out context);
         }
-        Run(continuation, state, context);
+        Resume(continuation, state, context);
     }
 
     // ---------------------------------------------------------------- application side
@@ -283,7 +283,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             _cancelPending = true;
             continuation = TakeContinuation(out state, out context);
         }
-        Run(continuation, state, context);
+        Resume(continuation, state, context);
     }
 
     public override void Complete(Exception? exception = null)
@@ -433,7 +433,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             continuation = TakeContinuation(out state, out context);
             _cancelPending = false;
         }
-        Run(continuation, state, context);
+        Resume(continuation, state, context);
     }
 
     private void ReleaseChain()
@@ -465,6 +465,32 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
         if (token != _version)
         {
             throw new InvalidOperationException("This read's result was already taken: a ValueTask from Input.ReadAsync may be awaited only once.");
+        }
+    }
+
+    /// <summary>
+    /// Runs the waiting read's continuation (taken under the lock, run after it is released), then lets the
+    /// connection see whether the application ended or now waits on something other than this reader.
+    /// </summary>
+    private void Resume(Action<object?>? continuation, object? state, ExecutionContext? context)
+    {
+        if (continuation is null)
+        {
+            return;
+        }
+        Run(continuation, state, context);
+        _connection.ApplicationResumed();
+    }
+
+    /// <summary>
+    /// True while <paramref name="application"/>'s own async method waits on a read from this reader: the awaiter
+    /// hands the method's state machine box, which is the task it returned, as the continuation's state.
+    /// </summary>
+    internal bool IsAwaitedBy(Task application)
+    {
+        lock (this)
+        {
+            return _awaiting && ReferenceEquals(_continuationState, application);
         }
     }
 
