@@ -555,6 +555,9 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         }
     }
 
+    /// <summary>Whether a continuation watches the application's task (tests: not while it waits on Input).</summary>
+    internal bool WatchesApplication => Volatile.Read(ref _applicationWatch) != 0;
+
     /// <summary>Whether either direction holds segments (tests: an idle connection holds none).</summary>
     internal bool HoldsSegments => _input.HoldsSegments || _output.HoldsSegments;
 }

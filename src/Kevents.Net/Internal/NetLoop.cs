@@ -57,6 +57,9 @@ internal sealed class NetLoop : IDisposable
         }
     }
 
+    /// <summary>Whether the shared handlers still reach <paramref name="connection"/> (tests: not once it closed).</summary>
+    public bool Tracks(Connection connection) => Array.IndexOf(_byFd, connection) >= 0;
+
     // A kevent for a descriptor nobody tracks cannot come (the filters are unregistered before untracking), but a
     // stale one is dropped rather than trusted.
     private Connection? Find(in Kevent ev)
