@@ -41,6 +41,9 @@ public sealed class PipeConnection : Connection, IDuplexPipe
     private readonly ConnectionInput _input;
     private readonly ConnectionOutput _output;
     private int _sendQueued;
+
+    // Input's and Output's lock, skipped until a thread other than the loop uses either of them.
+    internal PipeAffinity Affinity;
     private bool _inputDone;
     private bool _outputDone;
     private bool _applicationDone;
