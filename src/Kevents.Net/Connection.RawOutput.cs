@@ -12,7 +12,6 @@ namespace Kevents.Net;
 // gets its flush re-armed when the raw wait fires.
 public abstract partial class Connection
 {
-    private KeventHandler? _onRawWritable;
     private Action<Connection>? _writableCallback;
     private bool _rawWritablePending;
 
@@ -38,10 +37,10 @@ public abstract partial class Connection
         {
             return true;
         }
-        _onRawWritable ??= OnRawWritable;
         _rawWritablePending = true;
         _writeRegistered = true;
-        _loop.Register(Kevent.Write(_socket!.Fd), _onRawWritable);
+        // The loop's shared Write handler: it routes here while the raw wait is pending (OnWritableGuarded).
+        _loop.Register(Kevent.Write(_socket!.Fd), _net.OnWritable);
         BeginOutputStall();
         return true;
     }

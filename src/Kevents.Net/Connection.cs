@@ -525,6 +525,11 @@ public abstract partial class Connection : ILoopTimerTarget
 
     internal void OnWritableGuarded(in Kevent ev)
     {
+        if (_rawWritablePending)
+        {
+            OnRawWritable(ev);
+            return;
+        }
         try
         {
             OnWritable(ev);
