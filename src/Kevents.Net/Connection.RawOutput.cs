@@ -12,7 +12,6 @@ namespace Kevents.Net;
 // gets its flush re-armed when the raw wait fires.
 public abstract partial class Connection
 {
-    private Action<Connection>? _writableCallback;
     private bool _rawWritablePending;
 
     /// <summary>
@@ -32,7 +31,7 @@ public abstract partial class Connection
         {
             return false;
         }
-        _writableCallback = callback;
+        Extras.WritableCallback = callback;
         if (_rawWritablePending)
         {
             return true;
@@ -173,8 +172,11 @@ public abstract partial class Connection
             // Write queued bytes while we held the filter: hand it back so the queue drains.
             WatchWritable(true);
         }
-        Action<Connection>? callback = _writableCallback;
-        _writableCallback = null;
+        Action<Connection>? callback = _extra?.WritableCallback;
+        if (callback is not null)
+        {
+            _extra!.WritableCallback = null;
+        }
         try
         {
             callback?.Invoke(this);
