@@ -34,20 +34,28 @@ public abstract partial class Connection
     /// <summary>The largest step in which the kernel is assumed to report a peer's progress (see the remarks above).</summary>
     internal const int ProgressStepBytes = 128 * 1024;
 
-    private RateWindow _responseRate; // running while output is stalled
-    private long _peerTaken;
+    // Made at a connection's first stall: most connections never stall, and an idle one should not carry 40 bytes
+    // of rate bookkeeping it has never used.
+    private ResponseRateState? _responseRate;
+
+    private sealed class ResponseRateState
+    {
+        public RateWindow Window; // running while output is stalled
+        public long PeerTaken;
+    }
 
     /// <summary>Output started waiting for writability. Idempotent: a stall already being measured goes on.</summary>
     private protected void BeginOutputStall()
     {
         // A window that never ends (the check is off, or the grace period is infinite) judges nothing: leave the
         // connection to the idle timeout.
-        if (_responseRate.Running || IsClosed || _options.MinResponseRateWindowNs == Durations.Never)
+        if (IsOutputJudgedByRate || IsClosed || _options.MinResponseRateWindowNs == Durations.Never)
         {
             return;
         }
         long now = _loop.NowNanoseconds;
-        _responseRate.Start(now, PeerTaken());
+        ResponseRateState rate = _responseRate ??= new ResponseRateState();
+        rate.Window.Start(now, PeerTaken(rate));
         ArmTimer(Durations.After(now, _options.MinResponseRateWindowNs));
     }
 
@@ -55,20 +63,21 @@ public abstract partial class Connection
     /// Nothing waits for writability any more (the peer took everything). The timer is left as it is: when it fires
     /// it finds no stall and re-arms for the idle timeouts only.
     /// </summary>
-    private protected void EndOutputStall() => _responseRate.Stop();
+    private protected void EndOutputStall() => _responseRate?.Window.Stop();
 
     /// <summary>True while queued output is being judged by the minimum rate; the idle timeout then waits (see OnTimer).</summary>
-    private bool IsOutputJudgedByRate => _responseRate.Running;
+    private bool IsOutputJudgedByRate => _responseRate is { Window.Running: true };
 
     /// <summary>When the current measurement window ends; <see cref="Durations.Never"/> when output is not stalled.</summary>
-    private long NextResponseRateCheckNs => _responseRate.EndsAtNs(_loop.NowNanoseconds, _options.MinResponseRateWindowNs);
+    private long NextResponseRateCheckNs =>
+        _responseRate?.Window.EndsAtNs(_loop.NowNanoseconds, _options.MinResponseRateWindowNs) ?? Durations.Never;
 
     /// <summary>
     /// Bytes the peer has taken so far: what the kernel accepted minus what it still holds unacknowledged. Never goes
     /// down (a Unix socket counts what it holds with the kernel's bookkeeping overhead, and a raw sender may not have
     /// reported every byte yet).
     /// </summary>
-    private long PeerTaken()
+    private long PeerTaken(ResponseRateState state)
     {
         long taken = BytesWritten;
         if (_socket is not null)
@@ -79,22 +88,22 @@ public abstract partial class Connection
                 taken -= held;
             }
         }
-        if (taken > _peerTaken)
+        if (taken > state.PeerTaken)
         {
-            _peerTaken = taken;
+            state.PeerTaken = taken;
         }
-        return _peerTaken;
+        return state.PeerTaken;
     }
 
     /// <summary>Judges a measurement window that has ended. Returns false when the connection was aborted.</summary>
     private bool CheckResponseRate(long now)
     {
-        if (!_responseRate.Running || _responseRate.ElapsedNs(now) < _options.MinResponseRateWindowNs)
+        if (_responseRate is not { Window.Running: true } state || state.Window.ElapsedNs(now) < _options.MinResponseRateWindowNs)
         {
             return true;
         }
         double minimum = _options.MinResponseRate;
-        if (_responseRate.Judge(now, PeerTaken(), _options.MinResponseRateWindowNs, minimum, out double rate, out long elapsed) == RateVerdict.TooSlow)
+        if (state.Window.Judge(now, PeerTaken(state), _options.MinResponseRateWindowNs, minimum, out double rate, out long elapsed) == RateVerdict.TooSlow)
         {
             NetLog.ResponseRateTooLow(_logger, Id, (long)rate, elapsed / 1_000_000, (long)minimum);
             CloseSocket(new ConnectionAbortedException(

@@ -12,8 +12,6 @@ namespace Kevents.Net;
 // gets its flush re-armed when the raw wait fires.
 public abstract partial class Connection
 {
-    private KeventHandler? _onRawWritable;
-    private Action<Connection>? _writableCallback;
     private bool _rawWritablePending;
 
     /// <summary>
@@ -33,15 +31,15 @@ public abstract partial class Connection
         {
             return false;
         }
-        _writableCallback = callback;
+        Extras.WritableCallback = callback;
         if (_rawWritablePending)
         {
             return true;
         }
-        _onRawWritable ??= OnRawWritable;
         _rawWritablePending = true;
         _writeRegistered = true;
-        _loop.Register(Kevent.Write(_socket!.Fd), _onRawWritable);
+        // The loop's shared Write handler: it routes here while the raw wait is pending (OnWritableGuarded).
+        _loop.Register(Kevent.Write(_socket!.Fd), _net.OnWritable);
         BeginOutputStall();
         return true;
     }
@@ -182,8 +180,11 @@ public abstract partial class Connection
             // Write queued bytes while we held the filter: hand it back so the queue drains.
             WatchWritable(true);
         }
-        Action<Connection>? callback = _writableCallback;
-        _writableCallback = null;
+        Action<Connection>? callback = _extra?.WritableCallback;
+        if (callback is not null)
+        {
+            _extra!.WritableCallback = null;
+        }
         try
         {
             callback?.Invoke(this);

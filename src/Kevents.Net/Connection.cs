@@ -26,15 +26,13 @@ public abstract partial class Connection : ILoopTimerTarget
     private protected readonly ConnectionOptions _options;
     private protected readonly ILogger _logger;
     private protected FileDescriptor? _socket;
-    private readonly KeventHandler _onReadable;
-    private readonly KeventHandler _onWritable;
+    private protected readonly NetLoop _net;
     private bool _readRegistered;
     private bool _readEnabled;
     private bool _writeRegistered;
     private LoopTimer _timer;
     private int _closeClaimed;
     private int _deferred;
-    private Exception? _deferredError;
     private bool _failureLogged;
 
     // The error epoll reported with the last readiness (-errno), kept because the loop's SO_ERROR read cleared it in
@@ -43,9 +41,34 @@ public abstract partial class Connection : ILoopTimerTarget
     private long _timerDueNs;
     private long _lastActivityNs;
     private long _lastInputNs;
-    private CancellationTokenSource? _closedSource;
-    private EndPoint? _localEndPoint;
-    private EndPoint? _remoteEndPoint;
+
+    // What few connections use, kept apart so that an idle connection stays small (five references traded for one):
+    // the ConnectionClosed token, the cached addresses, a close notification's error, a raw writable callback. Made
+    // on first use, from any thread.
+    private Extra? _extra;
+
+    private Extra Extras
+    {
+        get
+        {
+            Extra? extra = Volatile.Read(ref _extra);
+            if (extra is null)
+            {
+                Interlocked.CompareExchange(ref _extra, new Extra(), null);
+                extra = _extra!;
+            }
+            return extra;
+        }
+    }
+
+    private sealed class Extra
+    {
+        public CancellationTokenSource? ClosedSource;
+        public EndPoint? LocalEndPoint;
+        public EndPoint? RemoteEndPoint;
+        public Exception? DeferredError;
+        public Action<Connection>? WritableCallback;
+    }
 
     // The server's intrusive list of live connections (no allocation per connection).
     internal SocketServer? Server;
@@ -63,8 +86,8 @@ public abstract partial class Connection : ILoopTimerTarget
         NetBuffers.ConnectionOpened();
         _netMetrics = NetMetrics.For(loop);
         _netMetrics.Open++;
-        _onReadable = OnReadableGuarded;
-        _onWritable = OnWritableGuarded;
+        // The loop's two shared handlers find this connection by its descriptor: no delegate per connection.
+        _net = NetLoop.Of(loop);
     }
 
     /// <summary>Bytes read from the socket so far.</summary>
@@ -83,10 +106,10 @@ public abstract partial class Connection : ILoopTimerTarget
     public bool IsClosed => _socket is null;
 
     /// <summary>The local address, read once from the socket (null if it cannot be read).</summary>
-    public EndPoint? LocalEndPoint => _localEndPoint ??= _socket is null ? null : NativeSocket.GetLocalEndPoint(_socket.Fd);
+    public EndPoint? LocalEndPoint => _extra?.LocalEndPoint ?? (_socket is null ? null : Extras.LocalEndPoint = NativeSocket.GetLocalEndPoint(_socket.Fd));
 
     /// <summary>The peer's address, read once from the socket (null for an unnamed Unix peer).</summary>
-    public EndPoint? RemoteEndPoint => _remoteEndPoint ??= _socket is null ? null : NativeSocket.GetRemoteEndPoint(_socket.Fd);
+    public EndPoint? RemoteEndPoint => _extra?.RemoteEndPoint ?? (_socket is null ? null : Extras.RemoteEndPoint = NativeSocket.GetRemoteEndPoint(_socket.Fd));
 
     /// <summary>
     /// Cancelled once, after the connection has closed, on the loop thread. Created on first use: a connection
@@ -96,15 +119,16 @@ public abstract partial class Connection : ILoopTimerTarget
     {
         get
         {
-            if (_closedSource is null)
+            Extra extra = Extras;
+            if (extra.ClosedSource is null)
             {
-                _closedSource = new CancellationTokenSource();
+                extra.ClosedSource = new CancellationTokenSource();
                 if (IsClosed)
                 {
-                    _closedSource.Cancel();
+                    extra.ClosedSource.Cancel();
                 }
             }
-            return _closedSource.Token;
+            return extra.ClosedSource.Token;
         }
     }
 
@@ -184,7 +208,8 @@ public abstract partial class Connection : ILoopTimerTarget
             {
                 ArmTimer(due);
             }
-            _loop.Register(new Kevent((ulong)_socket!.Fd, KeventFilter.Read, KeventFlags.None, ReadFilterFlags, 0, 0), _onReadable);
+            _net.Track(_socket!.Fd, this);
+            _loop.Register(new Kevent((ulong)_socket.Fd, KeventFilter.Read, KeventFlags.None, ReadFilterFlags, 0, 0), _net.OnReadable);
             _readRegistered = true;
             _readEnabled = true;
             return true;
@@ -243,7 +268,7 @@ public abstract partial class Connection : ILoopTimerTarget
         if (watch)
         {
             // Marked only once the loop took it: a refused registration leaves nothing to unregister.
-            _loop.Register(Kevent.Write(_socket.Fd), _onWritable);
+            _loop.Register(Kevent.Write(_socket.Fd), _net.OnWritable);
             _writeRegistered = true;
         }
         else
@@ -280,6 +305,7 @@ public abstract partial class Connection : ILoopTimerTarget
             return;
         }
         LeaveLoop(socket.Fd, loopGone: false);
+        _net.Untrack(socket.Fd, this);
         ReleaseSocket(socket, error, reset);
         if (deferNotification)
         {
@@ -304,6 +330,7 @@ public abstract partial class Connection : ILoopTimerTarget
             return;
         }
         LeaveLoop(socket.Fd, loopGone: true);
+        _net.Untrack(socket.Fd, this);
         ReleaseSocket(socket, error, reset: true);
         ThreadPool.UnsafeQueueUserWorkItem(static s =>
         {
@@ -387,7 +414,10 @@ public abstract partial class Connection : ILoopTimerTarget
     /// </summary>
     private void Defer(int what, Exception? error)
     {
-        _deferredError = error;
+        if (error is not null || _extra is not null)
+        {
+            Extras.DeferredError = error;
+        }
         Volatile.Write(ref _deferred, what);
         try
         {
@@ -412,7 +442,7 @@ public abstract partial class Connection : ILoopTimerTarget
         if (what == DeferredNotify)
         {
             // Already outside the close path: the token's callbacks may run here too.
-            NotifyClosed(_deferredError, cancelInline: true);
+            NotifyClosed(_extra?.DeferredError, cancelInline: true);
         }
         else
         {
@@ -434,7 +464,7 @@ public abstract partial class Connection : ILoopTimerTarget
         {
             LogFailureOnce(ex);
         }
-        if (_closedSource is null)
+        if (_extra?.ClosedSource is null)
         {
             return;
         }
@@ -449,7 +479,7 @@ public abstract partial class Connection : ILoopTimerTarget
 
     private void CancelClosedToken()
     {
-        if (_closedSource is not { } source)
+        if (_extra?.ClosedSource is not { } source)
         {
             return;
         }
@@ -508,7 +538,7 @@ public abstract partial class Connection : ILoopTimerTarget
         }
     }
 
-    private void OnReadableGuarded(in Kevent ev)
+    internal void OnReadableGuarded(in Kevent ev)
     {
         try
         {
@@ -524,8 +554,13 @@ public abstract partial class Connection : ILoopTimerTarget
         }
     }
 
-    private void OnWritableGuarded(in Kevent ev)
+    internal void OnWritableGuarded(in Kevent ev)
     {
+        if (_rawWritablePending)
+        {
+            OnRawWritable(ev);
+            return;
+        }
         try
         {
             OnWritable(ev);

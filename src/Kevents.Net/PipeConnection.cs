@@ -40,26 +40,30 @@ public sealed class PipeConnection : Connection, IDuplexPipe
 
     private readonly ConnectionInput _input;
     private readonly ConnectionOutput _output;
-    private readonly PipeSendScheduler _sends;
     private int _sendQueued;
+
+    // Input's and Output's lock, skipped until a thread other than the loop uses either of them.
+    internal PipeAffinity Affinity;
     private bool _inputDone;
     private bool _outputDone;
     private bool _applicationDone;
     private Task? _application;
+    private int _applicationWatch; // 1 once the application's end is watched for good (or was seen)
     private bool _waitingForWritable;
 
     internal PipeConnection(EventLoop loop, FileDescriptor socket, ConnectionOptions options, SocketServer? server)
         : base(loop, socket, options, server)
     {
-        NetLoop net = NetLoop.Of(loop);
-        _sends = net.PipeSends;
         _input = new ConnectionInput(this);
         _output = new ConnectionOutput(this);
     }
 
     internal ConnectionOptions Options => _options;
 
-    internal PipePools Pools => _sends.Pools;
+    internal PipePools Pools => _net.PipePools;
+
+    // The loop's, reached through the loop's Net state: one reference fewer per connection.
+    private PipeSendScheduler Sends => _net.PipeSends;
 
     /// <summary>
     /// What the peer sent. Complete it when the application wants no more input; complete it with an exception to
@@ -84,14 +88,14 @@ public sealed class PipeConnection : Connection, IDuplexPipe
             return;
         }
         // What the application writes before its first await is sent when it gets there, in this turn.
-        _sends.Enter();
+        Sends.Enter();
         try
         {
             StartApplication(application);
         }
         finally
         {
-            _sends.Exit();
+            Sends.Exit();
         }
     }
 
@@ -109,17 +113,58 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         _application = running;
         if (running.IsCompleted)
         {
+            _applicationWatch = 1;
             OnApplicationCompleted(running);
+            return;
         }
-        else
+        WatchApplication(running);
+    }
+
+    /// <summary>
+    /// Makes sure the application's end is noticed. While its own async method waits directly on <see cref="Input"/>
+    /// (the usual idle state), only Input can resume it, and Input calls <see cref="ApplicationResumed"/> after each
+    /// resume, so nothing needs to watch its task: an idle connection pays no continuation object (about 130 bytes).
+    /// Anywhere else it may end unseen, so a continuation is attached once, for good. Any thread.
+    /// </summary>
+    private void WatchApplication(Task application)
+    {
+        while (true)
         {
-            // Not through the awaiter: an awaiter's continuation never runs inline on the loop thread (the loop's
-            // SynchronizationContext is installed there), so every application's end would take a thread-pool hop,
-            // and an exception from it would be rethrown on the thread pool. ContinueWith runs where the task
-            // completes (on the loop, normally); the loop runs OnApplicationCompleted as posted work, after the
-            // application's own code has unwound.
-            running.ContinueWith(static (_, s) => ((PipeConnection)s!).ApplicationEnded(), this,
-                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            if (Interlocked.CompareExchange(ref _applicationWatch, 1, 0) != 0)
+            {
+                // Watched for good already, or another thread is deciding; it re-checks after letting go (below).
+                return;
+            }
+            if (application.IsCompleted || !_input.IsAwaitedBy(application))
+            {
+                break;
+            }
+            Volatile.Write(ref _applicationWatch, 0);
+            // A resume on another thread that found the flag taken left the decision to us: look again.
+            if (!application.IsCompleted && _input.IsAwaitedBy(application))
+            {
+                return;
+            }
+        }
+        if (application.IsCompleted)
+        {
+            ApplicationEnded();
+            return;
+        }
+        // Not through the awaiter: an awaiter's continuation never runs inline on the loop thread (the loop's
+        // SynchronizationContext is installed there), so every application's end would take a thread-pool hop. With
+        // ExecuteSynchronously it runs where the task completes (on the loop, normally), and ApplicationEnded posts
+        // the rest, after the application's own code has unwound.
+        application.ContinueWith(static (_, s) => ((PipeConnection)s!).ApplicationEnded(), this,
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>Input ran the continuation of a read the application awaited: it may have ended, or now wait elsewhere.</summary>
+    internal void ApplicationResumed()
+    {
+        if (_application is { } application && Volatile.Read(ref _applicationWatch) == 0)
+        {
+            WatchApplication(application);
         }
     }
 
@@ -246,14 +291,14 @@ public sealed class PipeConnection : Connection, IDuplexPipe
             return;
         }
         // The application runs inside the flush below; what it flushes is sent when this read is done with it.
-        _sends.Enter();
+        Sends.Enter();
         try
         {
             ReadIntoInput(ev);
         }
         finally
         {
-            _sends.Exit();
+            Sends.Exit();
         }
     }
 
@@ -388,7 +433,7 @@ public sealed class PipeConnection : Connection, IDuplexPipe
         {
             return;
         }
-        if (_sends.TryHold(this))
+        if (Sends.TryHold(this))
         {
             return;
         }
@@ -527,6 +572,9 @@ public sealed class PipeConnection : Connection, IDuplexPipe
             CompleteApplicationEnds();
         }
     }
+
+    /// <summary>Whether a continuation watches the application's task (tests: not while it waits on Input).</summary>
+    internal bool WatchesApplication => Volatile.Read(ref _applicationWatch) != 0;
 
     /// <summary>Whether either direction holds segments (tests: an idle connection holds none).</summary>
     internal bool HoldsSegments => _input.HoldsSegments || _output.HoldsSegments;

@@ -14,7 +14,8 @@ namespace Kevents.Net.Internal;
 /// Semantics follow <see cref="Pipe"/>'s reader: AdvanceTo(consumed, examined) with examined at the end makes the next
 /// read wait for more bytes; CancelPendingRead completes the pending (or next) read with IsCanceled; the transport's
 /// completion shows as IsCompleted once every byte was examined, or as the transport's exception (a reset) then.
-/// The application may use it from any thread, so every step takes the object's lock (uncontended: one thread's CAS);
+/// The application may use it from any thread, so every step is a critical section: lock-free while only the loop
+/// thread has used the connection's pipes, under the object's lock once another thread has (<see cref="PipeAffinity"/>);
 /// continuations always run outside it.
 /// </remarks>
 internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
@@ -67,6 +68,11 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
 
     private PipePools Pools => _connection.Pools;
 
+    // Every step is a critical section; the lock is taken only once another thread has used the pipes.
+    private bool Enter() => _connection.Affinity.Enter(this, _connection.Loop);
+
+    private void Exit(bool locked) => _connection.Affinity.Exit(this, locked);
+
     // The thresholds live in the connection's options, not in every reader: an idle connection's bytes count.
     private long PauseAt => _connection.Options.MaxInputBufferSize;
 
@@ -77,9 +83,14 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
     {
         get
         {
-            lock (this)
+            bool locked = Enter();
+            try
             {
                 return _chain is not null;
+            }
+            finally
+            {
+                Exit(locked);
             }
         }
     }
@@ -89,7 +100,8 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
     /// <summary>Memory for one read from the socket, or empty when the application no longer reads.</summary>
     public Memory<byte> BeginWrite(int size)
     {
-        lock (this)
+        bool locked = Enter();
+        try
         {
             if (_readerCompleted || _writerCompleted)
             {
@@ -98,6 +110,10 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             _chain ??= Pools.TakeChain();
             _transportWriting = true;
             return _chain.GetMemory(size, Pools);
+        }
+        finally
+        {
+            Exit(locked);
         }
     }
 
@@ -111,7 +127,8 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
         Action<object?>? continuation;
         object? state;
         ExecutionContext? context;
-        lock (this)
+        bool locked = Enter();
+        try
         {
             _transportWriting = false;
             SegmentChain? chain = _chain;
@@ -137,12 +154,17 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             // Below the cap now, and the application can only consume: no second look is needed after it ran.
             below = chain.Unconsumed < PauseAt;
         }
-        Run(continuation, state, context);
+        finally
+        {
+            Exit(locked);
+        }
+        Resume(continuation, state, context);
         if (below)
         {
             return false;
         }
-        lock (this)
+        locked = Enter();
+        try
         {
             if (_chain is { } chain && !_readerCompleted && chain.Unconsumed >= PauseAt)
             {
@@ -150,6 +172,10 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
                 return true;
             }
             return false;
+        }
+        finally
+        {
+            Exit(locked);
         }
     }
 
@@ -159,7 +185,8 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
         Action<object?>? continuation;
         object? state;
         ExecutionContext? context;
-        lock (this)
+        bool locked = Enter();
+        try
         {
             if (_writerCompleted)
             {
@@ -169,14 +196,19 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             WriterError = error;
             continuation = TakeContinuation(out state, out context);
         }
-        Run(continuation, state, context);
+        finally
+        {
+            Exit(locked);
+        }
+        Resume(continuation, state, context);
     }
 
     // ---------------------------------------------------------------- application side
 
     public override bool TryRead(out ReadResult result)
     {
-        lock (this)
+        bool locked = Enter();
+        try
         {
             ThrowIfReaderCompleted();
             if (_awaiting)
@@ -191,11 +223,16 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             result = default;
             return false;
         }
+        finally
+        {
+            Exit(locked);
+        }
     }
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
-        lock (this)
+        bool locked = Enter();
+        try
         {
             ThrowIfReaderCompleted();
             if (_awaiting)
@@ -219,6 +256,10 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             }
             return new ValueTask<ReadResult>(this, _version);
         }
+        finally
+        {
+            Exit(locked);
+        }
     }
 
     public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
@@ -226,7 +267,8 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
     public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
     {
         bool resume = false;
-        lock (this)
+        bool locked = Enter();
+        try
         {
             if (!_reading)
             {
@@ -247,6 +289,10 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
                 _paused = false;
                 resume = true;
             }
+        }
+        finally
+        {
+            Exit(locked);
         }
         if (resume)
         {
@@ -278,17 +324,23 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
         Action<object?>? continuation;
         object? state;
         ExecutionContext? context;
-        lock (this)
+        bool locked = Enter();
+        try
         {
             _cancelPending = true;
             continuation = TakeContinuation(out state, out context);
         }
-        Run(continuation, state, context);
+        finally
+        {
+            Exit(locked);
+        }
+        Resume(continuation, state, context);
     }
 
     public override void Complete(Exception? exception = null)
     {
-        lock (this)
+        bool locked = Enter();
+        try
         {
             if (_readerCompleted)
             {
@@ -300,6 +352,10 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             {
                 ReleaseChain();
             }
+        }
+        finally
+        {
+            Exit(locked);
         }
         if (exception is not null)
         {
@@ -317,7 +373,8 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
 
     ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token)
     {
-        lock (this)
+        bool locked = Enter();
+        try
         {
             CheckToken(token);
             if (_awaiting)
@@ -330,11 +387,16 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             }
             return WriterError is not null && !HasUnexamined ? ValueTaskSourceStatus.Faulted : ValueTaskSourceStatus.Succeeded;
         }
+        finally
+        {
+            Exit(locked);
+        }
     }
 
     void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
-        lock (this)
+        bool locked = Enter();
+        try
         {
             CheckToken(token);
             if (_awaiting)
@@ -345,6 +407,10 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
                 return;
             }
         }
+        finally
+        {
+            Exit(locked);
+        }
         continuation(state);
     }
 
@@ -352,7 +418,8 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
     {
         CancellationTokenRegistration registration;
         ReadResult result;
-        lock (this)
+        bool locked = Enter();
+        try
         {
             CheckToken(token);
             if (_awaiting)
@@ -373,6 +440,10 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             WaitToken = default;
             ThrowIfReaderCompleted();
             result = TakeResult();
+        }
+        finally
+        {
+            Exit(locked);
         }
         registration.Dispose();
         return result;
@@ -422,7 +493,8 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
         Action<object?>? continuation;
         object? state;
         ExecutionContext? context;
-        lock (this)
+        bool locked = Enter();
+        try
         {
             if (!_awaiting)
             {
@@ -433,7 +505,11 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             continuation = TakeContinuation(out state, out context);
             _cancelPending = false;
         }
-        Run(continuation, state, context);
+        finally
+        {
+            Exit(locked);
+        }
+        Resume(continuation, state, context);
     }
 
     private void ReleaseChain()
@@ -465,6 +541,37 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
         if (token != _version)
         {
             throw new InvalidOperationException("This read's result was already taken: a ValueTask from Input.ReadAsync may be awaited only once.");
+        }
+    }
+
+    /// <summary>
+    /// Runs the waiting read's continuation (taken under the lock, run after it is released), then lets the
+    /// connection see whether the application ended or now waits on something other than this reader.
+    /// </summary>
+    private void Resume(Action<object?>? continuation, object? state, ExecutionContext? context)
+    {
+        if (continuation is null)
+        {
+            return;
+        }
+        Run(continuation, state, context);
+        _connection.ApplicationResumed();
+    }
+
+    /// <summary>
+    /// True while <paramref name="application"/>'s own async method waits on a read from this reader: the awaiter
+    /// hands the method's state machine box, which is the task it returned, as the continuation's state.
+    /// </summary>
+    internal bool IsAwaitedBy(Task application)
+    {
+        bool locked = Enter();
+        try
+        {
+            return _awaiting && ReferenceEquals(_continuationState, application);
+        }
+        finally
+        {
+            Exit(locked);
         }
     }
 

@@ -14,14 +14,13 @@ namespace Kevents.Net.Internal;
 /// Backpressure as <see cref="Pipe"/>'s writer: a flush that leaves <see cref="ConnectionOptions.MaxOutputBufferSize"/>
 /// or more bytes unsent waits until the transport has sent down to <see cref="ConnectionOptions.ResumeOutputBufferSize"/>,
 /// and its continuation runs on the loop as posted work. The application may use it from any thread; every step
-/// takes the object's lock, and continuations run outside it.
+/// is a critical section (lock-free until another thread than the loop uses the pipes, see <see cref="PipeAffinity"/>),
+/// and continuations run outside it.
 /// </remarks>
 internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResult>
 {
     private readonly PipeConnection _connection;
     private SegmentChain? _chain;
-    private Action<object?>? _continuation;
-    private object? _continuationState;
     private short _version;
     private bool _awaiting;
     private bool _canceledByToken;
@@ -64,6 +63,11 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
 
     private PipePools Pools => _connection.Pools;
 
+    // Every step is a critical section; the lock is taken only once another thread has used the pipes.
+    private bool Enter() => _connection.Affinity.Enter(this, _connection.Loop);
+
+    private void Exit(bool locked) => _connection.Affinity.Exit(this, locked);
+
     // The thresholds live in the connection's options, not in every writer: an idle connection's bytes count.
     private long PauseAt => _connection.Options.MaxOutputBufferSize;
 
@@ -74,9 +78,14 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
     {
         get
         {
-            lock (this)
+            bool locked = Enter();
+            try
             {
                 return _chain is not null;
+            }
+            finally
+            {
+                Exit(locked);
             }
         }
     }
@@ -85,12 +94,17 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
 
     public override Memory<byte> GetMemory(int sizeHint = 0)
     {
-        lock (this)
+        bool locked = Enter();
+        try
         {
             ThrowIfWriterCompleted();
             _chain ??= Pools.TakeChain();
             _writing = true;
             return _chain.GetMemory(sizeHint, Pools);
+        }
+        finally
+        {
+            Exit(locked);
         }
     }
 
@@ -98,7 +112,8 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
 
     public override void Advance(int bytes)
     {
-        lock (this)
+        bool locked = Enter();
+        try
         {
             ThrowIfWriterCompleted();
             if (_chain is null)
@@ -111,6 +126,10 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             }
             _chain.Advance(bytes);
         }
+        finally
+        {
+            Exit(locked);
+        }
     }
 
     public override bool CanGetUnflushedBytes => true;
@@ -119,9 +138,14 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
     {
         get
         {
-            lock (this)
+            bool locked = Enter();
+            try
             {
                 return _chain?.Unflushed ?? 0;
+            }
+            finally
+            {
+                Exit(locked);
             }
         }
     }
@@ -129,7 +153,8 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
         ValueTask<FlushResult> result;
-        lock (this)
+        bool locked = Enter();
+        try
         {
             ThrowIfWriterCompleted();
             _writing = false;
@@ -189,6 +214,10 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
                 result = new ValueTask<FlushResult>(this, _version);
             }
         }
+        finally
+        {
+            Exit(locked);
+        }
         _connection.RequestSend();
         return result;
     }
@@ -198,7 +227,8 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
         Action<object?>? continuation;
         object? state;
         ExecutionContext? context;
-        lock (this)
+        bool locked = Enter();
+        try
         {
             if (!_awaiting)
             {
@@ -208,13 +238,18 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             _cancelPending = true;
             continuation = TakeContinuation(out state, out context);
         }
+        finally
+        {
+            Exit(locked);
+        }
         Post(continuation, state, context);
     }
 
     public override void Complete(Exception? exception = null)
     {
         bool send;
-        lock (this)
+        bool locked = Enter();
+        try
         {
             if (_writerCompleted)
             {
@@ -229,6 +264,10 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
                 ReleaseChain();
             }
             send = !_readerCompleted;
+        }
+        finally
+        {
+            Exit(locked);
         }
         if (exception is not null)
         {
@@ -252,10 +291,15 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
     /// <summary>What the transport may send, and whether the application completed (all of it is committed then).</summary>
     public ReadOnlySequence<byte> PeekUnsent(out bool completed)
     {
-        lock (this)
+        bool locked = Enter();
+        try
         {
             completed = _writerCompleted;
             return _chain?.Readable() ?? default;
+        }
+        finally
+        {
+            Exit(locked);
         }
     }
 
@@ -268,7 +312,8 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
         Action<object?>? continuation = null;
         object? state = null;
         ExecutionContext? context = null;
-        lock (this)
+        bool locked = Enter();
+        try
         {
             if (_chain is not { } chain)
             {
@@ -285,6 +330,10 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
                 continuation = TakeContinuation(out state, out context);
             }
         }
+        finally
+        {
+            Exit(locked);
+        }
         Post(continuation, state, context);
     }
 
@@ -294,7 +343,8 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
         Action<object?>? continuation;
         object? state;
         ExecutionContext? context;
-        lock (this)
+        bool locked = Enter();
+        try
         {
             if (_readerCompleted)
             {
@@ -308,6 +358,10 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             }
             continuation = TakeContinuation(out state, out context);
         }
+        finally
+        {
+            Exit(locked);
+        }
         Post(continuation, state, context);
     }
 
@@ -315,7 +369,8 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
 
     ValueTaskSourceStatus IValueTaskSource<FlushResult>.GetStatus(short token)
     {
-        lock (this)
+        bool locked = Enter();
+        try
         {
             CheckToken(token);
             if (_awaiting)
@@ -328,20 +383,30 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             }
             return ReaderError is not null ? ValueTaskSourceStatus.Faulted : ValueTaskSourceStatus.Succeeded;
         }
+        finally
+        {
+            Exit(locked);
+        }
     }
 
     void IValueTaskSource<FlushResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
-        lock (this)
+        bool locked = Enter();
+        try
         {
             CheckToken(token);
             if (_awaiting)
             {
-                _continuation = continuation;
-                _continuationState = state;
+                // In the rare part: a flush waits only under backpressure, and an idle writer should stay small.
+                Rare.Continuation = continuation;
+                Rare.ContinuationState = state;
                 FlowContext = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
                 return;
             }
+        }
+        finally
+        {
+            Exit(locked);
         }
         Post(continuation, state, null);
     }
@@ -350,7 +415,8 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
     {
         CancellationTokenRegistration registration;
         FlushResult result;
-        lock (this)
+        bool locked = Enter();
+        try
         {
             CheckToken(token);
             if (_awaiting)
@@ -377,6 +443,10 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             _cancelPending = false;
             result = new FlushResult(canceled, _readerCompleted);
         }
+        finally
+        {
+            Exit(locked);
+        }
         registration.Dispose();
         return result;
     }
@@ -392,11 +462,12 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             return null;
         }
         _awaiting = false;
-        Action<object?>? continuation = _continuation;
-        state = _continuationState;
+        PipeWaitState rare = Rare;
+        Action<object?>? continuation = rare.Continuation;
+        state = rare.ContinuationState;
         context = FlowContext;
-        _continuation = null;
-        _continuationState = null;
+        rare.Continuation = null;
+        rare.ContinuationState = null;
         FlowContext = null;
         return continuation;
     }
@@ -406,7 +477,8 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
         Action<object?>? continuation;
         object? state;
         ExecutionContext? context;
-        lock (this)
+        bool locked = Enter();
+        try
         {
             if (!_awaiting)
             {
@@ -414,6 +486,10 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             }
             _canceledByToken = true;
             continuation = TakeContinuation(out state, out context);
+        }
+        finally
+        {
+            Exit(locked);
         }
         Post(continuation, state, context);
     }

@@ -338,11 +338,15 @@ internal sealed class SegmentChain
     }
 }
 
-/// <summary>The rarely used part of a pipe end's wait: the transport's error, a cancellable wait, a flowing context.</summary>
+/// <summary>The rarely used part of a pipe end's wait: the transport's error, a cancellable wait, a flowing context, a flush waiting for room.</summary>
 internal sealed class PipeWaitState
 {
     public Exception? Error;
     public ExecutionContext? Context;
     public CancellationTokenRegistration Registration;
     public CancellationToken Token;
+
+    // Output's waiting flush (Input keeps its waiting read's continuation inline: an idle reader always has one).
+    public Action<object?>? Continuation;
+    public object? ContinuationState;
 }
