@@ -111,8 +111,8 @@ StopSignals.Register(loop, signal =>
 });
 
 var started = System.Diagnostics.Stopwatch.StartNew();
-logger.LogInformation("Echo server ({Api} API) listening on {EndPoint}", api,
-    server?.LocalEndPoint.ToString() ?? raw?.LocalEndPoint?.ToString());
+logger.LogInformation("Echo server ({Api} API, {Backend}) listening on {EndPoint}", api,
+    SampleOptions.BackendName(loop.Backend), server?.LocalEndPoint.ToString() ?? raw?.LocalEndPoint?.ToString());
 loop.Run();
 if (server is not null)
 {
@@ -162,8 +162,9 @@ int RunGroup()
         servers.ShutdownAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => group.Stop(), TaskScheduler.Default);
     });
     var started = System.Diagnostics.Stopwatch.StartNew();
-    logger.LogInformation("Echo server ({Api} API, {Loops} loops, {Distribution}) listening on {EndPoint}", api, loopCount,
-        SampleOptions.DistributionName(distribution), servers.LocalEndPoint);
+    logger.LogInformation("Echo server ({Api} API, {Loops} loops, {Distribution}, {Backend}) listening on {EndPoint}", api,
+        loopCount, SampleOptions.DistributionName(distribution), SampleOptions.BackendName(group.Loops[0].Backend),
+        servers.LocalEndPoint);
     group.Start();
     group.Completion.GetAwaiter().GetResult();
     long turns = group.Loops.Sum(l => l.Iterations);

@@ -73,6 +73,9 @@ public static class SampleOptions
     public static LoopBackend ParseBackend(string value) =>
         EventLoop.TryParseBackend(value, out LoopBackend backend) ? backend : LoopBackend.Default;
 
+    /// <summary>How a startup line names the backend a loop really got (io_uring may have fallen back to epoll).</summary>
+    public static string BackendName(LoopBackend backend) => backend == LoopBackend.IoUring ? "io_uring" : "epoll";
+
     /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>.</summary>
     public static Option<int> Int(string name, int defaultValue, int min, int max, string valueName, string description, params string[] aliases) =>
         Create(name, defaultValue, valueName, description,
