@@ -67,6 +67,11 @@ public sealed partial class EventLoop
     /// <summary>Arms or cancels the fd's multishot receive to match its Read slot. Returns 0 or -EBUSY.</summary>
     private int UpdateRecv(int fd, ref FdEntry entry)
     {
+        if (entry.Recv != RecvState.Idle && entry.RecvIsAccept)
+        {
+            // A listener's accept still ends (CollectAccept); a receive is armed after its last completion.
+            return 0;
+        }
         bool wanted = WantsRingReceive(ref entry);
         if (wanted && entry.Recv == RecvState.Idle)
         {
@@ -79,6 +84,7 @@ public sealed partial class EventLoop
                 return -Errno.EBUSY;
             }
             entry.Recv = RecvState.Armed;
+            entry.RecvIsAccept = false;
         }
         else if (!wanted && entry.Recv == RecvState.Armed)
         {
@@ -182,13 +188,13 @@ public sealed partial class EventLoop
         int fd = (int)batched.Kevent.Ident;
         if ((uint)fd >= (uint)_fds.Length)
         {
-            ReturnBuffer(batched.Buffer);
+            Discard(batched);
             return;
         }
         ref FdSlot slot = ref _fds[fd].Read;
         if (!slot.Registered || slot.Epoch != batched.Epoch)
         {
-            ReturnBuffer(batched.Buffer);
+            Discard(batched);
             return;
         }
         if (!slot.Enabled || _held.Count > 0 && HoldsFor(fd))
@@ -241,7 +247,7 @@ public sealed partial class EventLoop
             ref FdSlot slot = ref _fds[fd].Read;
             if (!slot.Registered || slot.Epoch != held.Epoch)
             {
-                ReturnBuffer(held.Buffer);
+                Discard(held);
             }
             else if (slot.Enabled && !HeldBefore(fd, kept))
             {

@@ -121,6 +121,7 @@ public sealed partial class EventLoop
         }
         _uring = ring;
         StartReceiveBuffers();
+        StartRingAccept();
         why = null;
         return true;
     }
@@ -141,7 +142,23 @@ public sealed partial class EventLoop
             }
         }
         NoteHeldMayMove();
-        if (_receiveBuffers is not null && (entry.Recv != RecvState.Idle || (entry.Read.FilterFlags & ReceiveInRingFilterFlag) != 0))
+        if (_ringAccept && ((entry.Recv != RecvState.Idle && entry.RecvIsAccept) || (entry.Read.FilterFlags & AcceptInRingFilterFlag) != 0))
+        {
+            if (UpdateAccept(fd, ref entry) < 0)
+            {
+                return -Errno.EBUSY;
+            }
+            if (WantsRingAccept(ref entry))
+            {
+                // The accept reports connections; a listener wants nothing else of its Read interest.
+                desired &= ~(EpollFlags.In | EpollFlags.RdHup);
+                if ((desired & ~EpollFlags.EdgeTriggered) == EpollFlags.None)
+                {
+                    desired = EpollFlags.None;
+                }
+            }
+        }
+        else if (_receiveBuffers is not null && (entry.Recv != RecvState.Idle || (entry.Read.FilterFlags & ReceiveInRingFilterFlag) != 0))
         {
             if (UpdateRecv(fd, ref entry) < 0)
             {
@@ -303,6 +320,11 @@ public sealed partial class EventLoop
             {
                 budget--;
                 CollectRecv(fds, c);
+            }
+            else if (kind == RingKindAccept)
+            {
+                budget--;
+                CollectAccept(fds, c);
             }
             else if (kind == RingKindWake)
             {

@@ -314,6 +314,7 @@ public sealed partial class EventLoop : IDisposable
         }
         _wakeFd.Dispose();
         _epoll?.Dispose();
+        DrainRingAccepts();
         _uring?.Dispose();
         // After the ring: the kernel may write into these buffers until the ring is gone.
         _receiveBuffers?.Dispose();

@@ -17,7 +17,7 @@ public enum LoopBackend
     /// re-armed after each delivery for level-triggered registrations, multishot for <see cref="KeventFlags.Clear"/>),
     /// and one io_uring_enter per turn submits every change and waits, with the next timer as its timeout. Kevents.Net's
     /// connections receive through one multishot receive each into the loop's provided buffers, without a read call per
-    /// message. Where the
+    /// message, and their listeners accept through one multishot accept each (Linux 5.19 or later). Where the
     /// kernel lacks io_uring or forbids it (ENOSYS, EPERM, <c>kernel.io_uring_disabled</c>, a kernel older than 5.13),
     /// the loop logs one warning saying why and runs on <see cref="Epoll"/>; <see cref="EventLoop.Backend"/> tells which.
     /// </summary>

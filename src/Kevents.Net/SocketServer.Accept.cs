@@ -51,6 +51,12 @@ public sealed partial class SocketServer : ILoopTimerTarget
 
     private void OnAcceptable(in Kevent ev)
     {
+        if ((ev.FilterFlags & EventLoop.AcceptedFilterFlag) != 0)
+        {
+            // io_uring: the ring accepted one connection (or failed); see SocketServer.RingAccept.cs.
+            OnRingAccepted((int)ev.Data);
+            return;
+        }
         for (int i = 0; i < _options.AcceptsPerTurn && _listener is not null; i++)
         {
             int fd = NativeSocket.Accept(_listener.Fd);

@@ -59,7 +59,8 @@ public sealed partial class SocketServer : IDisposable
             _listener = OpenListener(endPoint, options, role);
             LocalEndPoint = NativeSocket.GetLocalEndPoint(_listener.Fd) ?? endPoint;
             _spare = OpenSpare();
-            _loop.Register(Kevent.Read(_listener.Fd), _onAcceptable);
+            // On io_uring (5.19+) the ring accepts for us (multishot accept); elsewhere this is a readiness registration.
+            _loop.Register(new Kevent((ulong)_listener.Fd, KeventFilter.Read, KeventFlags.None, _loop.AcceptInRingIfSupported, 0, 0), _onAcceptable);
             NetLog.Listening(Logger, NetErrors.Describe(LocalEndPoint));
         }
         CreateMetrics();
@@ -224,6 +225,7 @@ public sealed partial class SocketServer : IDisposable
         try
         {
             _loop.StopTimer(ref _resumeTimer);
+            // On io_uring this also cancels the multishot accept; the loop closes whatever it accepts meanwhile.
             _loop.Unregister((ulong)_listener.Fd, KeventFilter.Read);
         }
         catch (ObjectDisposedException)
@@ -232,6 +234,7 @@ public sealed partial class SocketServer : IDisposable
         }
         _listener.Dispose();
         _listener = null;
+        CloseDeferredAccepts();
         if (_unixPath is not null)
         {
             // A Unix listener leaves its socket file behind; remove it so the path can be bound again.

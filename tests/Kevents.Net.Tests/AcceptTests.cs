@@ -120,15 +120,15 @@ public class AcceptTests : NetTest
         AllowWarnings = true;
         var options = new ServerOptions { DescriptorExhaustionPause = TimeSpan.FromMilliseconds(200) };
         SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho(), options));
-        var plan = new FaultPlan().Fail(FaultSite.Accept, ENOBUFS, probability: 1);
+        var plan = new FaultPlan().Fail(AcceptSite, ENOBUFS, probability: 1);
         IDisposable armed = FaultInjection.Arm(plan);
         Socket client;
         try
         {
             client = await ConnectClientAsync(server.LocalEndPoint);
-            await WaitUntilAsync(() => Task.FromResult(plan.Injected(FaultSite.Accept) > 0), "the server tried to accept");
+            await WaitUntilAsync(() => Task.FromResult(plan.Injected(AcceptSite) > 0), "the server tried to accept");
             await Task.Delay(1000);
-            long callsWhileFailing = plan.Injected(FaultSite.Accept);
+            long callsWhileFailing = plan.Injected(AcceptSite);
             // One try per 200 ms pause is about five in a second; a spinning listener tries thousands of times.
             Assert.True(callsWhileFailing <= 30, $"{callsWhileFailing} accept calls in about a second of ENOBUFS");
             int warnings = Logs.Entries.Count(e => e.EventId.Name == "AcceptFailedPausing");
@@ -137,6 +137,11 @@ public class AcceptTests : NetTest
         finally
         {
             armed.Dispose();
+        }
+        if (InjectedFailureLosesTheConnection)
+        {
+            client.Dispose();
+            client = await ConnectClientAsync(server.LocalEndPoint);
         }
         using (client)
         {
@@ -151,16 +156,37 @@ public class AcceptTests : NetTest
         // A pause would hold the client for 60 s, far past the test's limit: it must be served at once.
         var options = new ServerOptions { DescriptorExhaustionPause = TimeSpan.FromSeconds(60) };
         SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho(), options));
-        var plan = new FaultPlan().Fail(FaultSite.Accept, EPROTO, probability: 1, budget: 1);
+        var plan = new FaultPlan().Fail(AcceptSite, EPROTO, probability: 1, budget: 1);
         using (FaultInjection.Arm(plan))
         {
             using Socket client = await ConnectClientAsync(server.LocalEndPoint);
-            await EchoAsync(client, "served");
+            if (InjectedFailureLosesTheConnection)
+            {
+                // The ring had accepted it before the injected failure replaced it: that connection is the one lost.
+                using Socket next = await ConnectClientAsync(server.LocalEndPoint);
+                await EchoAsync(next, "served");
+            }
+            else
+            {
+                await EchoAsync(client, "served");
+            }
         }
-        Assert.Equal(1, plan.Injected(FaultSite.Accept));
+        Assert.Equal(1, plan.Injected(AcceptSite));
         Assert.Contains(Logs.Entries, e => e.Level == LogLevel.Debug && e.EventId.Name == "PendingConnectionFailed");
         await OnLoop(server.Dispose);
     }
+
+    /// <summary>
+    /// Where a fault plan fails this loop's accepts: accept(2) (readiness), or the ring's accept completions where the
+    /// io_uring backend accepts in the ring.
+    /// </summary>
+    private protected FaultSite AcceptSite => SocketServer.AcceptsInRing(Loop) ? FaultSite.RingAccept : FaultSite.Accept;
+
+    /// <summary>
+    /// A failure injected into accept(2) replaces the call, so the connection stays in the backlog and is accepted next
+    /// time; one injected into a ring's completion replaces a connection the kernel already accepted, which is closed.
+    /// </summary>
+    private protected bool InjectedFailureLosesTheConnection => AcceptSite == FaultSite.RingAccept;
 
     private static async Task EchoAsync(Socket client, string text)
     {

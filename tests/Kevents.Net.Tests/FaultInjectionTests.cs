@@ -85,6 +85,15 @@ public sealed class ConnectionFaultTests : NetTest
         Assert.Equal("c"u8.ToArray(), await ReceiveExactlyAsync(good, 1));
         await OnLoop(server.Dispose);
     }
+}
+
+/// <summary>
+/// The listener out of descriptors or buffers: it pauses, then serves the client that retries. On io_uring the faults
+/// fall on the ring's accept completions (accept(2) is not called there).
+/// </summary>
+public class AcceptFaultTests : NetTest
+{
+    private FaultSite AcceptSite => SocketServer.AcceptsInRing(Loop) ? FaultSite.RingAccept : FaultSite.Accept;
 
     [Theory]
     [InlineData(Errno.EMFILE)]
@@ -94,7 +103,7 @@ public sealed class ConnectionFaultTests : NetTest
     {
         AllowWarnings = true; // descriptor exhaustion is worth a warning
         SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho()));
-        var plan = new FaultPlan().Fail(FaultSite.Accept, errno, probability: 1, budget: 3);
+        var plan = new FaultPlan().Fail(AcceptSite, errno, probability: 1, budget: 3);
         using (FaultInjection.Arm(plan))
         {
             // The first connection may be shed while descriptors "ran out"; a client that retries gets served.
@@ -119,7 +128,7 @@ public sealed class ConnectionFaultTests : NetTest
                 }
                 Assert.True(DateTime.UtcNow < deadline, "the server never served a client after descriptors came back");
             }
-            Assert.True(plan.Injected(FaultSite.Accept) > 0, "the fault never fired");
+            Assert.True(plan.Injected(AcceptSite) > 0, "the fault never fired");
         }
         await OnLoop(server.Dispose);
     }

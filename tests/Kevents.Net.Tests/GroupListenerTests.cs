@@ -16,7 +16,7 @@ public class GroupListenerTests : NetTest
 
     private EventLoopGroup StartGroup(int loops, bool pin = false)
     {
-        var group = new EventLoopGroup(new EventLoopGroupOptions { LoopCount = loops, PinToCpus = pin, LoggerFactory = Gate.LoggerFactory });
+        var group = new EventLoopGroup(new EventLoopGroupOptions { LoopCount = loops, PinToCpus = pin, LoggerFactory = Gate.LoggerFactory, Backend = Backend });
         _owned.Add(group);
         group.Start();
         return group;
@@ -137,7 +137,7 @@ public class GroupListenerTests : NetTest
     [Fact]
     public async Task ListenersSetUpBeforeStartServeOnceTheGroupRuns()
     {
-        var group = new EventLoopGroup(new EventLoopGroupOptions { LoopCount = 2, LoggerFactory = Gate.LoggerFactory });
+        var group = new EventLoopGroup(new EventLoopGroupOptions { LoopCount = 2, LoggerFactory = Gate.LoggerFactory, Backend = Backend });
         _owned.Add(group);
         SocketServerGroup server = group.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho());
         int port = ((IPEndPoint)server.LocalEndPoint).Port;
@@ -221,7 +221,7 @@ public class GroupListenerTests : NetTest
     [InlineData(LoopDistribution.Acceptor)]
     public async Task DisposingTheGroupClosesEveryListenerAndConnection(LoopDistribution distribution)
     {
-        var group = new EventLoopGroup(new EventLoopGroupOptions { LoopCount = 2, LoggerFactory = Gate.LoggerFactory });
+        var group = new EventLoopGroup(new EventLoopGroupOptions { LoopCount = 2, LoggerFactory = Gate.LoggerFactory, Backend = Backend });
         group.Start();
         SocketServerGroup server = group.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho(), distribution: distribution);
         List<Socket> clients = await ConnectAndEchoAsync(server.LocalEndPoint, 16);
@@ -281,7 +281,7 @@ public class GroupListenerTests : NetTest
     {
         // Loop 1 stops while the acceptor on loop 0 goes on handing it connections: they wait in its inbox, and
         // disposing the group must close every one of them (the leak gate counts descriptors exactly).
-        var group = new EventLoopGroup(new EventLoopGroupOptions { LoopCount = 2, LoggerFactory = Gate.LoggerFactory });
+        var group = new EventLoopGroup(new EventLoopGroupOptions { LoopCount = 2, LoggerFactory = Gate.LoggerFactory, Backend = Backend });
         group.Start();
         SocketServerGroup server = group.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho(), distribution: LoopDistribution.Acceptor);
         await group.Loops[1].InvokeAsync(() => group.Loops[1].Stop());

@@ -98,3 +98,13 @@ public sealed class StreamReceiveInRingTests : NetTest
         await OnLoop(server.Dispose);
     }
 }
+
+public sealed class GroupListenerOnIoUringTests : GroupListenerTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}
+
+public sealed class AcceptFaultOnIoUringTests : AcceptFaultTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+}

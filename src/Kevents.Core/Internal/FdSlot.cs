@@ -30,6 +30,8 @@ internal struct FdEntry
     public uint PollGeneration;
     /// <summary>io_uring backend: the fd is on the list of polls to re-arm after this turn's dispatch.</summary>
     public bool RearmQueued;
+    /// <summary>io_uring backend: what <see cref="Recv"/> tracks is the listener's multishot accept, not a receive (EventLoop.IoUring.Accept.cs).</summary>
+    public bool RecvIsAccept;
     /// <summary>io_uring backend: the generation of the fd's multishot receive.</summary>
     public uint RecvGeneration;
     /// <summary>io_uring backend: the fd's multishot receive (see EventLoop.IoUring.Receive.cs).</summary>

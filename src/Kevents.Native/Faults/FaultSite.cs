@@ -53,4 +53,10 @@ internal enum FaultSite
     /// entries queued for the next submission, as the kernel's own answers do.
     /// </summary>
     IoUringSubmit,
+
+    /// <summary>
+    /// A descriptor accepted by a multishot accept in an io_uring ring (<see cref="IoUringRing.TakeAccepted"/>): the
+    /// injected errno replaces it, and the descriptor the kernel accepted is closed, as if the accept had failed.
+    /// </summary>
+    RingAccept,
 }

@@ -36,6 +36,9 @@ internal static class IoUringAbi
     /// <summary>IORING_RECV_MULTISHOT (6.0), in a receive entry's ioprio: the receive stays armed.</summary>
     public const ushort RecvMultishot = 1 << 1;
 
+    /// <summary>IORING_ACCEPT_MULTISHOT (5.19), in an accept entry's ioprio: the accept stays armed, one completion per connection.</summary>
+    public const ushort AcceptMultishot = 1 << 0;
+
     /// <summary>IORING_ENTER_GETEVENTS: io_uring_enter waits for min_complete completions.</summary>
     public const uint EnterGetEvents = 1u << 0;
 

@@ -55,4 +55,6 @@ internal static class IoUringOpcode
     public const byte UnlinkAt = 36;
     /// <summary>mkdirat (5.15).</summary>
     public const byte MkdirAt = 37;
+    /// <summary>socket (5.19): the release that also brought multishot accept, so its presence marks that one.</summary>
+    public const byte Socket = 45;
 }
