@@ -121,6 +121,7 @@ public sealed partial class EventLoop
         }
         _uring = ring;
         StartReceiveBuffers();
+        StartRingSends();
         why = null;
         return true;
     }
@@ -218,6 +219,15 @@ public sealed partial class EventLoop
     /// <summary>Phase 5 on io_uring: submit what the turn prepared and wait for a completion, a wake-up or the timeout.</summary>
     private int WaitInRing(long timeoutNs)
     {
+        if (HasRingFlushes)
+        {
+            RunRingFlushes();
+            if (HasRingFlushes)
+            {
+                // A send the full ring refused waits for the next turn, which must come at once.
+                timeoutNs = 0;
+            }
+        }
         int rc = timeoutNs != 0 && _options.SpinBeforeSleep > TimeSpan.Zero && _lastReady <= 1
             ? SpinThenWaitInRing(timeoutNs)
             : _uring!.SubmitAndWait(timeoutNs);
@@ -303,6 +313,11 @@ public sealed partial class EventLoop
             {
                 budget--;
                 CollectRecv(fds, c);
+            }
+            else if (kind == RingKindSend)
+            {
+                budget--;
+                CollectSend(c);
             }
             else if (kind == RingKindWake)
             {

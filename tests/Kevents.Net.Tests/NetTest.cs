@@ -18,7 +18,7 @@ public abstract class NetTest : GatedTest
 
     protected NetTest()
     {
-        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = GetType().Name, Backend = Backend });
+        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = GetType().Name, Backend = Backend, IoUringSends = RingSends });
         _running = Loop.RunAsync();
     }
 
@@ -29,6 +29,9 @@ public abstract class NetTest : GatedTest
     /// io_uring suites (IoUringSuites.cs) override it.
     /// </summary>
     protected virtual LoopBackend Backend => LoopBackend.Epoll;
+
+    /// <summary>Whether connections on an io_uring <see cref="Loop"/> send through the ring (null: the loop's default); a constant, like <see cref="Backend"/>.</summary>
+    protected virtual bool? RingSends => null;
 
     protected CapturingLoggerProvider Logs => Gate.Logs;
 
