@@ -18,6 +18,7 @@
 #   SKIP_BUILD=0    1: reuse binaries from a previous run
 #   ONLY="c kevents kpipe"  run only these servers (ids: c thread kevents kpipe kuring kpipeuring socket kestrel
 #                   node; default all; kuring and kpipeuring are the stream and pipe APIs on the io_uring backend;
+#                   kusend is kuring with ring sends, KEVENTS_IO_URING_SENDS=1; not in the default set)
 #   SHAPES_ONLY="c64 d16"  run only these load shapes (lat1 c64 c1000 d16 k4; default all)
 #   BASELINE_DIR=   a directory holding another build of EchoServer.dll (e.g. of main): adds the rows
 #                   kbase and kpipebase (stream and pipe API of that build) for before/after in one run
@@ -133,6 +134,7 @@ declare -A LABEL=(
     [kestrel]="Kestrel ConnectionHandler"
     [node]="Node.js net"
 )
+declare -A AVAIL=([c]=1 [thread]=1 [kevents]=$HAVE_KEVENTS [kpipe]=$HAVE_KEVENTS [kuring]=$HAVE_KEVENTS [kpipeuring]=$HAVE_KEVENTS [kusend]=$HAVE_KEVENTS [kbase]=$HAVE_BASE [kpipebase]=$HAVE_BASE [socket]=$HAVE_SOCKET [kestrel]=$HAVE_KESTREL [node]=$HAVE_NODE)
 # The sample accepts 10,000 connections by default; the idle column may ask for more.
 KEVENTS_LIMIT="--max-connections $((IDLE_CONNS > 10000 ? IDLE_CONNS + 100 : 10000))"
 server_argv() {   # $1 id, $2 port

@@ -316,7 +316,8 @@ public sealed partial class EventLoop
             }
             else if (kind == RingKindSend)
             {
-                budget--;
+                // Not counted against the budget: a send's completion only ends the send (no read, no parse), and
+                // with one per echoed message counting it would halve the input a turn takes in.
                 CollectSend(c);
             }
             else if (kind == RingKindWake)
