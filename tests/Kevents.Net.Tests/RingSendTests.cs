@@ -185,3 +185,49 @@ public sealed class RingSendTests : NetTest
         }
     }
 }
+
+// The behaviour suites that exercise the stream write path, once more with ring sends on (they are off by default,
+// see README "Poller backends"): output, close and abort, resets, the minimum data rate and direct output must behave
+// exactly as with send(2).
+
+public sealed class EchoWithRingSendsTests : EchoTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+
+    protected override bool? RingSends => true;
+}
+
+public sealed class LifecycleWithRingSendsTests : LifecycleTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+
+    protected override bool? RingSends => true;
+}
+
+public sealed class PeerResetWithRingSendsTests : PeerResetTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+
+    protected override bool? RingSends => true;
+}
+
+public sealed class DataRateWithRingSendsTests : DataRateTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+
+    protected override bool? RingSends => true;
+}
+
+public sealed class DirectSendWithRingSendsTests : DirectSendTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+
+    protected override bool? RingSends => true;
+}
+
+public sealed class TimeoutEdgeWithRingSendsTests : TimeoutEdgeTests
+{
+    protected override LoopBackend Backend => IoUringBackend.Backend;
+
+    protected override bool? RingSends => true;
+}
