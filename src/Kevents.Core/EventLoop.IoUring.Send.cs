@@ -30,6 +30,9 @@ public sealed partial class EventLoop
     private int _sendOpCount;
     private List<IRingSender> _flushes = new();
     private List<IRingSender> _flushing = new();
+    private bool _runningFlushes;
+    // Senders that ask before a turn's sends are submitted in a group mid-turn (0: all at the turn's end).
+    private int _ringSendBatch;
 
     private struct SendOp
     {
@@ -40,6 +43,9 @@ public sealed partial class EventLoop
 
     /// <summary>True when connections on this loop send through the ring (io_uring backend with ring sends on).</summary>
     internal bool SendsInRing => _ringSends;
+
+    /// <summary>Times a turn submitted a group of sends before its end (<see cref="EventLoopOptions.IoUringSendBatch"/>), for tests.</summary>
+    internal long MidTurnSendSubmits { get; private set; }
 
     /// <summary>Sends prepared and not yet completed, for tests.</summary>
     internal int SendsInFlight => _sendOpCount - _freeSendCount;
@@ -52,6 +58,9 @@ public sealed partial class EventLoop
             "1" or "true" or "on" => true,
             _ => false,
         };
+        int batch = _options.IoUringSendBatch
+            ?? (int.TryParse(Environment.GetEnvironmentVariable(RingSendsEnvironmentVariable + "_BATCH"), out int fromEnvironment) ? fromEnvironment : 0);
+        _ringSendBatch = Math.Max(0, batch);
         _ringSends = wanted && _uring!.Supports(IoUringOpcode.Send) && _uring.Supports(IoUringOpcode.AsyncCancel);
     }
 
@@ -59,7 +68,18 @@ public sealed partial class EventLoop
     /// Asks for <paramref name="sender"/>'s <see cref="IRingSender.PrepareRingSends"/> before this turn's submission.
     /// The sender asks at most once per turn (it keeps its own flag). Loop thread only.
     /// </summary>
-    internal void RequestRingFlush(IRingSender sender) => _flushes.Add(sender);
+    internal void RequestRingFlush(IRingSender sender)
+    {
+        _flushes.Add(sender);
+        if (_flushes.Count >= _ringSendBatch && _ringSendBatch > 0 && !_runningFlushes)
+        {
+            // A long turn submits its sends in groups as it goes, so the first peers get their answers (and the
+            // machine's other cores work on them) while the rest of the turn still runs: one syscall per group.
+            RunRingFlushes();
+            FlushSubmissions();
+            MidTurnSendSubmits++;
+        }
+    }
 
     /// <summary>
     /// Prepares send(<paramref name="fd"/>, <paramref name="buffer"/>, <paramref name="length"/>); its completion goes to
@@ -119,11 +139,19 @@ public sealed partial class EventLoop
     {
         // Swapped first: a sender the ring refused asks again for the next turn without looping here.
         (_flushes, _flushing) = (_flushing, _flushes);
-        foreach (IRingSender sender in _flushing)
+        _runningFlushes = true;
+        try
         {
-            sender.PrepareRingSends();
+            foreach (IRingSender sender in _flushing)
+            {
+                sender.PrepareRingSends();
+            }
         }
-        _flushing.Clear();
+        finally
+        {
+            _runningFlushes = false;
+            _flushing.Clear();
+        }
     }
 
     private bool HasRingFlushes => _flushes.Count > 0;

@@ -74,6 +74,12 @@ public sealed class EventLoopOptions
     /// </summary>
     internal bool? IoUringSends { get; set; }
 
+    /// <summary>
+    /// io_uring backend with ring sends: submit the sends prepared so far each time this many connections asked for a
+    /// flush during a turn, instead of all at the turn's end. Null: KEVENTS_IO_URING_SENDS_BATCH, else 0 (turn's end).
+    /// </summary>
+    internal int? IoUringSendBatch { get; set; }
+
     internal EventLoopOptions Validate()
     {
         if (!Enum.IsDefined(Backend))

@@ -18,7 +18,7 @@ public abstract class NetTest : GatedTest
 
     protected NetTest()
     {
-        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = GetType().Name, Backend = Backend, IoUringSends = RingSends });
+        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = GetType().Name, Backend = Backend, IoUringSends = RingSends, IoUringSendBatch = RingSendBatch });
         _running = Loop.RunAsync();
     }
 
@@ -32,6 +32,9 @@ public abstract class NetTest : GatedTest
 
     /// <summary>Whether connections on an io_uring <see cref="Loop"/> send through the ring (null: the loop's default); a constant, like <see cref="Backend"/>.</summary>
     protected virtual bool? RingSends => null;
+
+    /// <summary>With ring sends: submit every this many connections' sends mid-turn (null: the loop's default); a constant.</summary>
+    protected virtual int? RingSendBatch => null;
 
     protected CapturingLoggerProvider Logs => Gate.Logs;
 

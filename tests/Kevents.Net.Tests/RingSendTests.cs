@@ -8,7 +8,7 @@ namespace Kevents.Tests;
 /// owns until its completion. The leak gate proves every queued-output array went back, also when the connection
 /// ends while the kernel still holds one.
 /// </summary>
-public sealed class RingSendTests : NetTest
+public class RingSendTests : NetTest
 {
     private static readonly ServerOptions NoTimeouts = new()
     {
@@ -162,6 +162,41 @@ public sealed class RingSendTests : NetTest
         await OnLoop(server.Dispose);
     }
 
+    [IoUringFact]
+    public async Task ManyConnectionsEchoingInOneTurnGetEveryByteInOrder()
+    {
+        var echo = new StreamEcho();
+        SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), echo, NoTimeouts));
+        var clients = new List<Socket>();
+        for (int i = 0; i < 40; i++)
+        {
+            clients.Add(await ConnectClientAsync(server.LocalEndPoint));
+        }
+        await WaitUntilAsync(() => OnLoop(() => server.ConnectionCount == clients.Count), "every client was accepted");
+        for (int round = 0; round < 20; round++)
+        {
+            // Every client sends before any reads, so one turn usually holds many connections' writes.
+            for (int i = 0; i < clients.Count; i++)
+            {
+                await clients[i].SendAsync(Patterned(round * 1000 + i, 300));
+            }
+            for (int i = 0; i < clients.Count; i++)
+            {
+                Assert.Equal(Patterned(round * 1000 + i, 300), await ReceiveExactlyAsync(clients[i], 300));
+            }
+        }
+        foreach (Socket client in clients)
+        {
+            client.Dispose();
+        }
+        await WaitUntilAsync(() => OnLoop(() => server.ConnectionCount == 0 && Loop.SendsInFlight == 0), "every connection closed");
+        await CheckGroupsAsync();
+        await OnLoop(server.Dispose);
+    }
+
+    /// <summary>Overridden where sends are submitted in groups mid-turn: there it must have happened.</summary>
+    protected virtual Task CheckGroupsAsync() => Task.CompletedTask;
+
     private sealed class Callbacks : IStreamHandler
     {
         public Action<StreamConnection>? Connected;
@@ -184,6 +219,19 @@ public sealed class RingSendTests : NetTest
             Error = error;
         }
     }
+}
+
+/// <summary>
+/// The same with every connection's send submitted as soon as it asks (groups of one, the extreme of
+/// <see cref="EventLoopOptions.IoUringSendBatch"/>): a flush inside a handler must keep order and ownership as the
+/// turn-end flush does.
+/// </summary>
+public sealed class RingSendInGroupsTests : RingSendTests
+{
+    protected override int? RingSendBatch => 1;
+
+    protected override async Task CheckGroupsAsync() =>
+        Assert.True(await OnLoop(() => Loop.MidTurnSendSubmits > 0), "sends were submitted mid-turn");
 }
 
 // The behaviour suites that exercise the stream write path, once more with ring sends on (they are off by default,
