@@ -18,8 +18,8 @@ public sealed partial class EventLoop
     /// <summary>In a delivered Write kevent's FilterFlags: the completion of a send prepared by <see cref="PrepareRingSend"/>.</summary>
     internal const uint SentFilterFlag = 1u << 29;
 
-    private const ulong RingKindSend = 6UL << 56;
-    private const ulong RingKindSendCancel = 7UL << 56;
+    private const ulong RingKindSend = 7UL << 56; // 6 is the multishot accept's
+    private const ulong RingKindSendCancel = 8UL << 56;
     // BatchEntry.Buffer of a send's completion (the receive path uses positive buffer ids there).
     private const int SentMarker = int.MinValue;
 
