@@ -17,7 +17,9 @@
 #   BASE_PORT=7400  first loopback port; each server gets its own
 #   SKIP_BUILD=0    1: reuse binaries from a previous run
 #   ONLY="c kevents kpipe"  run only these servers (ids: c thread kevents kpipe kuring kpipeuring socket kestrel
-#                   node; default all; kuring and kpipeuring are the stream and pipe APIs on the io_uring backend)
+#                   node; default all; kuring and kpipeuring are the stream and pipe APIs on the io_uring backend;
+#                   kusend is kuring with ring sends, KEVENTS_IO_URING_SENDS=1, kusend32 the same submitting every
+#                   32 connections' sends mid-turn, KEVENTS_IO_URING_SENDS_BATCH=32; neither in the default set)
 #   SHAPES_ONLY="c64 d16"  run only these load shapes (lat1 c64 c1000 d16 k4; default all)
 #   BASELINE_DIR=   a directory holding another build of EchoServer.dll (e.g. of main): adds the rows
 #                   kbase and kpipebase (stream and pipe API of that build) for before/after in one run
@@ -126,13 +128,15 @@ declare -A LABEL=(
     [kpipe]="Kevents EchoServer --api pipe"
     [kuring]="Kevents EchoServer --backend io_uring"
     [kpipeuring]="Kevents EchoServer --api pipe --backend io_uring"
+    [kusend]="Kevents EchoServer --backend io_uring, ring sends"
+    [kusend32]="Kevents EchoServer --backend io_uring, ring sends in groups of 32"
     [kbase]="Kevents EchoServer (baseline)"
     [kpipebase]="Kevents EchoServer --api pipe (baseline)"
     [socket]=".NET Socket async/await"
     [kestrel]="Kestrel ConnectionHandler"
     [node]="Node.js net"
 )
-declare -A AVAIL=([c]=1 [thread]=1 [kevents]=$HAVE_KEVENTS [kpipe]=$HAVE_KEVENTS [kuring]=$HAVE_KEVENTS [kpipeuring]=$HAVE_KEVENTS [kbase]=$HAVE_BASE [kpipebase]=$HAVE_BASE [socket]=$HAVE_SOCKET [kestrel]=$HAVE_KESTREL [node]=$HAVE_NODE)
+declare -A AVAIL=([c]=1 [thread]=1 [kevents]=$HAVE_KEVENTS [kpipe]=$HAVE_KEVENTS [kuring]=$HAVE_KEVENTS [kpipeuring]=$HAVE_KEVENTS [kusend]=$HAVE_KEVENTS [kusend32]=$HAVE_KEVENTS [kbase]=$HAVE_BASE [kpipebase]=$HAVE_BASE [socket]=$HAVE_SOCKET [kestrel]=$HAVE_KESTREL [node]=$HAVE_NODE)
 # The sample accepts 10,000 connections by default; the idle column may ask for more.
 KEVENTS_LIMIT="--max-connections $((IDLE_CONNS > 10000 ? IDLE_CONNS + 100 : 10000))"
 server_argv() {   # $1 id, $2 port
@@ -143,6 +147,9 @@ server_argv() {   # $1 id, $2 port
         kpipe)   echo "dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1 --api pipe $KEVENTS_LIMIT" ;;
         kuring)  echo "dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1 --backend io_uring $KEVENTS_LIMIT" ;;
         kpipeuring) echo "dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1 --api pipe --backend io_uring $KEVENTS_LIMIT" ;;
+        # env: the word-split command line cannot carry an assignment prefix; env execs dotnet, keeping the PID.
+        kusend)  echo "env KEVENTS_IO_URING_SENDS=1 dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1 --backend io_uring $KEVENTS_LIMIT" ;;
+        kusend32) echo "env KEVENTS_IO_URING_SENDS=1 KEVENTS_IO_URING_SENDS_BATCH=32 dotnet $KEVENTS_DLL --port $2 --bind 127.0.0.1 --backend io_uring $KEVENTS_LIMIT" ;;
         kbase)   echo "dotnet $BASELINE_DIR/EchoServer.dll --port $2 --bind 127.0.0.1 $KEVENTS_LIMIT" ;;
         kpipebase) echo "dotnet $BASELINE_DIR/EchoServer.dll --port $2 --bind 127.0.0.1 --api pipe $KEVENTS_LIMIT" ;;
         socket)  echo "dotnet $SOCKET_DLL $2" ;;

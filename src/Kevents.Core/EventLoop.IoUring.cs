@@ -122,6 +122,7 @@ public sealed partial class EventLoop
         _uring = ring;
         StartReceiveBuffers();
         StartRingAccept();
+        StartRingSends();
         why = null;
         return true;
     }
@@ -235,6 +236,15 @@ public sealed partial class EventLoop
     /// <summary>Phase 5 on io_uring: submit what the turn prepared and wait for a completion, a wake-up or the timeout.</summary>
     private int WaitInRing(long timeoutNs)
     {
+        if (HasRingFlushes)
+        {
+            RunRingFlushes();
+            if (HasRingFlushes)
+            {
+                // A send the full ring refused waits for the next turn, which must come at once.
+                timeoutNs = 0;
+            }
+        }
         int rc = timeoutNs != 0 && _options.SpinBeforeSleep > TimeSpan.Zero && _lastReady <= 1
             ? SpinThenWaitInRing(timeoutNs)
             : _uring!.SubmitAndWait(timeoutNs);
@@ -325,6 +335,12 @@ public sealed partial class EventLoop
             {
                 budget--;
                 CollectAccept(fds, c);
+            }
+            else if (kind == RingKindSend)
+            {
+                // Not counted against the budget: a send's completion only ends the send (no read, no parse), and
+                // with one per echoed message counting it would halve the input a turn takes in.
+                CollectSend(c);
             }
             else if (kind == RingKindWake)
             {

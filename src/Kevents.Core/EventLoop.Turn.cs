@@ -415,7 +415,11 @@ public sealed partial class EventLoop
             {
                 case KeventFilter.Read:
                 case KeventFilter.Write:
-                    if (entry.Buffer != 0)
+                    if (entry.Buffer == SentMarker)
+                    {
+                        DispatchSent(entry, output, ref written);
+                    }
+                    else if (entry.Buffer != 0)
                     {
                         DispatchReceived(entry, output, ref written);
                     }

@@ -316,6 +316,8 @@ public sealed partial class EventLoop : IDisposable
         _epoll?.Dispose();
         DrainRingAccepts();
         _uring?.Dispose();
+        // After the ring: its teardown cancels the sends still in flight, whose senders then hold their bytes in vain.
+        AbandonRingSends();
         // After the ring: the kernel may write into these buffers until the ring is gone.
         _receiveBuffers?.Dispose();
     }

@@ -68,6 +68,18 @@ public sealed class EventLoopOptions
     /// <summary>io_uring backend: completion queue entries (tests make it tiny to force overflow). Default 4096.</summary>
     internal uint IoUringCompletionEntries { get; set; } = 4096;
 
+    /// <summary>
+    /// io_uring backend: connections send through the ring (one batch per turn) instead of calling send(2) directly.
+    /// Null: the KEVENTS_IO_URING_SENDS environment variable decides (1 on), else off.
+    /// </summary>
+    internal bool? IoUringSends { get; set; }
+
+    /// <summary>
+    /// io_uring backend with ring sends: submit the sends prepared so far each time this many connections asked for a
+    /// flush during a turn, instead of all at the turn's end. Null: KEVENTS_IO_URING_SENDS_BATCH, else 0 (turn's end).
+    /// </summary>
+    internal int? IoUringSendBatch { get; set; }
+
     internal EventLoopOptions Validate()
     {
         if (!Enum.IsDefined(Backend))

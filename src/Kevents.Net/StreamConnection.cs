@@ -14,7 +14,7 @@ namespace Kevents.Net;
 /// reading (so a peer that does not read cannot make the server buffer without bound); when it falls to
 /// <see cref="ConnectionOptions.ResumeOutputBufferSize"/> reading resumes and <see cref="IStreamHandler.OnDrained"/> runs.
 /// </remarks>
-public sealed class StreamConnection : Connection
+public sealed partial class StreamConnection : Connection
 {
     private readonly IStreamHandler _handler;
     private readonly ReadBuffer _readBuffer;
@@ -31,13 +31,17 @@ public sealed class StreamConnection : Connection
     {
         _handler = handler;
         _readBuffer = readBuffer;
+        if (loop.SendsInRing)
+        {
+            _onSent = OnSent;
+        }
     }
 
     /// <summary>Whatever the application wants to keep with this connection (parser state, a session).</summary>
     public object? State { get; set; }
 
     /// <summary>Bytes accepted by <see cref="Write"/> that the kernel has not taken yet.</summary>
-    public int QueuedOutput => _pendingCount;
+    public int QueuedOutput => _pendingCount + _inflightCount;
 
     /// <summary>True while reading is paused because queued output reached its cap.</summary>
     public bool IsWriterPaused => _writerPaused;
@@ -81,6 +85,11 @@ public sealed class StreamConnection : Connection
             return true;
         }
         MarkActive();
+        if (_onSent is not null)
+        {
+            WriteToRing(data);
+            return true;
+        }
         if (_pendingCount == 0)
         {
             long sent = NativeSocket.Send(_socket!.Fd, data);
@@ -119,7 +128,7 @@ public sealed class StreamConnection : Connection
         {
             return;
         }
-        if (_pendingCount == 0)
+        if (QueuedOutput == 0)
         {
             CloseSocket(null, deferNotification: true);
             return;
@@ -136,7 +145,7 @@ public sealed class StreamConnection : Connection
         {
             return;
         }
-        if (_pendingCount == 0)
+        if (QueuedOutput == 0)
         {
             NativeSocket.Shutdown(_socket!.Fd, System.Net.Sockets.SocketShutdown.Send);
             if (_inputDone)
@@ -154,7 +163,7 @@ public sealed class StreamConnection : Connection
         {
             return;
         }
-        if (_pendingCount == 0)
+        if (QueuedOutput == 0)
         {
             CloseSocket(null);
             return;
@@ -326,6 +335,12 @@ public sealed class StreamConnection : Connection
         _pending = null;
         _pendingStart = 0;
         WatchWritable(false);
+        OnOutputDrained();
+    }
+
+    /// <summary>All queued output is out: a close or shutdown waiting for it goes ahead, a paused writer resumes.</summary>
+    private void OnOutputDrained()
+    {
         EndOutputStall();
         if (_closeWhenDrained)
         {
@@ -335,7 +350,7 @@ public sealed class StreamConnection : Connection
         if (_shutdownWhenDrained)
         {
             _shutdownWhenDrained = false;
-            NativeSocket.Shutdown(_socket.Fd, System.Net.Sockets.SocketShutdown.Send);
+            NativeSocket.Shutdown(_socket!.Fd, System.Net.Sockets.SocketShutdown.Send);
             if (_inputDone)
             {
                 CloseSocket(null);
@@ -373,6 +388,7 @@ public sealed class StreamConnection : Connection
             _pending = null;
             _pendingCount = 0;
         }
+        ReleaseRingSendOnClose();
         try
         {
             _handler.OnClosed(this, error);

@@ -9,6 +9,18 @@ namespace Kevents.Tests;
 /// </summary>
 public abstract class NetTest : RunningLoopTest
 {
+    /// <summary>Whether connections on an io_uring loop send through the ring (null: the loop's default); a constant, like <see cref="RunningLoopTest.Backend"/>.</summary>
+    protected virtual bool? RingSends => null;
+
+    /// <summary>With ring sends: submit every this many connections' sends mid-turn (null: the loop's default); a constant.</summary>
+    protected virtual int? RingSendBatch => null;
+
+    protected override void Configure(EventLoopOptions options)
+    {
+        options.IoUringSends = RingSends;
+        options.IoUringSendBatch = RingSendBatch;
+    }
+
     protected CapturingLoggerProvider Logs => Gate.Logs;
 
     /// <summary>Set by tests that provoke warnings on purpose (descriptor exhaustion).</summary>

@@ -16,7 +16,9 @@ public abstract class RunningLoopTest : GatedTest
 
     protected RunningLoopTest()
     {
-        Loop = new EventLoop(new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = GetType().Name, Backend = Backend });
+        var options = new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = GetType().Name, Backend = Backend };
+        Configure(options);
+        Loop = new EventLoop(options);
         _running = Loop.RunAsync();
     }
 
@@ -27,6 +29,11 @@ public abstract class RunningLoopTest : GatedTest
     /// io_uring suites override it.
     /// </summary>
     protected virtual LoopBackend Backend => LoopBackend.Epoll;
+
+    /// <summary>Adjusts the loop's options before it is made (called from the constructor: use constants only).</summary>
+    protected virtual void Configure(EventLoopOptions options)
+    {
+    }
 
     /// <summary>Runs <paramref name="work"/> on the loop thread and returns its result.</summary>
     protected Task<T> OnLoop<T>(Func<T> work) => Loop.InvokeAsync(work);
