@@ -183,7 +183,12 @@ public sealed partial class SocketServer : IDisposable
         if (!_stopped)
         {
             Dispose();
+            return;
         }
+        // Stopped by a shutdown, but a Dispose posted from another thread may be among the work the loop drops: the
+        // spare descriptor would be left to the finalizer. Close it here.
+        _spare?.Dispose();
+        _spare = null;
     }
 
     private void AbortAll(bool deadline)

@@ -23,6 +23,43 @@ public class LifecycleTests : NetTest
     }
 
     [Fact]
+    public async Task AServerDisposedAfterItsShutdownWhileItsLoopStopsClosesItsSpareDescriptor()
+    {
+        // Seen in CI as a leaked eventfd: a server whose shutdown had run (so it counted as stopped) was disposed from
+        // another thread, which posts the Dispose to the loop; the loop stopped before running it, and the loop's
+        // disposal skipped stopped servers, leaving the EMFILE spare descriptor to the finalizer.
+        var loop = new EventLoop(new EventLoopOptions { LoggerFactory = Gate.LoggerFactory, Name = "spare" });
+        Task running = loop.RunAsync();
+        SocketServer server = await loop.InvokeAsync(() => loop.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho()));
+        await (await loop.InvokeAsync(() => server.ShutdownAsync(TimeSpan.FromSeconds(5)))).WaitAsync(Limit);
+        Assert.True(server.HasSpareDescriptor);
+
+        // Hold the loop inside a dispatched handler (after this turn's posted work) while the Dispose is posted and
+        // the loop is asked to stop: the turn ends and the loop leaves Run with the Dispose still queued.
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        ulong ident = await loop.InvokeAsync(() =>
+        {
+            ulong id = loop.AllocateIdent();
+            loop.Register(Kevent.User(id), (in Kevent _) =>
+            {
+                held.Set();
+                release.Wait();
+            });
+            return id;
+        });
+        loop.Trigger(ident);
+        Assert.True(held.Wait(Limit), "the loop did not run the holding handler");
+        server.Dispose();
+        loop.Stop();
+        release.Set();
+        await running.WaitAsync(Limit);
+        loop.Dispose();
+
+        Assert.False(server.HasSpareDescriptor, "the loop's disposal left the server's spare descriptor open");
+    }
+
+    [Fact]
     public async Task BindToPortInUseNamesTheEndPoint()
     {
         using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
