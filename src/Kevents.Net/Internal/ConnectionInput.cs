@@ -36,33 +36,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
 
     // What only a reset, a cancellable wait or a flowing execution context needs, kept apart so that the reader or
     // writer of an idle connection stays small.
-    private PipeWaitState? _rare;
-
-    private PipeWaitState Rare => _rare ??= new PipeWaitState();
-
-    private Exception? WriterError
-    {
-        get => _rare?.Error;
-        set { if (value is not null || _rare is not null) Rare.Error = value; }
-    }
-
-    private ExecutionContext? FlowContext
-    {
-        get => _rare?.Context;
-        set { if (value is not null || _rare is not null) Rare.Context = value; }
-    }
-
-    private CancellationTokenRegistration WaitRegistration
-    {
-        get => _rare?.Registration ?? default;
-        set { if (_rare is not null || !value.Equals(default)) Rare.Registration = value; }
-    }
-
-    private CancellationToken WaitToken
-    {
-        get => _rare?.Token ?? default;
-        set { if (_rare is not null || value.CanBeCanceled) Rare.Token = value; }
-    }
+    private RareWaitState _rare;
 
     public ConnectionInput(PipeConnection connection) => _connection = connection;
 
@@ -193,7 +167,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
                 return;
             }
             _writerCompleted = true;
-            WriterError = error;
+            _rare.Error = error;
             continuation = TakeContinuation(out state, out context);
         }
         finally
@@ -251,8 +225,8 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             _canceledByToken = false;
             if (cancellationToken.CanBeCanceled)
             {
-                WaitToken = cancellationToken;
-                WaitRegistration = cancellationToken.UnsafeRegister(static s => ((ConnectionInput)s!).CancelByToken(), this);
+                _rare.Token = cancellationToken;
+                _rare.Registration = cancellationToken.UnsafeRegister(static s => ((ConnectionInput)s!).CancelByToken(), this);
             }
             return new ValueTask<ReadResult>(this, _version);
         }
@@ -385,7 +359,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             {
                 return ValueTaskSourceStatus.Canceled;
             }
-            return WriterError is not null && !HasUnexamined ? ValueTaskSourceStatus.Faulted : ValueTaskSourceStatus.Succeeded;
+            return _rare.Error is not null && !HasUnexamined ? ValueTaskSourceStatus.Faulted : ValueTaskSourceStatus.Succeeded;
         }
         finally
         {
@@ -403,7 +377,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             {
                 _continuation = continuation;
                 _continuationState = state;
-                FlowContext = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
+                _rare.Context = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
                 return;
             }
         }
@@ -427,17 +401,17 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
                 throw new InvalidOperationException("The read has not completed yet; await it.");
             }
             _version++;
-            registration = WaitRegistration;
-            WaitRegistration = default;
+            registration = _rare.Registration;
+            _rare.Registration = default;
             if (_canceledByToken)
             {
                 _canceledByToken = false;
-                CancellationToken canceled = WaitToken;
-                WaitToken = default;
+                CancellationToken canceled = _rare.Token;
+                _rare.Token = default;
                 registration.Dispose();
                 throw new OperationCanceledException("The read from the connection's Input was canceled.", canceled);
             }
-            WaitToken = default;
+            _rare.Token = default;
             ThrowIfReaderCompleted();
             result = TakeResult();
         }
@@ -460,14 +434,14 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
         bool canceled = _cancelPending;
         _cancelPending = false;
         ReadOnlySequence<byte> buffer = _chain?.Readable() ?? default;
-        if (WriterError is { } error && !HasUnexamined && !canceled)
+        if (_rare.Error is { } error && !HasUnexamined && !canceled)
         {
             // A reset shows once the bytes that arrived before it are consumed, so a truncated upload never looks
             // complete and no byte that did arrive is lost.
             throw error;
         }
         _reading = true;
-        return new ReadResult(buffer, canceled, _writerCompleted && WriterError is null);
+        return new ReadResult(buffer, canceled, _writerCompleted && _rare.Error is null);
     }
 
     private Action<object?>? TakeContinuation(out object? state, out ExecutionContext? context)
@@ -481,10 +455,10 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
         _awaiting = false;
         Action<object?>? continuation = _continuation;
         state = _continuationState;
-        context = FlowContext;
+        context = _rare.Context;
         _continuation = null;
         _continuationState = null;
-        FlowContext = null;
+        _rare.Context = null;
         return continuation;
     }
 

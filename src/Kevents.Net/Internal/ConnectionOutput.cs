@@ -31,33 +31,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
 
     // What only a reset, a cancellable wait or a flowing execution context needs, kept apart so that the reader or
     // writer of an idle connection stays small.
-    private PipeWaitState? _rare;
-
-    private PipeWaitState Rare => _rare ??= new PipeWaitState();
-
-    private Exception? ReaderError
-    {
-        get => _rare?.Error;
-        set { if (value is not null || _rare is not null) Rare.Error = value; }
-    }
-
-    private ExecutionContext? FlowContext
-    {
-        get => _rare?.Context;
-        set { if (value is not null || _rare is not null) Rare.Context = value; }
-    }
-
-    private CancellationTokenRegistration WaitRegistration
-    {
-        get => _rare?.Registration ?? default;
-        set { if (_rare is not null || !value.Equals(default)) Rare.Registration = value; }
-    }
-
-    private CancellationToken WaitToken
-    {
-        get => _rare?.Token ?? default;
-        set { if (_rare is not null || value.CanBeCanceled) Rare.Token = value; }
-    }
+    private RareWaitState _rare;
 
     public ConnectionOutput(PipeConnection connection) => _connection = connection;
 
@@ -162,7 +136,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             {
                 // The connection is closed: nothing more can be sent, so the bytes go back at once.
                 ReleaseChain();
-                if (ReaderError is { } error)
+                if (_rare.Error is { } error)
                 {
                     throw error;
                 }
@@ -208,8 +182,8 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
                 _canceledByToken = false;
                 if (cancellationToken.CanBeCanceled)
                 {
-                    WaitToken = cancellationToken;
-                    WaitRegistration = cancellationToken.UnsafeRegister(static s => ((ConnectionOutput)s!).CancelByToken(), this);
+                    _rare.Token = cancellationToken;
+                    _rare.Registration = cancellationToken.UnsafeRegister(static s => ((ConnectionOutput)s!).CancelByToken(), this);
                 }
                 result = new ValueTask<FlushResult>(this, _version);
             }
@@ -351,7 +325,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
                 return;
             }
             _readerCompleted = true;
-            ReaderError = error;
+            _rare.Error = error;
             if (!_writing)
             {
                 ReleaseChain();
@@ -381,7 +355,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             {
                 return ValueTaskSourceStatus.Canceled;
             }
-            return ReaderError is not null ? ValueTaskSourceStatus.Faulted : ValueTaskSourceStatus.Succeeded;
+            return _rare.Error is not null ? ValueTaskSourceStatus.Faulted : ValueTaskSourceStatus.Succeeded;
         }
         finally
         {
@@ -398,9 +372,9 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             if (_awaiting)
             {
                 // In the rare part: a flush waits only under backpressure, and an idle writer should stay small.
-                Rare.Continuation = continuation;
-                Rare.ContinuationState = state;
-                FlowContext = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
+                _rare.State.Continuation = continuation;
+                _rare.State.ContinuationState = state;
+                _rare.Context = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
                 return;
             }
         }
@@ -424,17 +398,17 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
                 throw new InvalidOperationException("The flush has not completed yet; await it.");
             }
             _version++;
-            registration = WaitRegistration;
-            WaitRegistration = default;
-            CancellationToken canceledBy = WaitToken;
-            WaitToken = default;
+            registration = _rare.Registration;
+            _rare.Registration = default;
+            CancellationToken canceledBy = _rare.Token;
+            _rare.Token = default;
             if (_canceledByToken)
             {
                 _canceledByToken = false;
                 registration.Dispose();
                 throw new OperationCanceledException("The flush of the connection's Output was canceled.", canceledBy);
             }
-            if (ReaderError is { } error)
+            if (_rare.Error is { } error)
             {
                 registration.Dispose();
                 throw error;
@@ -462,13 +436,13 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             return null;
         }
         _awaiting = false;
-        PipeWaitState rare = Rare;
+        PipeWaitState rare = _rare.State;
         Action<object?>? continuation = rare.Continuation;
         state = rare.ContinuationState;
-        context = FlowContext;
+        context = _rare.Context;
         rare.Continuation = null;
         rare.ContinuationState = null;
-        FlowContext = null;
+        _rare.Context = null;
         return continuation;
     }
 

@@ -339,6 +339,42 @@ internal sealed class SegmentChain
 }
 
 /// <summary>The rarely used part of a pipe end's wait: the transport's error, a cancellable wait, a flowing context, a flush waiting for room.</summary>
+/// <summary>
+/// The reader's or writer's rarely used state, made on first use: a struct field of one reference, so an idle
+/// connection's reader and writer carry 8 bytes for it. Setting a default value before the state exists makes nothing.
+/// Held in a field and never copied.
+/// </summary>
+internal struct RareWaitState
+{
+    private PipeWaitState? _state;
+
+    public PipeWaitState State => _state ??= new PipeWaitState();
+
+    public Exception? Error
+    {
+        readonly get => _state?.Error;
+        set { if (value is not null || _state is not null) State.Error = value; }
+    }
+
+    public ExecutionContext? Context
+    {
+        readonly get => _state?.Context;
+        set { if (value is not null || _state is not null) State.Context = value; }
+    }
+
+    public CancellationTokenRegistration Registration
+    {
+        readonly get => _state?.Registration ?? default;
+        set { if (_state is not null || !value.Equals(default)) State.Registration = value; }
+    }
+
+    public CancellationToken Token
+    {
+        readonly get => _state?.Token ?? default;
+        set { if (_state is not null || value.CanBeCanceled) State.Token = value; }
+    }
+}
+
 internal sealed class PipeWaitState
 {
     public Exception? Error;
