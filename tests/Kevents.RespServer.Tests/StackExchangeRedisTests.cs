@@ -88,10 +88,11 @@ public sealed class StackExchangeRedisTests : RespServerTest
     {
         await using ConnectionMultiplexer redis = await ConnectAsync();
         IDatabase db = redis.GetDatabase();
-        await db.StringSetAsync("short", "v", TimeSpan.FromMilliseconds(150));
+        // A second, so that a busy CI machine delaying the next command cannot let the key expire before its TTL is read.
+        await db.StringSetAsync("short", "v", TimeSpan.FromSeconds(1));
         TimeSpan? ttl = await db.KeyTimeToLiveAsync("short");
         Assert.NotNull(ttl);
-        Assert.InRange(ttl.Value, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(150));
+        Assert.InRange(ttl.Value, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(1));
         await db.StringSetAsync("long", "v");
         Assert.Null(await db.KeyTimeToLiveAsync("long"));
         Assert.True(await db.KeyExpireAsync("long", TimeSpan.FromSeconds(100)));
@@ -101,13 +102,14 @@ public sealed class StackExchangeRedisTests : RespServerTest
         Assert.False(await db.KeyExpireAsync("absent", TimeSpan.FromSeconds(1)));
 
         // Lazy: a read after the deadline finds nothing.
-        await Task.Delay(200);
+        await Task.Delay(1100);
         Assert.True((await db.StringGetAsync("short")).IsNull);
 
-        // Active: keys nobody touches again are removed by the loop's expiry timer.
+        // Active: keys nobody touches again are removed by the loop's expiry timer. (A second to live, so that all 200
+        // are still there when DBSIZE is answered however slowly the client sends them.)
         for (int i = 0; i < 200; i++)
         {
-            db.StringSet($"volatile:{i}", "v", TimeSpan.FromMilliseconds(50), flags: CommandFlags.FireAndForget);
+            db.StringSet($"volatile:{i}", "v", TimeSpan.FromSeconds(1), flags: CommandFlags.FireAndForget);
         }
         Assert.Equal(201, await db.ExecuteAsync("DBSIZE").ContinueWith(t => (long)t.Result));
         await WaitUntilAsync(() => Server.Keys.Count == 1, "active expiry removed the 200 volatile keys");
