@@ -62,13 +62,10 @@ public class LimitTests : NetTest
         using Socket busy = await ConnectClientAsync(server.LocalEndPoint);
         var started = System.Diagnostics.Stopwatch.StartNew();
         Task<(byte[] Data, bool Reset)> idleEnd = ReceiveToEndAsync(idle);
-        // Keep the busy connection active for longer than the timeout.
-        for (int i = 0; i < 40; i++)
-        {
-            await busy.SendAsync("b"u8.ToArray());
-            await ReceiveExactlyAsync(busy, 1);
-            await Task.Delay(50);
-        }
+        // Keep the busy connection active for longer than the timeout, from a thread of its own.
+        List<byte[]> echoes = await ClientSockets.KeepTalkingAsync(busy, "b"u8.ToArray(), 1, 40, TimeSpan.FromMilliseconds(50), Limit)
+            .WaitAsync(Limit);
+        Assert.Equal(40, echoes.Count);
         await idleEnd;
         TimeSpan closedAfter = started.Elapsed;
         Assert.True(closedAfter >= TimeSpan.FromMilliseconds(1490), $"closed after {closedAfter.TotalMilliseconds} ms");

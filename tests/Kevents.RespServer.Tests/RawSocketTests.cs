@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
+using Kevents.Tests;
 using RespServer;
 
 namespace Kevents.RespServer.Tests;
@@ -288,9 +289,8 @@ public sealed class RawSocketTests : RespServerTest
 /// <summary>Redis' <c>timeout</c>: a client idle for longer is closed; one that keeps talking is not.</summary>
 public sealed class IdleTimeoutTests : RespServerTest
 {
-    // 1 s against pings 100 ms apart, sent from a thread of the test's own: the continuation of a Task.Delay waits for
-    // a thread-pool thread, and on a busy 2-core CI machine that wait twice held the busy client's next ping past the
-    // timeout (once at 300 ms, once at 1 s), which the server then rightly called idle.
+    // 1 s against pings 100 ms apart, sent from a thread of their own (ClientSockets.KeepTalkingAsync): paced by
+    // Task.Delay, a busy CI machine twice held the busy client's next ping past the timeout (at 300 ms, then at 1 s).
     public IdleTimeoutTests() => StartServer(new RespServerOptions { IdleTimeout = TimeSpan.FromSeconds(1) });
 
     [Fact]
@@ -299,41 +299,9 @@ public sealed class IdleTimeoutTests : RespServerTest
         using Socket idle = await ConnectAsync();
         using Socket busy = await ConnectAsync();
         var closed = ReceiveTextToEndAsync(idle);
-        busy.ReceiveTimeout = (int)Limit.TotalMilliseconds;
-        // The thread reports through a task (awaited, so no pool thread blocks on it), a failure included: an
-        // exception left on a thread of its own would end the test process.
-        var pings = new TaskCompletionSource<List<string>>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var pinger = new Thread(() =>
-        {
-            try
-            {
-                var replies = new List<string>();
-                var reply = new byte[7];
-                for (int i = 0; i < 15; i++)
-                {
-                    busy.Send("PING\r\n"u8);
-                    int got = 0;
-                    while (got < reply.Length)
-                    {
-                        int n = busy.Receive(reply, got, reply.Length - got, SocketFlags.None);
-                        if (n == 0)
-                        {
-                            break;
-                        }
-                        got += n;
-                    }
-                    replies.Add(Encoding.Latin1.GetString(reply, 0, got));
-                    Thread.Sleep(100);
-                }
-                pings.SetResult(replies);
-            }
-            catch (Exception ex)
-            {
-                pings.SetException(ex);
-            }
-        }) { IsBackground = true, Name = "busy client" };
-        pinger.Start();
-        Assert.Equal(Enumerable.Repeat("+PONG\r\n", 15), await pings.Task.WaitAsync(Limit));
+        List<byte[]> pongs = await ClientSockets.KeepTalkingAsync(busy, "PING\r\n"u8.ToArray(), 7, 15, TimeSpan.FromMilliseconds(100), Limit)
+            .WaitAsync(Limit);
+        Assert.All(pongs, pong => Assert.Equal("+PONG\r\n", Encoding.Latin1.GetString(pong)));
         // The idle one was closed (within the wait's generous limit), sent nothing; the busy one, past the timeout, is served.
         Assert.Equal("", (await closed).Text);
         Assert.Equal(1, await OnLoop(() => Server.ClientCount));

@@ -30,4 +30,48 @@ public static class ClientSockets
             return (all.ToArray(), true);
         }
     }
+
+    /// <summary>
+    /// Sends <paramref name="request"/> <paramref name="times"/> times, <paramref name="pause"/> apart, reading
+    /// <paramref name="replyLength"/> bytes after each, from a thread of its own: the continuation of an awaited delay
+    /// waits for a thread-pool thread, and on a busy CI machine that wait has stretched a 100 ms pause past a server's
+    /// one-second idle timeout. Completes with the replies, or with the socket's failure.
+    /// </summary>
+    public static Task<List<byte[]>> KeepTalkingAsync(Socket socket, byte[] request, int replyLength, int times, TimeSpan pause, TimeSpan limit)
+    {
+        var done = new TaskCompletionSource<List<byte[]>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var talker = new Thread(() =>
+        {
+            // Everything is caught: an exception left on a thread of its own would end the test process.
+            try
+            {
+                socket.ReceiveTimeout = (int)limit.TotalMilliseconds;
+                var replies = new List<byte[]>(times);
+                for (int i = 0; i < times; i++)
+                {
+                    socket.Send(request);
+                    byte[] reply = new byte[replyLength];
+                    int got = 0;
+                    while (got < reply.Length)
+                    {
+                        int n = socket.Receive(reply, got, reply.Length - got, SocketFlags.None);
+                        if (n == 0)
+                        {
+                            throw new IOException($"the server closed the connection after {i} replies");
+                        }
+                        got += n;
+                    }
+                    replies.Add(reply);
+                    Thread.Sleep(pause);
+                }
+                done.SetResult(replies);
+            }
+            catch (Exception ex)
+            {
+                done.SetException(ex);
+            }
+        }) { IsBackground = true, Name = "test client" };
+        talker.Start();
+        return done.Task;
+    }
 }
