@@ -362,31 +362,41 @@ public sealed class RingReceiveTests : LoopTest
     [IoUringFact]
     public void WhileDisabledNothingIsDeliveredAndNothingIsLostOrReordered()
     {
-        // Disable cancels the receive, but chunks the kernel already received wait, in order, until Enable.
+        // Disable cancels the receive, but chunks the kernel already received wait, in order, until Enable. The first
+        // byte goes alone and the other 199 only once it is delivered (and the receive disabled): written from the
+        // start, a writer thread delayed by a busy machine once had all 200 arrive as the first chunk.
         EventLoop loop = NewRingLoop();
         var (a, b) = TestUtil.SocketPair();
         Own(a);
         Own(b);
         var received = new List<byte>();
         bool paused = false;
+        using var firstDelivered = new ManualResetEventSlim();
         loop.Register(ReceiveKevent(b.Fd), (in Kevent ev) =>
         {
             Assert.False(paused, "a chunk was delivered while the registration was disabled");
             received.AddRange(loop.ReceivedBytes.ToArray());
-            if (received.Count == 1)
+            if (!firstDelivered.IsSet)
             {
                 paused = true;
                 loop.Disable(ev.Ident, KeventFilter.Read);
+                firstDelivered.Set();
             }
             if (received.Count == 200)
             {
                 loop.Stop();
             }
         });
-        // 200 separate one-byte chunks, written while the loop turns: most arrive as chunks of their own.
+        // 199 separate one-byte writes racing the cancellation, while the loop turns: most arrive as chunks of their own.
+        bool wrote = false;
         var writer = new Thread(() =>
         {
-            for (int i = 0; i < 200; i++)
+            if (!firstDelivered.Wait(TimeSpan.FromSeconds(10)))
+            {
+                loop.Post(loop.Stop);
+                return;
+            }
+            for (int i = 1; i < 200; i++)
             {
                 Io.Write(a.Fd, [(byte)i]);
                 if (i % 20 == 0)
@@ -394,11 +404,16 @@ public sealed class RingReceiveTests : LoopTest
                     Thread.Sleep(1);
                 }
             }
+            wrote = true;
+            Thread.Sleep(100); // let the loop turn with the last chunks arriving
+            loop.Post(loop.Stop);
         });
+        Assert.Equal(1, Io.Write(a.Fd, [0]));
         writer.Start();
-        RunFor(loop, TimeSpan.FromMilliseconds(200));
-        writer.Join();
-        Assert.Single(received);
+        RunWithLimit(loop, TimeSpan.FromSeconds(20));
+        Assert.True(writer.Join(TimeSpan.FromSeconds(10)));
+        Assert.True(wrote, "the first byte was never delivered");
+        Assert.Equal(new byte[] { 0 }, received);
         paused = false;
         loop.Enable((ulong)b.Fd, KeventFilter.Read);
         RunWithLimit(loop);

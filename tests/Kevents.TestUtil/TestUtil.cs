@@ -59,19 +59,22 @@ public static class TestUtil
     /// for the life of the process, and a test may be the first to load one), /dev/urandom (opened lazily by the
     /// runtime for random seeds and kept), and the directory handle used for the listing itself.
     /// </summary>
-    public static int OpenFdCount()
+    public static int OpenFdCount() => OpenFds().Count;
+
+    /// <summary>The descriptors <see cref="OpenFdCount"/> counts, each with what it points at.</summary>
+    public static Dictionary<int, string> OpenFds()
     {
-        int count = 0;
+        var fds = new Dictionary<int, string>();
         foreach (string entry in Directory.GetFileSystemEntries("/proc/self/fd"))
         {
             string? target = LinkTarget(entry);
             // No target: the descriptor closed after the listing was taken, as the listing's own handle has.
             if (target is not null && !IsRuntimeOwned(target))
             {
-                count++;
+                fds[int.Parse(Path.GetFileName(entry))] = target;
             }
         }
-        return count;
+        return fds;
     }
 
     /// <summary>
