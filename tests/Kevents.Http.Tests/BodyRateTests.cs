@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Kevents.Tests;
 
 namespace Kevents.Http.Tests;
 
@@ -37,18 +38,9 @@ public sealed class BodyRateTests : HttpTest
         const int Pieces = 25;
         await socket.SendAsync(Encoding.Latin1.GetBytes($"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {Pieces * 40}\r\n\r\n"));
         // 40 bytes every 100 ms (400 B/s) on a fixed schedule, so a late wake-up is caught up rather than slowing
-        // the whole body down.
-        var clock = Stopwatch.StartNew();
-        byte[] piece = Encoding.Latin1.GetBytes(new string('b', 40));
-        for (int i = 1; i <= Pieces; i++)
-        {
-            await socket.SendAsync(piece);
-            TimeSpan due = TimeSpan.FromMilliseconds(100 * i);
-            if (clock.Elapsed < due)
-            {
-                await Task.Delay(due - clock.Elapsed);
-            }
-        }
+        // the whole body down; from a thread of its own, which a starved thread pool cannot hold back.
+        await ClientSockets.SendPacedAsync(socket, Encoding.Latin1.GetBytes(new string('b', 40)), Pieces, TimeSpan.FromMilliseconds(100))
+            .WaitAsync(Limit);
         string response = await ReceiveUntilAsync(socket, new string('b', Pieces * 40));
         Assert.StartsWith("HTTP/1.1 200 ", response);
         Assert.Equal(0, await OnLoop(() => Server.ProtocolErrors));

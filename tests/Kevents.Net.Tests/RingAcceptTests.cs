@@ -163,7 +163,9 @@ public sealed class RingAcceptTests : NetTest
     public async Task DescriptorExhaustionInTheRingPausesAcceptingThenArmsItAgain()
     {
         AllowWarnings = true; // descriptor exhaustion is worth a warning
-        var options = new ServerOptions { DescriptorExhaustionPause = TimeSpan.FromMilliseconds(1500) };
+        // 3 s: the checks that accepting is paused (a connect, a receive, a short wait, a look at the loop) must fit in it
+        // however slowly a busy machine runs the test's continuations.
+        var options = new ServerOptions { DescriptorExhaustionPause = TimeSpan.FromSeconds(3) };
         SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), new StreamEcho(), options));
         var plan = new FaultPlan().Fail(FaultSite.RingAccept, Errno.EMFILE, probability: 1, budget: 1);
         using (FaultInjection.Arm(plan))

@@ -182,17 +182,28 @@ public class TimeoutEdgeTests : NetTest
             return Loop.ListenTcp(TestUtil.AnyLoopback(), handler, options);
         });
         using Socket listener = await ConnectClientAsync(server.LocalEndPoint);
-        using Socket speaker = await ConnectClientAsync(server.LocalEndPoint);
+        using var speaker = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         int listenerPort = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        // A thread of its own, so a busy thread pool cannot make the heartbeat miss the 1 s timeout.
+        // A thread of its own, connecting and then beating with no thread-pool hop in between, so a busy thread pool
+        // cannot make the heartbeat miss the 1 s timeout. A failure is kept for the test: thrown on that thread it
+        // would end the test process.
         using var stop = new ManualResetEventSlim();
+        Exception? heartbeatFailure = null;
         var heartbeat = new Thread(() =>
         {
-            do
+            try
             {
-                speaker.Send("beat\n"u8);
+                speaker.Connect(server.LocalEndPoint);
+                do
+                {
+                    speaker.Send("beat\n"u8);
+                }
+                while (!stop.Wait(50));
             }
-            while (!stop.Wait(50));
+            catch (Exception ex)
+            {
+                heartbeatFailure = ex;
+            }
         }) { IsBackground = true, Name = "heartbeat" };
         heartbeat.Start();
 
@@ -208,6 +219,7 @@ public class TimeoutEdgeTests : NetTest
         Assert.Single(closed);
         stop.Set();
         Assert.True(heartbeat.Join(Limit));
+        Assert.Null(heartbeatFailure);
         await OnLoop(() =>
         {
             Loop.Unregister(BroadcastTimer, KeventFilter.Timer);
@@ -222,15 +234,19 @@ public class TimeoutEdgeTests : NetTest
         // application paused input: neither silence is the peer's fault, so neither is dropped.
         var handler = new PatientHandler();
         var closed = handler.Closed;
-        var options = new ServerOptions { Connection = new ConnectionOptions { InputIdleTimeout = TimeSpan.FromMilliseconds(300) } };
+        var options = new ServerOptions { Connection = new ConnectionOptions { InputIdleTimeout = TimeSpan.FromMilliseconds(500) } };
         SocketServer server = await OnLoop(() => Loop.ListenTcp(TestUtil.AnyLoopback(), handler, options));
-        using Socket halfClosed = await ConnectClientAsync(server.LocalEndPoint);
-        using Socket paused = await ConnectClientAsync(server.LocalEndPoint);
+        // Each peer acts right after its connect, with no awaited hop in between: the input idle clock starts at the
+        // accept, and a continuation held back by a busy thread pool would let it run out before the peer acted.
+        using var halfClosed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        halfClosed.Connect(server.LocalEndPoint);
         halfClosed.Shutdown(SocketShutdown.Send);
-        await paused.SendAsync("x"u8.ToArray());
+        using var paused = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        paused.Connect(server.LocalEndPoint);
+        paused.Send("x"u8);
         await WaitUntilAsync(() => OnLoop(() => server.ConnectionCount == 2), "both were accepted");
 
-        await Task.Delay(1000);
+        await Task.Delay(1500);
         Assert.Empty(closed);
         Assert.Equal(2, await OnLoop(() => server.ConnectionCount));
         Assert.DoesNotContain(Logs.Entries, e => e.EventId.Name == "InputIdleTimeout");

@@ -302,10 +302,9 @@ public sealed class IdleTimeoutTests : RespServerTest
         List<byte[]> pongs = await ClientSockets.KeepTalkingAsync(busy, "PING\r\n"u8.ToArray(), 7, 15, TimeSpan.FromMilliseconds(100), Limit)
             .WaitAsync(Limit);
         Assert.All(pongs, pong => Assert.Equal("+PONG\r\n", Encoding.Latin1.GetString(pong)));
-        // The idle one was closed (within the wait's generous limit), sent nothing; the busy one, past the timeout, is served.
+        // The busy one was served for 1.5 s, past the timeout; the idle one was closed (within the wait's generous
+        // limit) and sent nothing. (Nothing more is asked of the busy one now that it is quiet: the test's own
+        // continuations may take longer than the timeout on a busy machine.)
         Assert.Equal("", (await closed).Text);
-        Assert.Equal(1, await OnLoop(() => Server.ClientCount));
-        await SendAsync(busy, "PING\r\n");
-        Assert.Equal("+PONG\r\n", await ReceiveAsync(busy, 7));
     }
 }

@@ -74,4 +74,37 @@ public static class ClientSockets
         talker.Start();
         return done.Task;
     }
+
+    /// <summary>
+    /// Sends <paramref name="piece"/> <paramref name="times"/> times on a fixed schedule, one every
+    /// <paramref name="interval"/> (a late wake-up is caught up, not carried forward), from a thread of its own, for
+    /// the reason given at <see cref="KeepTalkingAsync"/>. Completes when the last piece is sent, or with the failure.
+    /// </summary>
+    public static Task SendPacedAsync(Socket socket, byte[] piece, int times, TimeSpan interval)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sender = new Thread(() =>
+        {
+            try
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                for (int i = 1; i <= times; i++)
+                {
+                    socket.Send(piece);
+                    TimeSpan due = interval * i;
+                    if (clock.Elapsed < due)
+                    {
+                        Thread.Sleep(due - clock.Elapsed);
+                    }
+                }
+                done.SetResult();
+            }
+            catch (Exception ex)
+            {
+                done.SetException(ex);
+            }
+        }) { IsBackground = true, Name = "paced sender" };
+        sender.Start();
+        return done.Task;
+    }
 }
