@@ -6,6 +6,10 @@
 #   - samples/FileServer --cold-files inline     (sendfile on the loop, which waits for the disk)
 #   - nginx, sendfile on, aio threads             (sendfile offloaded to a thread pool: needs nginx built --with-threads)
 #   - nginx, sendfile on, no aio                  (sendfile in the worker)
+#   - apart: the hot requests go to one FileServer (threadlet) and the downloads to a second one, in a process of its
+#     own: the same work for the machine, none of it for the hot server's loop. The difference between this row and
+#     the threadlet row is what serving the downloads costs the loop; what this row adds over its value alone is what
+#     the downloads cost the machine (two CPUs shared by wrk, curl, the servers and their cache-miss threads).
 # each with one loop / one worker, on 127.0.0.1, one after the other in one run. Before the servers it measures the
 # disk: O_DIRECT sequential and 4 KiB random reads (dd iflag=direct), and a buffered read cold and cached.
 #
@@ -16,7 +20,7 @@
 #   COLD_MB=100
 #   DIR=bench/results/cold-site   where the files live: it must be on a disk (eviction does nothing on tmpfs)
 #   BASE_PORT=7800
-#   ONLY=""          subset of: threadlet inline nginx-aio nginx
+#   ONLY=""          subset of: threadlet inline nginx-aio nginx apart
 #   SKIP_BUILD=0
 #   DISK_MBPS=""     a slower disk: the servers run in a block-I/O cgroup whose reads from DIR's device are limited to
 #                    this many MB/s (cgroup v1 blkio.throttle or v2 io.max). A virtual disk that the host caches reads
@@ -162,21 +166,29 @@ EOF
     } >"$TMP/nginx/nginx.conf"
 }
 
-CONFIGS=(threadlet inline nginx-aio nginx)
+CONFIGS=(threadlet inline nginx-aio nginx apart)
 declare -A LABEL=([threadlet]="FileServer --cold-files threadlet" [inline]="FileServer --cold-files inline"
-    [nginx-aio]="nginx, sendfile + aio threads" [nginx]="nginx, sendfile, no aio")
-declare -A AVAIL=([threadlet]=1 [inline]=1 [nginx-aio]=$NGINX_THREADS [nginx]=1)
+    [nginx-aio]="nginx, sendfile + aio threads" [nginx]="nginx, sendfile, no aio"
+    [apart]="FileServer, downloads from a second FileServer")
+declare -A AVAIL=([threadlet]=1 [inline]=1 [nginx-aio]=$NGINX_THREADS [nginx]=1 [apart]=1)
 if [[ -n $ONLY ]]; then
     for id in "${CONFIGS[@]}"; do [[ " $ONLY " == *" $id "* ]] || AVAIL[$id]=0; done
 fi
 [[ $NGINX_THREADS == 0 ]] && log "this nginx was built without --with-threads: no 'aio threads' row"
 
 SERVER_PID=
+SECOND_PID=
 start_server() {   # $1 id, $2 port
     local id=$1 port=$2
     case $id in
         threadlet|inline)
             "${CG[@]}" "${RUN[@]}" dotnet "$FS_DLL" --root "$DIR" --port "$port" --bind 127.0.0.1 --cold-files "$id" >"$BIN/cold-server-$id.log" 2>&1 & ;;
+        apart)
+            "${CG[@]}" "${RUN[@]}" dotnet "$FS_DLL" --root "$DIR" --port "$((port + 100))" --bind 127.0.0.1 >"$BIN/cold-server-$id-downloads.log" 2>&1 &
+            SECOND_PID=$!
+            CHILDREN+=("$SECOND_PID")
+            await_server "$id-downloads" "$((port + 100))" "$SECOND_PID" "$BIN/cold-server-$id-downloads.log" || return 1
+            "${CG[@]}" "${RUN[@]}" dotnet "$FS_DLL" --root "$DIR" --port "$port" --bind 127.0.0.1 >"$BIN/cold-server-$id.log" 2>&1 & ;;
         nginx-aio)
             write_nginx_conf "$port" "aio threads;"
             "${CG[@]}" "${RUN[@]}" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$BIN/cold-server-$id.log" 2>&1 & ;;
@@ -232,7 +244,9 @@ for id in "${CONFIGS[@]}"; do
     grep -qE "Socket errors|Non-2xx" <<<"$out" && { STATUS[$id]="FAIL(wrk alone)"; FAILED=1; }
 
     rm -f "$TMP/stop" "$TMP/bytes"
-    download_loop "$port" "$TMP/bytes" &
+    download_port=$port
+    [[ $id == apart ]] && download_port=$((port + 100))
+    download_loop "$download_port" "$TMP/bytes" &
     loader=$!
     CHILDREN+=("$loader")
     sleep 1
@@ -250,6 +264,10 @@ for id in "${CONFIGS[@]}"; do
     stop_pid "$SERVER_PID"
     if [[ $id == threadlet || $id == inline ]]; then
         COLDREADS[$id]=$(grep -o '[0-9]* cold reads' "$BIN/cold-server-$id.log" | cut -d' ' -f1)
+    fi
+    if [[ $id == apart ]]; then
+        stop_pid "$SECOND_PID"
+        COLDREADS[$id]=$(grep -o '[0-9]* cold reads' "$BIN/cold-server-$id-downloads.log" | cut -d' ' -f1)
     fi
     STATUS[$id]=${STATUS[$id]:-ok}
     log "$id: hot p99 alone ${ALONE[$id]}, with cold downloads ${WITH[$id]}; ${MBS[$id]} MiB/s downloaded; ${STATUS[$id]}"
