@@ -274,8 +274,7 @@ public class DataRateTests : NetTest
     private static Task<bool> ReadAtRateAsync(Socket socket, double bytesPerSecond, ManualResetEventSlim stop,
         System.Runtime.CompilerServices.StrongBox<long>? count = null)
     {
-        var result = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var reader = new Thread(() =>
+        return ClientSockets.OnThreadOfItsOwn($"reader at {bytesPerSecond:F0} B/s", () =>
         {
             try
             {
@@ -308,19 +307,13 @@ public class DataRateTests : NetTest
                     {
                     }
                 }
-                result.TrySetResult(false);
+                return false;
             }
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
             {
-                result.TrySetResult(true);
+                return true;
             }
-            catch (Exception ex)
-            {
-                result.TrySetException(ex);
-            }
-        }) { IsBackground = true, Name = $"reader at {bytesPerSecond:F0} B/s" };
-        reader.Start();
-        return result.Task;
+        });
     }
 
     [Fact]

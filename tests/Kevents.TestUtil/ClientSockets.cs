@@ -32,79 +32,77 @@ public static class ClientSockets
     }
 
     /// <summary>
-    /// Sends <paramref name="request"/> <paramref name="times"/> times, <paramref name="pause"/> apart, reading
-    /// <paramref name="replyLength"/> bytes after each, from a thread of its own: the continuation of an awaited delay
-    /// waits for a thread-pool thread, and on a busy CI machine that wait has stretched a 100 ms pause past a server's
-    /// one-second idle timeout. Completes with the replies, or with the socket's failure.
+    /// Runs <paramref name="body"/> on a thread of its own and completes with its result or its exception (one thrown
+    /// on such a thread would end the test process). For client work that must keep time while a server's timeout is
+    /// watching: the continuation of an awaited delay waits for a thread-pool thread, and on a busy CI machine that
+    /// wait has stretched a 100 ms pause past a server's one-second idle timeout.
     /// </summary>
-    public static Task<List<byte[]>> KeepTalkingAsync(Socket socket, byte[] request, int replyLength, int times, TimeSpan pause, TimeSpan limit)
+    public static Task<T> OnThreadOfItsOwn<T>(string name, Func<T> body)
     {
-        var done = new TaskCompletionSource<List<byte[]>>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var talker = new Thread(() =>
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
         {
-            // Everything is caught: an exception left on a thread of its own would end the test process.
             try
             {
-                socket.ReceiveTimeout = (int)limit.TotalMilliseconds;
-                var replies = new List<byte[]>(times);
-                for (int i = 0; i < times; i++)
-                {
-                    socket.Send(request);
-                    byte[] reply = new byte[replyLength];
-                    int got = 0;
-                    while (got < reply.Length)
-                    {
-                        int n = socket.Receive(reply, got, reply.Length - got, SocketFlags.None);
-                        if (n == 0)
-                        {
-                            throw new IOException($"the server closed the connection after {i} replies");
-                        }
-                        got += n;
-                    }
-                    replies.Add(reply);
-                    Thread.Sleep(pause);
-                }
-                done.SetResult(replies);
+                done.SetResult(body());
             }
             catch (Exception ex)
             {
                 done.SetException(ex);
             }
-        }) { IsBackground = true, Name = "test client" };
-        talker.Start();
+        }) { IsBackground = true, Name = name };
+        thread.Start();
         return done.Task;
     }
 
     /// <summary>
-    /// Sends <paramref name="piece"/> <paramref name="times"/> times on a fixed schedule, one every
-    /// <paramref name="interval"/> (a late wake-up is caught up, not carried forward), from a thread of its own, for
-    /// the reason given at <see cref="KeepTalkingAsync"/>. Completes when the last piece is sent, or with the failure.
+    /// Sends <paramref name="request"/> <paramref name="times"/> times, <paramref name="pause"/> apart, reading
+    /// <paramref name="replyLength"/> bytes after each, on a thread of its own (see <see cref="OnThreadOfItsOwn"/>).
+    /// Completes with the replies, or with the socket's failure.
     /// </summary>
-    public static Task SendPacedAsync(Socket socket, byte[] piece, int times, TimeSpan interval)
-    {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var sender = new Thread(() =>
+    public static Task<List<byte[]>> KeepTalkingAsync(Socket socket, byte[] request, int replyLength, int times, TimeSpan pause, TimeSpan limit) =>
+        OnThreadOfItsOwn("test client", () =>
         {
-            try
+            socket.ReceiveTimeout = (int)limit.TotalMilliseconds;
+            var replies = new List<byte[]>(times);
+            for (int i = 0; i < times; i++)
             {
-                var clock = System.Diagnostics.Stopwatch.StartNew();
-                for (int i = 1; i <= times; i++)
+                socket.Send(request);
+                byte[] reply = new byte[replyLength];
+                int got = 0;
+                while (got < reply.Length)
                 {
-                    socket.Send(piece);
-                    TimeSpan due = interval * i;
-                    if (clock.Elapsed < due)
+                    int n = socket.Receive(reply, got, reply.Length - got, SocketFlags.None);
+                    if (n == 0)
                     {
-                        Thread.Sleep(due - clock.Elapsed);
+                        throw new IOException($"the server closed the connection after {i} replies");
                     }
+                    got += n;
                 }
-                done.SetResult();
+                replies.Add(reply);
+                Thread.Sleep(pause);
             }
-            catch (Exception ex)
+            return replies;
+        });
+
+    /// <summary>
+    /// Sends <paramref name="piece"/> <paramref name="times"/> times on a fixed schedule, one every
+    /// <paramref name="interval"/> (a late wake-up is caught up, not carried forward), on a thread of its own (see
+    /// <see cref="OnThreadOfItsOwn"/>). Completes when the last piece is sent, or with the failure.
+    /// </summary>
+    public static Task SendPacedAsync(Socket socket, byte[] piece, int times, TimeSpan interval) =>
+        OnThreadOfItsOwn("paced sender", () =>
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            for (int i = 1; i <= times; i++)
             {
-                done.SetException(ex);
+                socket.Send(piece);
+                TimeSpan due = interval * i;
+                if (clock.Elapsed < due)
+                {
+                    Thread.Sleep(due - clock.Elapsed);
+                }
             }
-        }) { IsBackground = true, Name = "paced sender" };
-        sender.Start();
-        return done.Task;
-    }
+            return true;
+        });
 }
