@@ -333,6 +333,51 @@ public sealed class RingReceiveTests : LoopTest
     }
 
     [IoUringFact]
+    public void WhenMoreConnectionsHaveBytesThanTheRingHasBuffersItGrowsAndLosesNothing()
+    {
+        // Two buffers to start (room for sixteen), eight connections with bytes already waiting when their receives are
+        // armed, and one completion taken per turn: receives run out of buffers (ENOBUFS) and wait for a re-arm; the
+        // loop adds buffers, and every connection still gets its bytes, in order.
+        const int Pairs = 8;
+        EventLoop loop = NewLoop(new EventLoopOptions
+        {
+            Backend = LoopBackend.IoUring,
+            IoUringReceiveBufferChunk = 2,
+            IoUringReceiveBufferLimit = 16,
+            MaxEventsPerWait = 1,
+        });
+        Assert.NotEqual(0u, loop.ReceiveInRingIfSupported);
+        Assert.Equal(2, loop.ReceiveBufferCount);
+        var received = new List<byte>[Pairs];
+        int complete = 0;
+        for (int i = 0; i < Pairs; i++)
+        {
+            var (a, b) = TestUtil.SocketPair();
+            Own(a);
+            Own(b);
+            var mine = received[i] = new List<byte>();
+            Assert.Equal(3, Io.Write(a.Fd, [(byte)i, (byte)(i + 100), (byte)(i + 200)]));
+            loop.Register(ReceiveKevent(b.Fd), (in Kevent ev) =>
+            {
+                Assert.True(ev.Data > 0, $"a receive ended with {ev.Data}");
+                mine.AddRange(loop.ReceivedBytes.ToArray());
+                if (mine.Count == 3 && ++complete == Pairs)
+                {
+                    loop.Stop();
+                }
+            });
+        }
+        RunWithLimit(loop);
+        for (int i = 0; i < Pairs; i++)
+        {
+            Assert.Equal(new[] { (byte)i, (byte)(i + 100), (byte)(i + 200) }, received[i]);
+        }
+        Assert.True(loop.ReceiveBufferCount > 2, $"the ring did not grow ({loop.ReceiveBufferCount} buffers)");
+        Assert.True(loop.ReceiveBufferCount <= 16);
+        Assert.Contains(Gate.Logs.Entries, e => e.EventId.Name == "ReceiveBuffersGrown");
+    }
+
+    [IoUringFact]
     public void AResetIsAnErrorNeverAnOrderlyEnd()
     {
         EventLoop loop = NewRingLoop();

@@ -53,6 +53,43 @@ public sealed class IoUringTests : IDisposable
     }
 
     [IoUringFact]
+    public void ABufferRingStartsWithOneChunkAndGrowsAChunkAtATimeToItsCapacity()
+    {
+        Assert.Equal(0, IoUringRing.Create(8, out IoUringRing? ring));
+        using (ring)
+        {
+            Assert.Equal(0, IoUringBufferRing.Create(ring!.RingFd, capacity: 8, chunkSize: 2, bufferSize: 4096, group: 3, out IoUringBufferRing? buffers));
+            using (buffers)
+            {
+                Assert.Equal(2, buffers!.Count);
+                Assert.Equal(8, buffers.Capacity);
+                Assert.True(buffers.Grow());
+                Assert.True(buffers.Grow());
+                Assert.True(buffers.Grow());
+                Assert.Equal(8, buffers.Count);
+                Assert.False(buffers.Grow());
+                Assert.Equal(8, buffers.Count);
+                // Every buffer, in any chunk, is a whole buffer of its own.
+                Assert.Equal(4096, buffers.Bytes(7, 5000).Length);
+            }
+        }
+    }
+
+    [IoUringFact]
+    public void ABufferRingRefusesSizesThatAreNotPowersOfTwoOrAChunkLargerThanItsCapacity()
+    {
+        Assert.Equal(0, IoUringRing.Create(8, out IoUringRing? ring));
+        using (ring)
+        {
+            Assert.Equal(-Errno.EINVAL, IoUringBufferRing.Create(ring!.RingFd, 12, 4, 4096, 0, out IoUringBufferRing? buffers));
+            Assert.Null(buffers);
+            Assert.Equal(-Errno.EINVAL, IoUringBufferRing.Create(ring.RingFd, 8, 3, 4096, 0, out buffers));
+            Assert.Equal(-Errno.EINVAL, IoUringBufferRing.Create(ring.RingFd, 8, 16, 4096, 0, out buffers));
+            Assert.Null(buffers);
+        }
+    }
+
+    [IoUringFact]
     public void CreateWithZeroEntriesReturnsEinvalAsAValue()
     {
         Assert.Equal(-Errno.EINVAL, IoUringRing.Create(0, out IoUringRing? ring));

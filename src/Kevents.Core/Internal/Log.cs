@@ -60,4 +60,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 43, EventName = "BackendFallback", Level = LogLevel.Warning,
         Message = "Loop {Name} runs on epoll instead of io_uring: {Reason}")]
     public static partial void BackendFallback(ILogger logger, string name, string reason);
+
+    [LoggerMessage(EventId = 44, EventName = "ReceiveBuffersGrown", Level = LogLevel.Debug,
+        Message = "Loop {Name} ran out of io_uring receive buffers and now has {Count} ({KiB} KiB)")]
+    public static partial void ReceiveBuffersGrown(ILogger logger, string name, int count, long kib);
 }
