@@ -62,14 +62,14 @@ public abstract class NetTest : RunningLoopTest
     protected static async Task<(byte[] Data, bool Reset)> ReceiveToEndAsync(Socket socket) =>
         await ClientSockets.ReceiveUntilClosedAsync(socket, Limit);
 
-    protected static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    protected static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, Func<Task<string>>? state = null)
     {
         var deadline = DateTime.UtcNow + Limit;
         while (!await condition())
         {
             if (DateTime.UtcNow > deadline)
             {
-                Assert.Fail($"Timed out waiting until {what}.");
+                Assert.Fail($"Timed out waiting until {what}." + (state is null ? "" : $" At the end: {await state()}."));
             }
             await Task.Delay(5);
         }
