@@ -113,7 +113,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             if (_readerCompleted)
             {
                 // The application completed Input while the read ran: drop what it will never read.
-                ReleaseChain();
+                Pools.ReleaseChain(ref _chain);
                 return false;
             }
             chain.Advance(bytes);
@@ -121,7 +121,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             if (chain.Unconsumed == 0)
             {
                 // Nothing arrived and nothing was waiting: no buffer for an idle connection.
-                ReleaseChain();
+                Pools.ReleaseChain(ref _chain);
                 return false;
             }
             continuation = TakeContinuation(out state, out context);
@@ -285,7 +285,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
         chain.ConsumeTo(consumed, consumedAt, Pools, _transportWriting);
         if (chain.IsEmpty)
         {
-            ReturnChain();
+            Pools.ReturnChain(ref _chain);
         }
         else
         {
@@ -324,7 +324,7 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             _reading = false;
             if (!_transportWriting)
             {
-                ReleaseChain();
+                Pools.ReleaseChain(ref _chain);
             }
         }
         finally
@@ -484,22 +484,6 @@ internal sealed class ConnectionInput : PipeReader, IValueTaskSource<ReadResult>
             Exit(locked);
         }
         Resume(continuation, state, context);
-    }
-
-    private void ReleaseChain()
-    {
-        if (_chain is { } chain)
-        {
-            chain.ReleaseAll(Pools);
-            ReturnChain();
-        }
-    }
-
-    private void ReturnChain()
-    {
-        SegmentChain chain = _chain!;
-        _chain = null;
-        Pools.ReturnChain(chain);
     }
 
     private void ThrowIfReaderCompleted()

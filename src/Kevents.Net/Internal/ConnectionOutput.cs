@@ -135,7 +135,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             if (_readerCompleted)
             {
                 // The connection is closed: nothing more can be sent, so the bytes go back at once.
-                ReleaseChain();
+                Pools.ReleaseChain(ref _chain);
                 if (_rare.Error is { } error)
                 {
                     throw error;
@@ -154,7 +154,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
                 if (chain.Unconsumed == 0)
                 {
                     // Only an empty GetMemory since the last send: nothing to hold for an idle connection.
-                    ReleaseChain();
+                    Pools.ReleaseChain(ref _chain);
                     chain = null;
                 }
             }
@@ -235,7 +235,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             _chain?.Commit();
             if (_readerCompleted || exception is not null)
             {
-                ReleaseChain();
+                Pools.ReleaseChain(ref _chain);
             }
             send = !_readerCompleted;
         }
@@ -297,7 +297,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             long unsent = chain.Unconsumed;
             if (chain.IsEmpty)
             {
-                ReturnChain();
+                Pools.ReturnChain(ref _chain);
             }
             if (_awaiting && unsent <= ResumeAt)
             {
@@ -328,7 +328,7 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             _rare.Error = error;
             if (!_writing)
             {
-                ReleaseChain();
+                Pools.ReleaseChain(ref _chain);
             }
             continuation = TakeContinuation(out state, out context);
         }
@@ -499,22 +499,6 @@ internal sealed class ConnectionOutput : PipeWriter, IValueTaskSource<FlushResul
             var (c, st, ec) = ((Action<object?>, object?, ExecutionContext))s!;
             ConnectionInput.Run(c, st, ec);
         }, (continuation, state, context));
-
-    private void ReleaseChain()
-    {
-        if (_chain is { } chain)
-        {
-            chain.ReleaseAll(Pools);
-            ReturnChain();
-        }
-    }
-
-    private void ReturnChain()
-    {
-        SegmentChain chain = _chain!;
-        _chain = null;
-        Pools.ReturnChain(chain);
-    }
 
     private void ThrowIfWriterCompleted()
     {

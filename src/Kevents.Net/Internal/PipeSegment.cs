@@ -160,6 +160,24 @@ internal sealed class PipePools(EventLoop loop)
         }
     }
 
+    /// <summary>Detaches the chain in <paramref name="field"/> (a reader's or writer's) and returns it; its segments must be gone.</summary>
+    public void ReturnChain(ref SegmentChain? field)
+    {
+        SegmentChain chain = field!;
+        field = null;
+        ReturnChain(chain);
+    }
+
+    /// <summary>Gives back every segment of the chain in <paramref name="field"/>, if there is one, then the chain itself.</summary>
+    public void ReleaseChain(ref SegmentChain? field)
+    {
+        if (field is { } chain)
+        {
+            chain.ReleaseAll(this);
+            ReturnChain(ref field);
+        }
+    }
+
     /// <summary>Gives every cached array back (the loop is being disposed).</summary>
     public void Clear()
     {
